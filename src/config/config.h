@@ -1,0 +1,100 @@
+/*
+ * config - the one configuration file, plus the aliases and relocation tables
+ * it names, parsed and validated into one immutable snapshot.
+ *
+ * File format (see etc/petrel.conf for the annotated example): one setting per
+ * line, "keyword value...", '#' starts a comment, blank lines ignored. Relative
+ * paths are resolved against the directory petrel was started in and stored
+ * absolute. Every error is reported as "file:line: reason"; a config with any
+ * error is refused as a whole.
+ */
+#ifndef PETREL_CONFIG_CONFIG_H
+#define PETREL_CONFIG_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+#include "util/cidr.h"
+#include "util/strlist.h"
+
+struct aliases;
+struct relocated;
+
+struct mailbox_user {
+	char *name;      /* local part, lower case */
+	char *fullname;  /* for VRFY; may be NULL */
+};
+
+struct config {
+	char *path;               /* the config file itself */
+	char *hostname;           /* "hostname": our name in the banner, EHLO, Received */
+	struct strlist listen;    /* "listen": "127.0.0.1:2525", "[::1]:2525" */
+	char *spool_dir;          /* "spool" */
+	char *maildir_root;       /* "maildir-root": mailbox of user u is <root>/<u>/ */
+	struct strlist local_domains; /* "domain": lower case */
+	struct mailbox_user *users;   /* "mailbox NAME [\"Full Name\"]" */
+	size_t nusers;
+	struct aliases *aliases;      /* "aliases FILE"; never NULL (maybe empty) */
+	struct relocated *relocated;  /* "relocated FILE"; never NULL (maybe empty) */
+	struct cidr_list relay_from;  /* "relay-from CIDR..." */
+	uint64_t max_message_size;    /* "max-message-size" bytes, default 10 MiB */
+	unsigned max_recipients;      /* "max-recipients", default 100 */
+	unsigned max_connections;     /* "max-connections", default 1000 */
+	unsigned command_timeout;     /* "command-timeout" seconds, default 300 (RFC 5321 4.5.3.2.7) */
+	unsigned data_timeout;        /* "data-timeout" seconds, default 600 */
+	bool vrfy;                    /* "vrfy on|off", default on */
+	bool expn;                    /* "expn on|off", default on */
+	unsigned retry_initial;       /* "retry-initial" seconds, default 60 */
+	unsigned retry_max;           /* "retry-max" seconds, default 900 (15 min) */
+	unsigned delivery_workers;    /* "delivery-workers", default 4 */
+	int log_level;                /* "log-level debug|info|warning|error" */
+};
+
+/*
+ * Loads and validates path. On success returns the snapshot; on failure
+ * returns NULL and appends one "file:line: reason\n" per error to errors.
+ */
+struct config *config_load(const char *path, struct buf *errors);
+void config_free(struct config *cfg);
+
+/* Parses "30", "30s", "5m", "2h", "5d" into seconds; false on junk. */
+bool config_parse_duration(const char *s, unsigned *out);
+/* Parses "1000", "10k", "10M", "1G" (binary units) into bytes. */
+bool config_parse_size(const char *s, uint64_t *out);
+
+bool config_is_local_domain(const struct config *cfg, const char *domain);
+const struct mailbox_user *config_find_user(const struct config *cfg, const char *name);
+
+/*
+ * Recipient resolution: what becomes of mail for local@domain.
+ */
+enum resolve_kind {
+	RESOLVE_LOCAL,     /* accepted: targets are local mailboxes and/or list members: 250 */
+	RESOLVE_FORWARD,   /* an alias whose only target is a remote address: 251 */
+	RESOLVE_RELOCATED, /* user moved: 551, relocated_to says where */
+	RESOLVE_UNKNOWN,   /* local domain, no such user or alias: 550 5.1.1 */
+	RESOLVE_REMOTE,    /* domain is not ours: relay decision is the caller's */
+};
+
+struct resolution {
+	enum resolve_kind kind;
+	/* Final delivery addresses after alias expansion, each "user@domain";
+	 * local mailboxes use the first local domain, remote ones stay as written.
+	 * For RESOLVE_REMOTE it holds the address itself. Deduplicated. */
+	struct strlist targets;
+	char *relocated_to;       /* RESOLVE_RELOCATED only */
+};
+
+/* local is the local part as written (quotes removed by the caller), domain
+ * may be "" for the bare "postmaster" recipient. */
+void config_resolve(const struct config *cfg, const char *local, const char *domain,
+		    struct resolution *res);
+void resolution_free(struct resolution *res);
+
+/* EXPN: the members of list `name` (one alias level expanded fully to final
+ * addresses) into out. Returns false when name is not an alias. */
+bool config_expand_list(const struct config *cfg, const char *name, struct strlist *out);
+
+#endif

@@ -1,0 +1,119 @@
+/*
+ * spool - the durable queue: an append-only log of checksummed,
+ * length-prefixed records in segment files, written by one writer thread
+ * with group commit (one fdatasync per batch), and the in-memory index of
+ * every message not yet finished, rebuilt from the log at start-up.
+ *
+ * Threading contract: every function here is called from the event-loop
+ * thread only. The writer thread touches nothing but its own batch. When a
+ * batch is durable the writer makes spool_notify_fd() readable; the loop
+ * then calls spool_dispatch(), which runs the completion callbacks (in the
+ * loop thread). Invariants and on-disk format: docs/spool.md.
+ */
+#ifndef PETREL_QUEUE_SPOOL_H
+#define PETREL_QUEUE_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "queue/queue_id.h"
+
+enum rcpt_state {
+	RCPT_PENDING = 0,  /* not yet delivered; retried at next_try */
+	RCPT_DELIVERED = 1,
+	RCPT_BOUNCED = 2,  /* failed for good (a bounce is, or was, due) */
+	RCPT_DELETED = 3,  /* removed by the administrator */
+};
+
+struct spool_rcpt {
+	char *addr;        /* final delivery address "user@domain" */
+	char *orig;        /* as the client gave it in RCPT TO (may equal addr) */
+	enum rcpt_state state;
+	uint32_t attempts;
+	int64_t next_try;  /* unix seconds; 0 = as soon as possible */
+	char *last_error;  /* last temporary/permanent error text, or NULL */
+};
+
+/* What a session hands over when DATA ends. The spool copies what it keeps. */
+struct spool_new_msg {
+	const char *id;        /* from queue_id_next() */
+	int64_t arrival;       /* unix seconds */
+	const char *sender;    /* "" for the null reverse-path */
+	const char *helo;      /* client's HELO/EHLO argument */
+	const char *client;    /* client address text, e.g. "127.0.0.1" */
+	uint32_t flags;        /* SPOOL_MSG_* */
+	size_t nrcpt;
+	const char *const *rcpt_addr;
+	const char *const *rcpt_orig;
+	/* The message as it is to be stored (Received: header already prepended),
+	 * CRLF line endings, not dot-stuffed; may be in several pieces. */
+	const struct iovec *body;
+	size_t nbody;
+};
+
+#define SPOOL_MSG_8BITMIME 1u
+#define SPOOL_MSG_SMTPUTF8 2u
+
+/* A queued message in the index. */
+struct spool_msg {
+	char id[QUEUE_ID_LEN + 1];
+	int64_t arrival;
+	char *sender;
+	char *helo;
+	char *client;
+	uint32_t flags;
+	size_t nrcpt;
+	struct spool_rcpt *rcpt;
+	uint64_t body_len;
+	bool held;             /* administrator hold */
+	/* Where the body lives: private to the spool (segment, offset). */
+	uint64_t seg;
+	uint64_t body_off;
+	struct spool_msg *next_all;  /* index list, private */
+	unsigned inflight;           /* deliveries under way; scheduler bookkeeping */
+};
+
+struct spool;
+
+/* err: 0 when the records are durable, else an errno (ENOSPC, EIO...). */
+typedef void (*spool_done_fn)(void *arg, int err);
+
+/*
+ * Opens (creating if needed) the spool directory, recovers the log (torn
+ * tails truncated, corrupt records quarantined with a log line, never fatal)
+ * and starts the writer thread. Returns NULL with errno set on a fatal
+ * problem (directory unusable).
+ */
+struct spool *spool_open(const char *dir);
+/* Waits for the writer to finish pending batches, then closes. */
+void spool_close(struct spool *sp);
+
+int spool_notify_fd(const struct spool *sp);
+/* Runs completion callbacks of batches made durable since the last call. */
+void spool_dispatch(struct spool *sp);
+
+/* Appends a new message. When durable, the message enters the index and
+ * done(arg, 0) runs; on failure nothing enters the index, done(arg, errno)
+ * runs, and the log holds no trace a reader would take as a message. */
+void spool_submit(struct spool *sp, const struct spool_new_msg *m, spool_done_fn done, void *arg);
+
+/* Records the new state (and attempts, next_try, error) of recipient i of
+ * msg. The index is updated when durable, then done runs. When every
+ * recipient is final the message leaves the index after the callbacks. */
+void spool_update_rcpt(struct spool *sp, struct spool_msg *msg, size_t i, enum rcpt_state state,
+		       uint32_t attempts, int64_t next_try, const char *error,
+		       spool_done_fn done, void *arg);
+
+/* Reads len bytes of msg's body from offset off into dst; returns bytes read or -1. */
+ssize_t spool_read_body(struct spool *sp, const struct spool_msg *msg, void *dst, size_t len,
+			uint64_t off);
+
+/* Index access (loop thread). */
+struct spool_msg *spool_first(struct spool *sp);
+struct spool_msg *spool_next(struct spool *sp, struct spool_msg *m);
+struct spool_msg *spool_find(struct spool *sp, const char *id);
+size_t spool_count(const struct spool *sp);
+
+#endif
