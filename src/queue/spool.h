@@ -110,6 +110,28 @@ void spool_update_rcpt(struct spool *sp, struct spool_msg *msg, size_t i, enum r
 ssize_t spool_read_body(struct spool *sp, const struct spool_msg *msg, void *dst, size_t len,
 			uint64_t off);
 
+/* Records an administrator hold (held=true) or its release; msg->held
+ * changes when durable, then done runs. */
+void spool_set_held(struct spool *sp, struct spool_msg *msg, bool held, spool_done_fn done,
+		    void *arg);
+
+/* Segment size after which the writer starts a new segment (default
+ * SPOOL_SEGMENT_MAX); small values are for tests. */
+#define SPOOL_SEGMENT_MAX (UINT64_C(16) << 20)
+void spool_set_segment_max(struct spool *sp, uint64_t bytes);
+
+/* Writer counters since spool_open: group commit shows as batches < records. */
+struct spool_stats {
+	uint64_t records;      /* records made durable */
+	uint64_t batches;      /* batches made durable, one fdatasync each */
+	uint64_t syncs;        /* fdatasync calls, including failed batches */
+	uint64_t bytes;        /* bytes made durable */
+	uint64_t failed;       /* records whose batch failed */
+	uint64_t segments;     /* segments created */
+	uint64_t relocated;    /* messages rewritten out of old segments */
+};
+void spool_stats(struct spool *sp, struct spool_stats *out);
+
 /* Index access (loop thread). */
 struct spool_msg *spool_first(struct spool *sp);
 struct spool_msg *spool_next(struct spool *sp, struct spool_msg *m);

@@ -18,6 +18,8 @@
 #define ADDR_LOCAL_MAX 64
 #define ADDR_DOMAIN_MAX 255
 #define ADDR_PATH_MAX 256
+/* Longest "local@domain" addr_format() can produce (without the NUL). */
+#define ADDR_MAILBOX_MAX (ADDR_LOCAL_MAX + 1 + ADDR_DOMAIN_MAX)
 
 struct address {
 	bool is_null;                     /* "<>" */
@@ -43,7 +45,8 @@ enum addr_flags {
 
 /*
  * Parses a path at the start of s[0..len). On success fills *out and sets
- * *consumed to the number of bytes of s used (through the closing '>').
+ * *consumed to the number of bytes of s used (through the closing '>');
+ * on failure *out is cleared and *consumed is 0 (consumed may be NULL).
  * Leading spaces are not skipped: the caller hands the text right after
  * "FROM:" / "TO:" (it may skip one optional space itself).
  */
@@ -51,16 +54,25 @@ enum addr_status addr_parse_path(const char *s, size_t len, unsigned flags,
 				 struct address *out, size_t *consumed);
 
 /* Parses a bare mailbox "local@domain" (no brackets) spanning all of s[0..len),
- * as found in alias files and VRFY arguments. */
+ * as found in alias files and VRFY arguments. Same rules as inside a path,
+ * but no source route, no null path (ADDR_ALLOW_NULL is ignored) and no path
+ * limit: only the local part (64) and domain (255) limits apply. Every failure
+ * other than a length limit is ADDR_ERR_MAILBOX. */
 enum addr_status addr_parse_mailbox(const char *s, size_t len, unsigned flags,
 				    struct address *out);
 
 /* Writes "local@domain" (or "" for the null path, or "local" without a
- * domain) into out; returns the length or -1 when outsz is too small. */
+ * domain) into out; returns the length or -1 when outsz is too small (then
+ * out holds "" if outsz > 0). A path's mailbox fits in ADDR_PATH_MAX - 1
+ * octets; one from addr_parse_mailbox may need ADDR_MAILBOX_MAX + 1. */
 int addr_format(const struct address *a, char *out, size_t outsz);
 
 /* True when domain is a syntactically valid RFC 5321 Domain (not a literal). */
 bool addr_valid_domain(const char *s, size_t len, bool allow_utf8);
+
+/* True when s[0..len) is a valid EHLO/HELO argument (RFC 5321 4.1.1.1):
+ * a Domain (ASCII only, at most 255 octets) or an address-literal. */
+bool addr_valid_helo(const char *s, size_t len);
 
 /* A short human-readable reason for a status, for reply texts. */
 const char *addr_status_text(enum addr_status st);

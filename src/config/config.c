@@ -1,0 +1,574 @@
+/*
+ * config - petrel.conf into one validated snapshot; see config.h.
+ *
+ * Contract: the file is read entry by entry through the shared lexer; every
+ * keyword is described once in the keyword table (arguments, repeatability,
+ * range) and stored by a small setter. Settings that depend on each other
+ * (the aliases file needs the domains and mailboxes, which may come later in
+ * the file) are checked in finish() after the whole file has been read. Any
+ * error anywhere refuses the whole configuration, after all were reported.
+ */
+#include "config/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "config/aliases.h"
+#include "config/lexer.h"
+#include "config/relocated.h"
+#include "smtp/address.h"
+#include "util/log.h"
+
+#define FULLNAME_MAX 128
+
+struct keyword;
+
+/* The tables named in petrel.conf, read once the whole file is known. */
+enum table { TABLE_ALIASES, TABLE_RELOCATED, NTABLES };
+
+/* State of one config_load: the snapshot being filled and where each
+ * keyword was first seen (0 = not yet), for duplicates and later checks. */
+struct loader {
+	struct config *cfg;
+	struct lexer lx;
+	struct buf *errors;
+	unsigned *seen;
+	char *table_path[NTABLES];
+};
+
+typedef void kw_setter(struct loader *ld, const struct keyword *kw, char **argv, size_t argc);
+
+struct keyword {
+	const char *name;
+	const char *usage;      /* arguments, for error messages */
+	size_t max_args;        /* every keyword takes at least one */
+	bool repeatable;
+	kw_setter *set;
+	size_t off;             /* field in struct config for the typed setters,
+				 * enum table for set_table_path */
+	uint64_t lo, hi;        /* accepted range, for numbers, durations and sizes */
+};
+
+static void *field(struct loader *ld, const struct keyword *kw)
+{
+	return (char *)ld->cfg + kw->off;
+}
+
+static bool parse_digits(const char **s, uint64_t *out)
+{
+	const char *p = *s;
+	uint64_t v = 0;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		unsigned d = (unsigned)(*p - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return false;
+		v = v * 10 + d;
+	}
+	if (p == *s)
+		return false;
+	*s = p;
+	*out = v;
+	return true;
+}
+
+/* Multiplies n by the unit named by s (if any) and checks the result fits max. */
+static bool apply_unit(const char *s, const char *units, const uint64_t *factors, uint64_t n,
+		       uint64_t max, uint64_t *out)
+{
+	uint64_t f = 1;
+	if (*s) {
+		const char *u = strchr(units, *s);
+		if (!u || s[1] != '\0')
+			return false;
+		f = factors[u - units];
+	}
+	if (n > max / f)
+		return false;
+	*out = n * f;
+	return true;
+}
+
+bool config_parse_duration(const char *s, unsigned *out)
+{
+	static const uint64_t factors[] = {1, 60, 3600, 86400};
+	uint64_t n, v;
+	if (!parse_digits(&s, &n) || !apply_unit(s, "smhd", factors, n, UINT_MAX, &v))
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+bool config_parse_size(const char *s, uint64_t *out)
+{
+	static const uint64_t factors[] = {1024, 1024, 1 << 20, 1 << 20, 1 << 30, 1 << 30};
+	uint64_t n;
+	return parse_digits(&s, &n) && apply_unit(s, "kKmMgG", factors, n, UINT64_MAX, out);
+}
+
+bool config_is_local_domain(const struct config *cfg, const char *domain)
+{
+	return strlist_contains(&cfg->local_domains, domain);
+}
+
+const struct mailbox_user *config_find_user(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->nusers; i++)
+		if (strcasecmp(cfg->users[i].name, name) == 0)
+			return &cfg->users[i];
+	return NULL;
+}
+
+static void kw_error(struct loader *ld, const struct keyword *kw, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void kw_error(struct loader *ld, const struct keyword *kw, const char *fmt, ...)
+{
+	struct buf msg = BUF_INIT;
+	buf_printf(&msg, "%s: ", kw->name);
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(&msg, fmt, ap);
+	va_end(ap);
+	lexer_error(&ld->lx, "%s", msg.p);
+	buf_free(&msg);
+}
+
+/* Relative paths are relative to where petrel was started, fixed at load time
+ * so a later chdir (or daemonizing) cannot change what they mean. */
+static char *absolute_path(struct loader *ld, const char *path)
+{
+	if (path[0] == '/')
+		return xstrdup(path);
+	char cwd[PATH_MAX];
+	if (!getcwd(cwd, sizeof cwd)) {
+		lexer_error(&ld->lx, "cannot determine the current directory: %s", strerror(errno));
+		return NULL;
+	}
+	struct buf b = BUF_INIT;
+	buf_printf(&b, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, path);
+	return buf_steal(&b);
+}
+
+static void store_path(struct loader *ld, const struct keyword *kw, char **dst, const char *arg)
+{
+	if (arg[0] == '\0') {
+		kw_error(ld, kw, "empty path");
+		return;
+	}
+	*dst = absolute_path(ld, arg);
+}
+
+static void set_path(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
+{
+	(void)argc;
+	store_path(ld, kw, field(ld, kw), argv[0]);
+}
+
+static void set_table_path(struct loader *ld, const struct keyword *kw, char **argv,
+			   size_t argc)
+{
+	(void)argc;
+	store_path(ld, kw, &ld->table_path[kw->off], argv[0]);
+}
+
+static bool in_range(struct loader *ld, const struct keyword *kw, const char *arg, uint64_t v)
+{
+	if (v >= kw->lo && v <= kw->hi)
+		return true;
+	kw_error(ld, kw, "'%s' is out of range (%llu to %llu)", arg, (unsigned long long)kw->lo,
+		 (unsigned long long)kw->hi);
+	return false;
+}
+
+static void set_count(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
+{
+	(void)argc;
+	const char *p = argv[0];
+	uint64_t v;
+	if (!parse_digits(&p, &v) || *p) {
+		kw_error(ld, kw, "'%s' is not a whole number", argv[0]);
+		return;
+	}
+	if (in_range(ld, kw, argv[0], v))
+		*(unsigned *)field(ld, kw) = (unsigned)v;
+}
+
+static void set_duration(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
+{
+	(void)argc;
+	unsigned v;
+	if (!config_parse_duration(argv[0], &v)) {
+		kw_error(ld, kw, "'%s' is not a duration (such as 90s, 5m, 2h or 1d)", argv[0]);
+		return;
+	}
+	if (in_range(ld, kw, argv[0], v))
+		*(unsigned *)field(ld, kw) = v;
+}
+
+static void set_size(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
+{
+	(void)argc;
+	uint64_t v;
+	if (!config_parse_size(argv[0], &v)) {
+		kw_error(ld, kw, "'%s' is not a size (such as 512k, 10M or 1G)", argv[0]);
+		return;
+	}
+	if (in_range(ld, kw, argv[0], v))
+		*(uint64_t *)field(ld, kw) = v;
+}
+
+static void set_switch(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
+{
+	(void)argc;
+	bool *dst = field(ld, kw);
+	if (strcmp(argv[0], "on") == 0)
+		*dst = true;
+	else if (strcmp(argv[0], "off") == 0)
+		*dst = false;
+	else
+		kw_error(ld, kw, "expected on or off, not '%s'", argv[0]);
+}
+
+static void set_log_level(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
+{
+	static const char *const names[] = {"debug", "info", "warning", "error"};
+	static const int levels[] = {LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR};
+	(void)argc;
+	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+		if (strcmp(argv[0], names[i]) == 0) {
+			ld->cfg->log_level = levels[i];
+			return;
+		}
+	}
+	kw_error(ld, kw, "expected debug, info, warning or error, not '%s'", argv[0]);
+}
+
+static void set_hostname(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
+{
+	(void)argc;
+	if (!addr_valid_domain(argv[0], strlen(argv[0]), false)) {
+		kw_error(ld, kw, "'%s' is not a valid domain name", argv[0]);
+		return;
+	}
+	ld->cfg->hostname = xstrdup(argv[0]);
+	lex_lower(ld->cfg->hostname);
+}
+
+static bool valid_port(const char *s)
+{
+	uint64_t v;
+	return strlen(s) <= 5 && parse_digits(&s, &v) && *s == '\0' && v >= 1 && v <= 65535;
+}
+
+/* "host:port" with an IPv4 address or a host name, or "[v6]:port". */
+static bool valid_listen(const char *s)
+{
+	char host[ADDR_DOMAIN_MAX + 1];
+	const char *colon = s[0] == '[' ? strstr(s, "]:") : strrchr(s, ':');
+	if (!colon)
+		return false;
+	const char *h = s[0] == '[' ? s + 1 : s;
+	size_t hlen = (size_t)(colon - h);
+	if (hlen == 0 || hlen >= sizeof host || !valid_port(colon + (s[0] == '[' ? 2 : 1)))
+		return false;
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	unsigned char addr[16];
+	if (s[0] == '[')
+		return inet_pton(AF_INET6, host, addr) == 1;
+	return inet_pton(AF_INET, host, addr) == 1 || addr_valid_domain(host, hlen, false);
+}
+
+static void add_listen(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
+{
+	for (size_t i = 0; i < argc; i++) {
+		if (!valid_listen(argv[i]))
+			kw_error(ld, kw, "'%s' is not host:port or [ipv6]:port", argv[i]);
+		else if (!strlist_add_unique(&ld->cfg->listen, argv[i]))
+			kw_error(ld, kw, "'%s' is listed twice", argv[i]);
+	}
+}
+
+static void add_domain(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
+{
+	for (size_t i = 0; i < argc; i++) {
+		lex_lower(argv[i]);
+		if (!addr_valid_domain(argv[i], strlen(argv[i]), false))
+			kw_error(ld, kw, "'%s' is not a valid domain name", argv[i]);
+		else if (!strlist_add_unique(&ld->cfg->local_domains, argv[i]))
+			kw_error(ld, kw, "'%s' is listed twice", argv[i]);
+	}
+}
+
+static bool printable_ascii(const char *s)
+{
+	for (; *s; s++)
+		if (*s < 0x20 || *s > 0x7e)
+			return false;
+	return true;
+}
+
+/* Mailbox names become directory names under maildir-root, so they are
+ * dot-atoms without '/': no "..", no leading '.', no path separators. */
+static void add_mailbox(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
+{
+	struct config *cfg = ld->cfg;
+	const char *full = argc > 1 && argv[1][0] ? argv[1] : NULL;
+	lex_lower(argv[0]);
+	if (!lex_is_local_name(argv[0])) {
+		kw_error(ld, kw, "'%s' is not a valid mailbox name (letters, digits, "
+			 "dots between words, no '/')", argv[0]);
+	} else if (config_find_user(cfg, argv[0])) {
+		kw_error(ld, kw, "'%s' is defined twice", argv[0]);
+	} else if (full && (strlen(full) > FULLNAME_MAX || !printable_ascii(full))) {
+		kw_error(ld, kw, "full name '%s' must be printable ASCII of at most 128 bytes", full);
+	} else {
+		cfg->users = xrealloc(cfg->users, (cfg->nusers + 1) * sizeof *cfg->users);
+		cfg->users[cfg->nusers++] = (struct mailbox_user){
+			xstrdup(argv[0]), full ? xstrdup(full) : NULL};
+	}
+}
+
+static void add_relay_from(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
+{
+	for (size_t i = 0; i < argc; i++) {
+		struct cidr c;
+		if (cidr_parse(argv[i], &c))
+			cidr_list_add(&ld->cfg->relay_from, &c);
+		else
+			kw_error(ld, kw, "'%s' is not an address or network with zero host bits "
+				 "(such as 192.0.2.0/24 or 2001:db8::/32)", argv[i]);
+	}
+}
+
+#define CFG(f) offsetof(struct config, f)
+#define DAY 86400u
+
+/* name, usage, most arguments, repeatable, setter, field, accepted range */
+static const struct keyword keywords[] = {
+	{"hostname", "NAME", 1, false, set_hostname, 0, 0, 0},
+	{"listen", "HOST:PORT...", SIZE_MAX, true, add_listen, 0, 0, 0},
+	{"spool", "DIR", 1, false, set_path, CFG(spool_dir), 0, 0},
+	{"maildir-root", "DIR", 1, false, set_path, CFG(maildir_root), 0, 0},
+	{"domain", "DOMAIN...", SIZE_MAX, true, add_domain, 0, 0, 0},
+	{"mailbox", "NAME [\"Full Name\"]", 2, true, add_mailbox, 0, 0, 0},
+	{"aliases", "FILE", 1, false, set_table_path, TABLE_ALIASES, 0, 0},
+	{"relocated", "FILE", 1, false, set_table_path, TABLE_RELOCATED, 0, 0},
+	{"relay-from", "CIDR...", SIZE_MAX, true, add_relay_from, 0, 0, 0},
+	{"max-message-size", "SIZE", 1, false, set_size, CFG(max_message_size), 1,
+	 (uint64_t)1 << 40},
+	{"max-recipients", "N", 1, false, set_count, CFG(max_recipients), 1, 100000},
+	{"max-connections", "N", 1, false, set_count, CFG(max_connections), 1, 1000000},
+	{"command-timeout", "DURATION", 1, false, set_duration, CFG(command_timeout), 1, DAY},
+	{"data-timeout", "DURATION", 1, false, set_duration, CFG(data_timeout), 1, DAY},
+	{"vrfy", "on|off", 1, false, set_switch, CFG(vrfy), 0, 0},
+	{"expn", "on|off", 1, false, set_switch, CFG(expn), 0, 0},
+	{"retry-initial", "DURATION", 1, false, set_duration, CFG(retry_initial), 1, DAY},
+	{"retry-max", "DURATION", 1, false, set_duration, CFG(retry_max), 1, 30 * DAY},
+	{"delivery-workers", "N", 1, false, set_count, CFG(delivery_workers), 1, 1024},
+	{"log-level", "debug|info|warning|error", 1, false, set_log_level, 0, 0, 0},
+};
+
+#define NKEYWORDS (sizeof keywords / sizeof keywords[0])
+
+static size_t keyword_index(const char *name)
+{
+	for (size_t i = 0; i < NKEYWORDS; i++)
+		if (strcmp(keywords[i].name, name) == 0)
+			return i;
+	return NKEYWORDS;
+}
+
+static unsigned seen_line(const struct loader *ld, const char *name)
+{
+	size_t i = keyword_index(name);
+	return i < NKEYWORDS ? ld->seen[i] : 0;
+}
+
+static void apply_entry(struct loader *ld, struct strlist *words)
+{
+	size_t i = keyword_index(words->v[0]);
+	if (i == NKEYWORDS) {
+		lexer_error(&ld->lx, "unknown keyword '%s'", words->v[0]);
+		return;
+	}
+	const struct keyword *kw = &keywords[i];
+	size_t argc = words->n - 1;
+	if (argc == 0 || argc > kw->max_args) {
+		lexer_error(&ld->lx, "%s: %s (usage: %s %s)", kw->name,
+			    argc == 0 ? "missing argument" : "too many arguments",
+			    kw->name, kw->usage);
+		return;
+	}
+	if (ld->seen[i] && !kw->repeatable) {
+		lexer_error(&ld->lx, "%s: already set at line %u", kw->name, ld->seen[i]);
+		return;
+	}
+	if (!ld->seen[i])
+		ld->seen[i] = ld->lx.line;
+	kw->set(ld, kw, words->v + 1, argc);
+}
+
+static void read_settings(struct loader *ld)
+{
+	while (lexer_next(&ld->lx)) {
+		struct strlist words = STRLIST_INIT;
+		if (lexer_split(&ld->lx, ld->lx.entry.p, " \t", &words))
+			apply_entry(ld, &words);
+		strlist_free(&words);
+	}
+}
+
+static void set_defaults(struct config *cfg)
+{
+	cfg->max_message_size = 10u << 20;
+	cfg->max_recipients = 100;
+	cfg->max_connections = 1000;
+	cfg->command_timeout = 300;
+	cfg->data_timeout = 600;
+	cfg->vrfy = true;
+	cfg->expn = true;
+	cfg->retry_initial = 60;
+	cfg->retry_max = 900;
+	cfg->delivery_workers = 4;
+	cfg->log_level = LOG_LVL_INFO;
+}
+
+static void file_error(struct loader *ld, const char *msg)
+{
+	buf_printf(ld->errors, "%s: %s\n", ld->lx.path, msg);
+}
+
+static void default_hostname(struct loader *ld)
+{
+	char name[HOST_NAME_MAX + 1];
+	if (gethostname(name, sizeof name) != 0) {
+		file_error(ld, "no 'hostname' set and the system host name is unavailable");
+		return;
+	}
+	name[HOST_NAME_MAX] = '\0';
+	if (!addr_valid_domain(name, strlen(name), false)) {
+		file_error(ld, "no 'hostname' set and the system host name is not a valid domain");
+		return;
+	}
+	ld->cfg->hostname = xstrdup(name);
+	lex_lower(ld->cfg->hostname);
+}
+
+static void check_required(struct loader *ld)
+{
+	const struct config *cfg = ld->cfg;
+	if (cfg->listen.n == 0)
+		file_error(ld, "missing 'listen': at least one listen address is required");
+	if (!cfg->spool_dir)
+		file_error(ld, "missing 'spool': the queue directory is required");
+	if (cfg->local_domains.n && !cfg->maildir_root)
+		file_error(ld, "missing 'maildir-root': required when a domain is configured");
+	static const char *const need_domain[] = {"mailbox", "aliases", "relocated"};
+	for (size_t i = 0; i < sizeof need_domain / sizeof need_domain[0]; i++) {
+		unsigned line = seen_line(ld, need_domain[i]);
+		if (line && cfg->local_domains.n == 0)
+			lex_error_at(ld->errors, ld->lx.path, line,
+				     "%s: needs at least one 'domain' to deliver for", need_domain[i]);
+	}
+	if (cfg->retry_max < cfg->retry_initial) {
+		unsigned line = seen_line(ld, "retry-max");
+		lex_error_at(ld->errors, ld->lx.path, line ? line : seen_line(ld, "retry-initial"),
+			     "retry-max (%us) is shorter than retry-initial (%us)", cfg->retry_max,
+			     cfg->retry_initial);
+	}
+}
+
+static void report_unreadable(struct loader *ld, const char *kwname, const char *path)
+{
+	lex_error_at(ld->errors, ld->lx.path, seen_line(ld, kwname), "%s: cannot read '%s': %s",
+		     kwname, path, strerror(errno));
+}
+
+/* The tables are read last: their members are checked against domains and
+ * mailboxes that may be configured below the line naming the file. */
+static void load_tables(struct loader *ld)
+{
+	struct config *cfg = ld->cfg;
+	const char *apath = ld->table_path[TABLE_ALIASES];
+	const char *rpath = ld->table_path[TABLE_RELOCATED];
+	if (apath && cfg->local_domains.n) {
+		cfg->aliases = aliases_load(apath, cfg, ld->errors);
+		if (!cfg->aliases)
+			report_unreadable(ld, "aliases", apath);
+	}
+	if (rpath && cfg->local_domains.n) {
+		cfg->relocated = relocated_load(rpath, cfg, ld->errors);
+		if (!cfg->relocated)
+			report_unreadable(ld, "relocated", rpath);
+	}
+	if (!cfg->aliases)
+		cfg->aliases = aliases_empty();
+	if (!cfg->relocated)
+		cfg->relocated = relocated_empty();
+}
+
+static void finish(struct loader *ld)
+{
+	if (!ld->cfg->hostname)
+		default_hostname(ld);
+	check_required(ld);
+	load_tables(ld);
+	/* RFC 5321 4.5.1: every domain we deliver for must accept postmaster. */
+	if (ld->cfg->local_domains.n && !config_find_user(ld->cfg, "postmaster") &&
+	    !aliases_exists(ld->cfg->aliases, "postmaster"))
+		file_error(ld, "no mailbox or alias named 'postmaster' "
+			   "(RFC 5321 4.5.1 requires one for the local domains)");
+}
+
+struct config *config_load(const char *path, struct buf *errors)
+{
+	struct config *cfg = xcalloc(1, sizeof *cfg);
+	set_defaults(cfg);
+	unsigned seen[NKEYWORDS] = {0};
+	struct loader ld = {.cfg = cfg, .errors = errors, .seen = seen};
+	size_t before = errors->len;
+	if (!lexer_open(&ld.lx, path, false, errors)) {
+		buf_printf(errors, "%s: cannot open: %s\n", path, strerror(errno));
+		config_free(cfg);
+		return NULL;
+	}
+	cfg->path = absolute_path(&ld, path);
+	read_settings(&ld);
+	lexer_close(&ld.lx);
+	finish(&ld);
+	for (int t = 0; t < NTABLES; t++)
+		free(ld.table_path[t]);
+	if (errors->len != before) {
+		config_free(cfg);
+		return NULL;
+	}
+	return cfg;
+}
+
+void config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	free(cfg->path);
+	free(cfg->hostname);
+	strlist_free(&cfg->listen);
+	free(cfg->spool_dir);
+	free(cfg->maildir_root);
+	strlist_free(&cfg->local_domains);
+	for (size_t i = 0; i < cfg->nusers; i++) {
+		free(cfg->users[i].name);
+		free(cfg->users[i].fullname);
+	}
+	free(cfg->users);
+	aliases_free(cfg->aliases);
+	relocated_free(cfg->relocated);
+	cidr_list_free(&cfg->relay_from);
+	free(cfg);
+}

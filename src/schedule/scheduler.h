@@ -1,0 +1,40 @@
+/*
+ * scheduler - decides what to deliver when. A message enters when the spool
+ * has made it durable (scheduler_enqueue) or when it was recovered at
+ * start-up (scheduler_start); every recipient still pending whose retry time
+ * has come is handed to its delivery agent, off the loop thread; each
+ * outcome is made durable in the spool before the recipient counts as done
+ * (spool invariant 3). Temporary failures are retried with exponential
+ * backoff from retry-initial up to retry-max.
+ *
+ * This issue delivers local mailboxes; recipients in other domains stay
+ * pending in the queue for the outbound SMTP agent.
+ */
+#ifndef PETREL_SCHEDULE_SCHEDULER_H
+#define PETREL_SCHEDULE_SCHEDULER_H
+
+#include <event2/event.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config/config.h"
+#include "queue/spool.h"
+
+struct scheduler;
+
+struct scheduler *scheduler_new(struct event_base *base, struct spool *sp,
+				const struct config *cfg);
+/* Lets running deliveries finish (their outcomes recorded), then frees. */
+void scheduler_free(struct scheduler *sch);
+/* Looks at every message in the spool index (after recovery). */
+void scheduler_start(struct scheduler *sch);
+/* A new message is durable: deliver what is due now. */
+void scheduler_enqueue(struct scheduler *sch, const char *queue_id);
+/* No delivery is running or waiting to be recorded. */
+bool scheduler_idle(const struct scheduler *sch);
+
+/* Seconds to wait after the n-th failed attempt (n >= 1): initial * 2^(n-1),
+ * capped at max. Pure, for the unit tests. */
+unsigned scheduler_backoff(unsigned initial, unsigned max, uint32_t attempts);
+
+#endif

@@ -1,0 +1,95 @@
+/* listener - binding the configured addresses and accepting; see server.h. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/listener.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "server/server.h"
+#include "util/log.h"
+
+static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+		      int salen, void *arg)
+{
+	(void)l;
+	conn_accept(arg, fd, sa, salen);
+}
+
+static void on_accept_error(struct evconnlistener *l, void *arg)
+{
+	(void)l;
+	(void)arg;
+	/* EMFILE and friends: log and keep listening; libevent retries. */
+	log_warn("accept: %s", strerror(errno));
+}
+
+/* Splits "host:port" / "[v6]:port" into host and port. */
+static bool split_hostport(const char *s, char *host, size_t hsz, char *port, size_t psz)
+{
+	const char *colon;
+	if (*s == '[') {
+		const char *rb = strchr(s, ']');
+		if (!rb || rb[1] != ':')
+			return false;
+		snprintf(host, hsz, "%.*s", (int)(rb - s - 1), s + 1);
+		colon = rb + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return false;
+		snprintf(host, hsz, "%.*s", (int)(colon - s), s);
+	}
+	snprintf(port, psz, "%s", colon + 1);
+	return true;
+}
+
+static bool listen_one(struct server *srv, const char *spec)
+{
+	char host[256], port[32];
+	struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV,
+				 .ai_socktype = SOCK_STREAM}, *ai;
+	if (!split_hostport(spec, host, sizeof host, port, sizeof port) ||
+	    getaddrinfo(host, port, &hints, &ai) != 0) {
+		log_error("listen %s: not a numeric host:port", spec);
+		return false;
+	}
+	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
+	if (ai->ai_family == AF_INET6)
+		flags |= LEV_OPT_BIND_IPV6ONLY;
+	struct evconnlistener *l = evconnlistener_new_bind(srv->base, on_accept, srv, flags, 1024,
+							   ai->ai_addr, (int)ai->ai_addrlen);
+	freeaddrinfo(ai);
+	if (!l) {
+		log_error("listen %s: %s", spec, strerror(errno));
+		return false;
+	}
+	evconnlistener_set_error_cb(l, on_accept_error);
+	srv->listeners = xrealloc(srv->listeners, (srv->nlisteners + 1) * sizeof *srv->listeners);
+	srv->listeners[srv->nlisteners++] = l;
+	log_info("listening on %s", spec);
+	return true;
+}
+
+bool server_listen(struct server *srv)
+{
+	for (size_t i = 0; i < srv->cfg->listen.n; i++)
+		if (!listen_one(srv, srv->cfg->listen.v[i]))
+			return false;
+	return true;
+}
+
+void server_stop(struct server *srv)
+{
+	if (srv->stopping)
+		return;
+	srv->stopping = true;
+	for (size_t i = 0; i < srv->nlisteners; i++)
+		evconnlistener_free(srv->listeners[i]);
+	free(srv->listeners);
+	srv->listeners = NULL;
+	srv->nlisteners = 0;
+	conn_shutdown_all(srv);
+}

@@ -1,0 +1,43 @@
+/*
+ * server - the I/O shell around the pure SMTP session: libevent listeners
+ * (IPv4 and IPv6), one bufferevent per connection, RFC 5321 4.5.3.2
+ * timeouts, the connection limit (421), and the hand-over of finished
+ * messages to the spool. One process, one event loop, thousands of sessions.
+ */
+#ifndef PETREL_SERVER_SERVER_H
+#define PETREL_SERVER_SERVER_H
+
+#include <event2/event.h>
+
+#include "config/config.h"
+#include "queue/spool.h"
+#include "smtp/session.h"
+
+struct conn;
+struct scheduler;
+
+struct server {
+	struct event_base *base;
+	const struct config *cfg;
+	struct session_limits lim;
+	struct spool *spool;
+	struct scheduler *sched;
+	struct evconnlistener **listeners;
+	size_t nlisteners;
+	struct conn *conns;       /* every open connection */
+	unsigned nconns;
+	bool stopping;
+};
+
+/* Binds every "listen" address; false (with a log line) if one fails. */
+bool server_listen(struct server *srv);
+/* Stops accepting, sends 421 to every session not in a transaction's DATA
+ * phase, and lets the others finish. */
+void server_stop(struct server *srv);
+
+/* conn.c: takes over an accepted socket. */
+void conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int salen);
+/* conn.c: ends every session (421) as the server stops. */
+void conn_shutdown_all(struct server *srv);
+
+#endif

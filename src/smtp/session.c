@@ -1,0 +1,249 @@
+/*
+ * session - input framing, state and dispatch of the pure SMTP server
+ * session; see session.h. The verbs themselves live in commands.c.
+ */
+#include "smtp/session_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smtp/reply.h"
+
+struct session *session_new(const struct session_limits *lim, const struct smtp_policy *pol,
+			    void *pol_ctx)
+{
+	struct session *s = xcalloc(1, sizeof *s);
+	s->lim = lim;
+	s->pol = pol;
+	s->pol_ctx = pol_ctx;
+	s->state = ST_FRESH;
+	return s;
+}
+
+void session_reset_transaction(struct session *s)
+{
+	free(s->env.sender);
+	strlist_free(&s->env.rcpt_addr);
+	strlist_free(&s->env.rcpt_orig);
+	s->env = (struct envelope){.esmtp = s->esmtp};
+	buf_free(&s->body);
+	if (s->state == ST_MAIL || s->state == ST_DATA || s->state == ST_WAIT)
+		s->state = ST_READY;
+}
+
+void session_free(struct session *s)
+{
+	if (!s)
+		return;
+	session_reset_transaction(s);
+	free(s->helo);
+	buf_free(&s->out);
+	buf_free(&s->line);
+	free(s);
+}
+
+void session_reply(struct session *s, int code, const char *ext, const char *text)
+{
+	reply_add(&s->out, code, ext, text);
+}
+
+void session_replyf(struct session *s, int code, const char *ext, const char *fmt, ...)
+{
+	char text[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	reply_add(&s->out, code, ext, text);
+}
+
+void session_close(struct session *s)
+{
+	s->state = ST_CLOSED;
+	s->event = SESSION_EV_CLOSE;
+}
+
+void session_start(struct session *s)
+{
+	/* RFC 5321 4.2: the greeting; "ESMTP" tells clients EHLO is worth trying. */
+	session_replyf(s, 220, NULL, "%s ESMTP Petrel", s->lim->hostname);
+}
+
+/* Counts a client error; past the limit the session ends (RFC 5321 4.3.2
+ * allows 421 at any time when the server must close). */
+static void count_error(struct session *s)
+{
+	s->errors++;
+	if (s->lim->max_errors && s->errors >= s->lim->max_errors && s->state != ST_CLOSED) {
+		session_reply(s, 421, "4.7.0", "Too many errors, closing connection");
+		session_close(s);
+	}
+}
+
+static void dispatch(struct session *s, const char *line, size_t len)
+{
+	if (memchr(line, '\0', len)) {
+		session_reply(s, 500, "5.5.2", "NUL byte in command line");
+		count_error(s);
+		return;
+	}
+	size_t vlen = strcspn(line, " ");
+	const struct smtp_command *cmd = command_lookup(line, vlen);
+	if (!cmd) {
+		session_reply(s, 500, "5.5.2", "Command unrecognized");
+		count_error(s);
+		return;
+	}
+	const char *arg = line + vlen;
+	while (*arg == ' ')
+		arg++;
+	size_t before = s->out.len;
+	bool ok;
+	if ((cmd->flags & CMD_NEEDS_ARG) && !*arg) {
+		session_replyf(s, 501, "5.5.4", "Syntax: %s needs an argument", cmd->verb);
+		ok = false;
+	} else if ((cmd->flags & CMD_NO_ARG) && *arg) {
+		session_replyf(s, 501, "5.5.4", "Syntax: %s takes no argument", cmd->verb);
+		ok = false;
+	} else if ((cmd->flags & CMD_NEEDS_HELO) && s->state == ST_FRESH) {
+		session_reply(s, 503, "5.5.1", "Send HELO or EHLO first");
+		ok = false;
+	} else {
+		ok = !cmd->check || cmd->check(s, arg);
+	}
+	if (ok) {
+		cmd->proceed(s, arg);
+		if (cmd->flags & CMD_ERROR)
+			count_error(s);
+	} else if (s->out.len > before && s->out.p[before] >= '4') {
+		count_error(s);
+	}
+}
+
+/* Assembles command lines. RFC 5321 2.3.8 wants CRLF; a bare LF is taken as
+ * an end of line too (harmless outside DATA, and common in scripts). */
+static size_t feed_command(struct session *s, const char *p, size_t n)
+{
+	const char *nl = memchr(p, '\n', n);
+	size_t take = nl ? (size_t)(nl - p) + 1 : n;
+	if (!s->line_overflow) {
+		if (s->line.len + take > CMD_LINE_MAX) {
+			s->line_overflow = true;
+			buf_reset(&s->line);
+		} else {
+			buf_append(&s->line, p, take);
+		}
+	}
+	if (!nl)
+		return take;
+	if (s->line_overflow) {
+		s->line_overflow = false;
+		session_reply(s, 500, "5.5.2", "Line too long (RFC 5321 4.5.3.1.4: 512 octets)");
+		count_error(s);
+		return take;
+	}
+	size_t len = s->line.len - 1;
+	if (len && s->line.p[len - 1] == '\r')
+		len--;
+	s->line.p[len] = '\0';
+	dispatch(s, s->line.p, len);
+	buf_reset(&s->line);
+	return take;
+}
+
+static void data_finished(struct session *s)
+{
+	if (s->dr.too_big) {
+		session_replyf(s, 552, "5.3.4", "Message size exceeds fixed limit of %llu bytes",
+			       (unsigned long long)s->lim->max_message_size);
+	} else if (s->dr.line_too_long) {
+		session_reply(s, 554, "5.6.0",
+			      "Message has a line over 1000 octets (RFC 5321 4.5.3.1.6)");
+	} else {
+		s->state = ST_WAIT;
+		s->event = SESSION_EV_MESSAGE;
+		return;
+	}
+	count_error(s);
+	session_reset_transaction(s);
+}
+
+size_t session_feed(struct session *s, const char *p, size_t n)
+{
+	size_t used = 0;
+	while (used < n && s->event == SESSION_EV_NONE) {
+		if (s->state == ST_DATA) {
+			bool done;
+			used += data_reader_feed(&s->dr, p + used, n - used, &s->body, &done);
+			if (done)
+				data_finished(s);
+		} else {
+			used += feed_command(s, p + used, n - used);
+		}
+	}
+	return used;
+}
+
+struct buf *session_output(struct session *s)
+{
+	return &s->out;
+}
+
+enum session_event session_event(const struct session *s)
+{
+	return s->event;
+}
+
+const struct envelope *session_envelope(const struct session *s)
+{
+	return &s->env;
+}
+
+const struct buf *session_body(const struct session *s)
+{
+	return &s->body;
+}
+
+const char *session_helo(const struct session *s)
+{
+	return s->helo ? s->helo : "";
+}
+
+bool session_in_data(const struct session *s)
+{
+	return s->state == ST_DATA;
+}
+
+void session_message_done(struct session *s, const char *queue_id, int err)
+{
+	if (s->state != ST_WAIT)
+		return;
+	s->event = SESSION_EV_NONE;
+	if (queue_id)
+		session_replyf(s, 250, "2.0.0", "Ok: queued as %s", queue_id);
+	else if (err == ENOSPC)
+		session_reply(s, 452, "4.3.1", "Insufficient system storage, try again later");
+	else
+		session_reply(s, 451, "4.3.0", "Local error in processing, try again later");
+	session_reset_transaction(s);
+}
+
+void session_timeout(struct session *s)
+{
+	if (s->state == ST_CLOSED)
+		return;
+	session_reply(s, 421, "4.4.2", "Timeout exceeded, closing connection");
+	session_close(s);
+}
+
+void session_shutdown(struct session *s)
+{
+	if (s->state == ST_CLOSED)
+		return;
+	session_replyf(s, 421, "4.3.2", "%s Service shutting down, closing connection",
+		       s->lim->hostname);
+	session_close(s);
+}

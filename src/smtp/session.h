@@ -1,0 +1,101 @@
+/*
+ * session - the SMTP server protocol as a pure state machine (RFC 5321,
+ * with RFC 1870 SIZE, RFC 2920 PIPELINING, RFC 6152 8BITMIME, RFC 2034/3463
+ * enhanced status codes).
+ *
+ * The session never touches a socket, clock or file. The I/O shell feeds it
+ * the bytes a client sent (session_feed) and sends whatever accumulates in
+ * session_output(); replies come out in command order, which is all
+ * PIPELINING needs. Decisions that need the world (who is local, who may
+ * relay, what VRFY says) are asked through struct smtp_policy.
+ *
+ * When the client ends a message the session stops consuming input and
+ * raises SESSION_EV_MESSAGE; the shell makes the message durable and then
+ * calls session_message_done(), which emits the 250 (or the 4xx) and lets
+ * input flow again. SESSION_EV_CLOSE asks the shell to flush the output and
+ * close the connection.
+ */
+#ifndef PETREL_SMTP_SESSION_H
+#define PETREL_SMTP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smtp/address.h"
+#include "util/buf.h"
+#include "util/strlist.h"
+
+struct session;
+
+/* A policy answer: a reply code, its enhanced code and text ('\n' separates
+ * the lines of a multi-line reply). */
+struct smtp_verdict {
+	int code;
+	const char *ext;
+	struct buf text;
+};
+
+struct smtp_policy {
+	/* RCPT TO: decide the reply; on 2xx append the final delivery addresses
+	 * to targets (alias expansion happens here). */
+	void (*rcpt)(void *ctx, const struct address *rcpt, struct smtp_verdict *v,
+		     struct strlist *targets);
+	/* VRFY / EXPN with the argument as given (already known to be enabled). */
+	void (*vrfy)(void *ctx, const char *arg, struct smtp_verdict *v);
+	void (*expn)(void *ctx, const char *arg, struct smtp_verdict *v);
+};
+
+struct session_limits {
+	const char *hostname;       /* our name for the banner and EHLO */
+	uint64_t max_message_size;  /* RFC 1870 SIZE; 0 = unlimited */
+	unsigned max_recipients;    /* per transaction, 452 beyond (RFC 5321 4.5.3.1.8) */
+	unsigned max_errors;        /* 421 and close after this many errors; 0 = no limit */
+	bool vrfy;                  /* off: VRFY answers 252 */
+	bool expn;                  /* off: EXPN answers 502 */
+};
+
+/* The transaction handed over at SESSION_EV_MESSAGE. */
+struct envelope {
+	char *sender;               /* "" for the null reverse-path */
+	bool body_8bit;             /* BODY=8BITMIME */
+	bool esmtp;                 /* EHLO (vs HELO): "with ESMTP" in Received */
+	struct strlist rcpt_addr;   /* final delivery addresses, deduplicated */
+	struct strlist rcpt_orig;   /* the RCPT TO address each came from */
+	unsigned naccepted;         /* accepted RCPT commands */
+};
+
+enum session_event {
+	SESSION_EV_NONE,
+	SESSION_EV_MESSAGE,  /* envelope + body complete: make it durable */
+	SESSION_EV_CLOSE,    /* flush output, then close */
+};
+
+struct session *session_new(const struct session_limits *lim, const struct smtp_policy *pol,
+			    void *pol_ctx);
+void session_free(struct session *s);
+
+/* Emits the 220 greeting. */
+void session_start(struct session *s);
+/* Consumes client bytes; returns how many were used. Stops early while an
+ * event is pending: the caller keeps the rest and feeds it again later. */
+size_t session_feed(struct session *s, const char *p, size_t n);
+/* Replies waiting to be sent; the caller sends and then buf_reset()s it. */
+struct buf *session_output(struct session *s);
+enum session_event session_event(const struct session *s);
+
+const struct envelope *session_envelope(const struct session *s);
+const struct buf *session_body(const struct session *s);
+const char *session_helo(const struct session *s);
+
+/* Result of making the message durable: queue_id on success, or NULL with
+ * err set (an errno; ENOSPC gives 452 4.3.1, anything else 451 4.3.0). */
+void session_message_done(struct session *s, const char *queue_id, int err);
+/* The client was silent too long (RFC 5321 4.5.3.2): 421 and close. */
+void session_timeout(struct session *s);
+/* The server is stopping: 421 and close. */
+void session_shutdown(struct session *s);
+/* True while the session is inside DATA (used for the data timeout). */
+bool session_in_data(const struct session *s);
+
+#endif

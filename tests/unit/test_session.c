@@ -1,0 +1,188 @@
+/* Unit tests for the pure session: event flow around DATA, the spool's
+ * answer (250 / 452 / 451), pipelined input held back while waiting,
+ * timeouts, shutdown, the error limit. The policy is a fixed table. */
+#include <errno.h>
+#include <string.h>
+
+#include "smtp/session.h"
+#include "test_util.h"
+
+static void fake_rcpt(void *ctx, const struct address *a, struct smtp_verdict *v,
+		      struct strlist *targets)
+{
+	(void)ctx;
+	if (strcmp(a->local, "nobody") == 0) {
+		v->code = 550;
+		v->ext = "5.1.1";
+		buf_puts(&v->text, "User unknown");
+		return;
+	}
+	v->code = 250;
+	v->ext = "2.1.5";
+	buf_puts(&v->text, "Ok");
+	char t[300];
+	addr_format(a, t, sizeof t);
+	strlist_add(targets, t);
+}
+
+static void fake_vrfy(void *ctx, const char *arg, struct smtp_verdict *v)
+{
+	(void)ctx;
+	v->code = 250;
+	v->ext = "2.1.5";
+	buf_printf(&v->text, "<%s@example.test>", arg);
+}
+
+static const struct smtp_policy policy = {fake_rcpt, fake_vrfy, fake_vrfy};
+static const struct session_limits limits = {
+	.hostname = "mx.test", .max_message_size = 1000, .max_recipients = 2,
+	.max_errors = 5, .vrfy = true, .expn = true,
+};
+
+static struct session *start(void)
+{
+	struct session *s = session_new(&limits, &policy, NULL);
+	session_start(s);
+	buf_reset(session_output(s));
+	return s;
+}
+
+static size_t feed(struct session *s, const char *text)
+{
+	return session_feed(s, text, strlen(text));
+}
+
+static void expect_out(struct session *s, const char *want)
+{
+	struct buf *out = session_output(s);
+	assert_string_equal(out->p ? out->p : "", want);
+	buf_reset(out);
+}
+
+static const char *txn = "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n"
+			 "RCPT TO:<nobody@y.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n";
+
+static void test_message_event_and_held_input(void **state)
+{
+	(void)state;
+	struct session *s = start();
+	feed(s, txn);
+	buf_reset(session_output(s));
+	const char *rest = "hi\r\n.\r\nNOOP\r\n";
+	size_t used = feed(s, rest);
+	assert_int_equal(used, strlen("hi\r\n.\r\n"));
+	assert_int_equal(session_event(s), SESSION_EV_MESSAGE);
+	const struct envelope *env = session_envelope(s);
+	assert_string_equal(env->sender, "a@x.test");
+	assert_int_equal(env->rcpt_addr.n, 1); /* duplicate RCPT stored once */
+	assert_string_equal(session_body(s)->p, "hi\r\n");
+	/* Nothing more is consumed until the spool answers. */
+	assert_int_equal(feed(s, "NOOP\r\n"), 0);
+	expect_out(s, "");
+	session_message_done(s, "QID1", 0);
+	expect_out(s, "250 2.0.0 Ok: queued as QID1\r\n");
+	assert_int_equal(feed(s, "NOOP\r\n"), 6);
+	expect_out(s, "250 2.0.0 Ok\r\n");
+	session_free(s);
+}
+
+static void test_spool_failure_replies(void **state)
+{
+	(void)state;
+	static const struct {
+		int err;
+		const char *reply;
+	} t[] = {
+		{ENOSPC, "452 4.3.1 Insufficient system storage, try again later\r\n"},
+		{EIO, "451 4.3.0 Local error in processing, try again later\r\n"},
+	};
+	for (size_t i = 0; i < 2; i++) {
+		struct session *s = start();
+		feed(s, txn);
+		feed(s, "x\r\n.\r\n");
+		buf_reset(session_output(s));
+		session_message_done(s, NULL, t[i].err);
+		expect_out(s, t[i].reply);
+		/* The transaction is gone; a new one may start. */
+		feed(s, "RCPT TO:<b@y.test>\r\n");
+		expect_out(s, "503 5.5.1 Need MAIL before RCPT\r\n");
+		session_free(s);
+	}
+}
+
+static void test_recipient_limit(void **state)
+{
+	(void)state;
+	struct session *s = start();
+	feed(s, "HELO c\r\nMAIL FROM:<>\r\nRCPT TO:<a@y.test>\r\nRCPT TO:<b@y.test>\r\n"
+		"RCPT TO:<c@y.test>\r\n");
+	expect_out(s, "250 mx.test\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n"
+		      "452 4.5.3 Too many recipients\r\n");
+	session_free(s);
+}
+
+static void test_timeout_and_shutdown(void **state)
+{
+	(void)state;
+	struct session *s = start();
+	session_timeout(s);
+	expect_out(s, "421 4.4.2 Timeout exceeded, closing connection\r\n");
+	assert_int_equal(session_event(s), SESSION_EV_CLOSE);
+	assert_int_equal(feed(s, "NOOP\r\n"), 0);
+	session_free(s);
+	s = start();
+	session_shutdown(s);
+	expect_out(s, "421 4.3.2 mx.test Service shutting down, closing connection\r\n");
+	assert_int_equal(session_event(s), SESSION_EV_CLOSE);
+	session_free(s);
+}
+
+static void test_error_limit_closes(void **state)
+{
+	(void)state;
+	struct session *s = start();
+	feed(s, "X\r\nX\r\nX\r\nX\r\nX\r\nNOOP\r\n");
+	struct buf *out = session_output(s);
+	assert_non_null(strstr(out->p, "421 4.7.0 Too many errors"));
+	assert_null(strstr(out->p, "250"));
+	assert_int_equal(session_event(s), SESSION_EV_CLOSE);
+	session_free(s);
+}
+
+static void test_bare_lf_commands_and_split_lines(void **state)
+{
+	(void)state;
+	struct session *s = start();
+	const char *in = "NOOP\nNO";
+	assert_int_equal(feed(s, in), strlen(in));
+	expect_out(s, "250 2.0.0 Ok\r\n");
+	feed(s, "OP\r");
+	expect_out(s, "");
+	feed(s, "\n");
+	expect_out(s, "250 2.0.0 Ok\r\n");
+	session_free(s);
+}
+
+static void test_rset_clears_transaction(void **state)
+{
+	(void)state;
+	struct session *s = start();
+	feed(s, "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nRSET\r\nDATA\r\n");
+	struct buf *out = session_output(s);
+	assert_non_null(strstr(out->p, "503 5.5.1 Need MAIL and RCPT before DATA\r\n"));
+	session_free(s);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_message_event_and_held_input),
+		cmocka_unit_test(test_spool_failure_replies),
+		cmocka_unit_test(test_recipient_limit),
+		cmocka_unit_test(test_timeout_and_shutdown),
+		cmocka_unit_test(test_error_limit_closes),
+		cmocka_unit_test(test_bare_lf_commands_and_split_lines),
+		cmocka_unit_test(test_rset_clears_transaction),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
