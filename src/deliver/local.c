@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "util/buf.h"
 
@@ -21,9 +22,15 @@ char *local_mailbox_of(const struct config *cfg, const char *addr)
 
 struct local_job *local_job_new(struct spool *sp, struct spool_msg *msg, const struct config *cfg)
 {
+	uint64_t off;
+	int fd = spool_body_fd(sp, msg, &off);
+	if (fd < 0)
+		return NULL;
 	struct local_job *j = xcalloc(1, sizeof *j);
-	j->sp = sp;
 	j->msg = msg;
+	j->body_fd = fd;
+	j->body_off = off;
+	j->body_len = msg->body_len;
 	j->cfg = cfg;
 	memcpy(j->id, msg->id, sizeof j->id);
 	j->sender = xstrdup(msg->sender);
@@ -41,7 +48,11 @@ void local_job_add(struct local_job *j, size_t rcpt, const char *user)
 static ssize_t read_body(void *ctx, void *dst, size_t len, uint64_t off)
 {
 	struct local_job *j = ctx;
-	return spool_read_body(j->sp, j->msg, dst, len, off);
+	if (off >= j->body_len)
+		return 0;
+	if (len > j->body_len - off)
+		len = (size_t)(j->body_len - off);
+	return pread(j->body_fd, dst, len, (off_t)(j->body_off + off));
 }
 
 void local_job_run(void *arg)
@@ -51,7 +62,7 @@ void local_job_run(void *arg)
 		struct local_result *r = &j->r[i];
 		struct maildir_msg m = {
 			.return_path = j->sender, .delivered_to = r->addr,
-			.size = j->msg->body_len, .read = read_body, .read_ctx = j,
+			.size = j->body_len, .read = read_body, .read_ctx = j,
 		};
 		r->res = maildir_deliver(j->cfg->maildir_root, r->user, j->cfg->hostname, &m,
 					 r->err, sizeof r->err);
@@ -66,5 +77,6 @@ void local_job_free(struct local_job *j)
 	}
 	free(j->r);
 	free(j->sender);
+	close(j->body_fd);
 	free(j);
 }

@@ -2,8 +2,8 @@
  * local - the local delivery agent: every due local recipient of one queued
  * message into its Maildir. The job is prepared in the loop thread
  * (local_job_new), runs in a worker (local_job_run: blocking file I/O only,
- * touching no shared state but the spool's read-only body), and its results
- * are read back in the loop thread.
+ * through its own descriptor of the spooled body, touching no shared state),
+ * and its results are read back in the loop thread.
  */
 #ifndef PETREL_DELIVER_LOCAL_H
 #define PETREL_DELIVER_LOCAL_H
@@ -21,8 +21,10 @@ struct local_result {
 };
 
 struct local_job {
-	struct spool *sp;
-	struct spool_msg *msg;     /* loop thread; the worker reads only its body */
+	struct spool_msg *msg;     /* loop thread only */
+	int body_fd;               /* the worker reads the body through these */
+	uint64_t body_off;
+	uint64_t body_len;
 	const struct config *cfg;
 	char id[QUEUE_ID_LEN + 1];
 	char *sender;
@@ -34,6 +36,7 @@ struct local_job {
 
 /* The local mailbox name for addr when its domain is ours, else NULL. */
 char *local_mailbox_of(const struct config *cfg, const char *addr);
+/* NULL (errno set) when the body cannot be opened. */
 struct local_job *local_job_new(struct spool *sp, struct spool_msg *msg, const struct config *cfg);
 void local_job_add(struct local_job *j, size_t rcpt, const char *user);
 void local_job_run(void *job);

@@ -84,10 +84,11 @@ typedef void (*spool_done_fn)(void *arg, int err);
  * Opens (creating if needed) the spool directory, recovers the log (torn
  * tails truncated, corrupt records quarantined with a log line, never fatal)
  * and starts the writer thread. Returns NULL with errno set on a fatal
- * problem (directory unusable).
+ * problem (directory unusable; EWOULDBLOCK when another process has it).
  */
 struct spool *spool_open(const char *dir);
-/* Waits for the writer to finish pending batches, then closes. */
+/* Waits for the writer to finish pending batches, runs their callbacks
+ * (requests made from those callbacks fail with ECANCELED), then closes. */
 void spool_close(struct spool *sp);
 
 int spool_notify_fd(const struct spool *sp);
@@ -96,12 +97,16 @@ void spool_dispatch(struct spool *sp);
 
 /* Appends a new message. When durable, the message enters the index and
  * done(arg, 0) runs; on failure nothing enters the index, done(arg, errno)
- * runs, and the log holds no trace a reader would take as a message. */
+ * runs, and the log holds no trace a reader would take as a message.
+ * Requests the spool refuses without writing fail the same way, in order:
+ * EINVAL (malformed id or envelope), EEXIST (id already queued), EFBIG
+ * (record over 1 GiB). */
 void spool_submit(struct spool *sp, const struct spool_new_msg *m, spool_done_fn done, void *arg);
 
 /* Records the new state (and attempts, next_try, error) of recipient i of
  * msg. The index is updated when durable, then done runs. When every
- * recipient is final the message leaves the index after the callbacks. */
+ * recipient is final the message leaves the index and is freed after the
+ * callback (once no other record about it is in flight). */
 void spool_update_rcpt(struct spool *sp, struct spool_msg *msg, size_t i, enum rcpt_state state,
 		       uint32_t attempts, int64_t next_try, const char *error,
 		       spool_done_fn done, void *arg);
@@ -131,6 +136,11 @@ struct spool_stats {
 	uint64_t relocated;    /* messages rewritten out of old segments */
 };
 void spool_stats(struct spool *sp, struct spool_stats *out);
+
+/* A private descriptor of the file holding msg's body (caller closes it) and
+ * the body's offset in it, for reading from a worker thread: the index may
+ * move or reclaim the segment meanwhile, the descriptor stays valid. */
+int spool_body_fd(struct spool *sp, const struct spool_msg *msg, uint64_t *body_off);
 
 /* Index access (loop thread). */
 struct spool_msg *spool_first(struct spool *sp);

@@ -1,6 +1,7 @@
 /* scheduler - what to deliver when; see scheduler.h. */
 #include "schedule/scheduler.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -150,6 +151,11 @@ static void try_start(struct scheduler *sch, struct spool_msg *msg, int64_t now)
 			continue; /* remote: waits for the outbound agent */
 		if (!j)
 			j = local_job_new(sch->sp, msg, sch->cfg);
+		if (!j) {
+			log_error("%s: cannot read the queued message: %s", msg->id, strerror(errno));
+			free(user);
+			return;
+		}
 		local_job_add(j, i, user);
 		free(user);
 	}

@@ -1,0 +1,387 @@
+/*
+ * segment - segment files and the spool writer thread; see segment.h.
+ *
+ * The writer takes everything queued at once and appends it with pwritev at
+ * the durable end of the current segment, then calls fdatasync once for the
+ * whole batch (an append changes the file size, which fdatasync flushes
+ * too). On any error it cuts the file back to where the batch began, so a
+ * failed batch leaves nothing a reader could take for a record, and fails
+ * every request of the batch; later batches are tried afresh, so service
+ * resumes by itself once the disk has room again.
+ */
+#include "queue/segment.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "util/fsutil.h"
+#include "util/log.h"
+
+void seg_name(char out[SEG_NAME_LEN + 1], uint64_t seq)
+{
+	snprintf(out, SEG_NAME_LEN + 1, "%016" PRIx64 ".seg", seq);
+}
+
+bool seg_parse_name(const char *name, uint64_t *seq)
+{
+	if (strlen(name) != SEG_NAME_LEN || strcmp(name + 16, ".seg") != 0)
+		return false;
+	uint64_t v = 0;
+	for (int i = 0; i < 16; i++) {
+		char c = name[i];
+		if (c >= '0' && c <= '9')
+			v = v << 4 | (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v << 4 | (uint64_t)(c - 'a' + 10);
+		else
+			return false;
+	}
+	*seq = v;
+	return true;
+}
+
+bool seg_path(char *out, size_t outsz, const char *logdir, uint64_t seq)
+{
+	char name[SEG_NAME_LEN + 1];
+	seg_name(name, seq);
+	int n = snprintf(out, outsz, "%s/%s", logdir, name);
+	return n > 0 && (size_t)n < outsz;
+}
+
+/* An empty file left by an earlier failed attempt may be taken over. */
+static int open_new_segment(const char *path)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (fd >= 0 || errno != EEXIST)
+		return fd;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd >= 0 && (fstat(fd, &st) < 0 || st.st_size != 0)) {
+		close(fd);
+		errno = EEXIST;
+		return -1;
+	}
+	return fd;
+}
+
+int seg_create(const char *logdir, uint64_t seq)
+{
+	char path[PATH_MAX];
+	if (!seg_path(path, sizeof path, logdir, seq)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	int fd = open_new_segment(path);
+	if (fd < 0)
+		return -1;
+	/* The name must be durable before any record in the file is acknowledged. */
+	if (fsync(fd) < 0 || fsutil_fsync_dir(logdir) < 0) {
+		int saved = errno;
+		close(fd);
+		unlink(path);
+		errno = saved;
+		return -1;
+	}
+	return fd;
+}
+
+/* ---- writing one batch ---- */
+
+static int pwritev_all(int fd, struct iovec *iov, size_t cnt, uint64_t off)
+{
+	size_t i = 0;
+	while (i < cnt) {
+		int n = cnt - i > IOV_MAX ? IOV_MAX : (int)(cnt - i);
+		ssize_t k = pwritev(fd, iov + i, n, (off_t)off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0)
+			return errno;
+		if (k == 0)
+			return EIO;
+		off += (uint64_t)k;
+		size_t left = (size_t)k;
+		while (i < cnt && left >= iov[i].iov_len)
+			left -= iov[i++].iov_len;
+		if (left) {
+			iov[i].iov_base = (char *)iov[i].iov_base + left;
+			iov[i].iov_len -= left;
+		}
+	}
+	return 0;
+}
+
+/* Cuts a failed batch off the file; if that fails, later batches retry it
+ * first (w->dirty) rather than append behind records nobody acknowledged. */
+static void cut_back(struct writer *w, struct spool_stats *d)
+{
+	d->syncs++;
+	if (ftruncate(w->fd, (off_t)w->size) == 0 && fdatasync(w->fd) == 0) {
+		w->dirty = false;
+		return;
+	}
+	log_error("spool: cannot cut segment %016" PRIx64 " back to %" PRIu64 ": %s", w->seq,
+		  w->size, strerror(errno));
+	w->dirty = true;
+}
+
+static void roll_segment(struct writer *w, uint64_t seg_max, struct spool_stats *d)
+{
+	if (w->dirty || w->size == 0 || w->size < seg_max)
+		return;
+	int fd = seg_create(w->logdir, w->seq + 1);
+	if (fd < 0) {
+		/* Not fatal: the current segment simply grows past the threshold. */
+		log_warn("spool: cannot create segment %016" PRIx64 ": %s", w->seq + 1,
+			 strerror(errno));
+		return;
+	}
+	close(w->fd);
+	w->fd = fd;
+	w->seq++;
+	w->size = 0;
+	d->segments++;
+}
+
+static void fail_batch(struct writer *w, struct wreq *batch, size_t n, int err,
+		       struct spool_stats *d)
+{
+	log_error("spool: writing %zu records to segment %016" PRIx64 " failed: %s", n, w->seq,
+		  strerror(err));
+	if (!w->dirty)
+		cut_back(w, d);
+	for (struct wreq *r = batch; r; r = r->next)
+		if (r->kind != WREQ_UNLINK && r->err == 0)
+			r->err = err;
+	d->failed += n;
+}
+
+/* Writes the records of batch (those not failed beforehand) and syncs. */
+static void write_records(struct writer *w, struct wreq *batch, uint64_t seg_max,
+			  struct spool_stats *d)
+{
+	size_t n = 0;
+	for (struct wreq *r = batch; r; r = r->next)
+		n += r->kind != WREQ_UNLINK && r->err == 0;
+	if (n == 0)
+		return;
+	roll_segment(w, seg_max, d);
+	struct iovec *iov = xcalloc(n, sizeof *iov);
+	uint64_t off = w->size;
+	size_t i = 0;
+	for (struct wreq *r = batch; r; r = r->next) {
+		if (r->kind == WREQ_UNLINK || r->err)
+			continue;
+		rec_bind((uint8_t *)r->rec.p, w->seq, off);
+		r->seg = w->seq;
+		r->off = off;
+		iov[i++] = (struct iovec){r->rec.p, r->rec.len};
+		off += r->rec.len;
+	}
+	int err = w->dirty ? EIO : pwritev_all(w->fd, iov, n, w->size);
+	if (!err) {
+		d->syncs++;
+		if (fdatasync(w->fd) < 0)
+			err = errno;
+	}
+	free(iov);
+	if (err) {
+		fail_batch(w, batch, n, err, d);
+		return;
+	}
+	d->bytes += off - w->size;
+	w->size = off;
+	d->records += n;
+	d->batches++;
+}
+
+/* Removes a reclaimed segment. Each removal is made durable before the
+ * next, so after a crash the segments gone are always the oldest ones. If
+ * one fails, no newer segment may go: removals stop until the next start,
+ * whose recovery finds the segments again and reclaims them in order. */
+static void unlink_segment(struct writer *w, uint64_t seq)
+{
+	char path[PATH_MAX];
+	if (w->unlink_stopped || !seg_path(path, sizeof path, w->logdir, seq))
+		return;
+	if ((unlink(path) < 0 && errno != ENOENT) || fsutil_fsync_dir(w->logdir) < 0) {
+		log_error("spool: cannot remove %s durably: %s; segments are kept until restart",
+			  path, strerror(errno));
+		w->unlink_stopped = true;
+		return;
+	}
+	log_debug("spool: removed segment %016" PRIx64, seq);
+}
+
+/* Handles one batch; returns it without the UNLINK requests, which are freed. */
+static struct wreq *write_batch(struct writer *w, struct wreq *batch, uint64_t seg_max,
+				struct spool_stats *d)
+{
+	if (w->dirty)
+		cut_back(w, d);
+	write_records(w, batch, seg_max, d);
+	struct wreq *keep = NULL, **tail = &keep;
+	while (batch) {
+		struct wreq *r = batch;
+		batch = r->next;
+		if (r->kind == WREQ_UNLINK) {
+			unlink_segment(w, r->unlink_seq);
+			free(r);
+			continue;
+		}
+		r->next = NULL;
+		*tail = r;
+		tail = &r->next;
+	}
+	return keep;
+}
+
+/* ---- the thread ---- */
+
+static void add_stats(struct spool_stats *s, const struct spool_stats *d)
+{
+	s->records += d->records;
+	s->batches += d->batches;
+	s->syncs += d->syncs;
+	s->bytes += d->bytes;
+	s->failed += d->failed;
+	s->segments += d->segments;
+}
+
+static void *writer_main(void *arg)
+{
+	struct writer *w = arg;
+	pthread_mutex_lock(&w->lock);
+	for (;;) {
+		while (!w->queue && !w->stopping)
+			pthread_cond_wait(&w->cond, &w->lock);
+		if (!w->queue)
+			break;
+		struct wreq *batch = w->queue;
+		w->queue = NULL;
+		w->queue_tail = &w->queue;
+		uint64_t seg_max = w->seg_max;
+		pthread_mutex_unlock(&w->lock);
+
+		struct spool_stats d = {0};
+		struct wreq *done = write_batch(w, batch, seg_max, &d);
+
+		pthread_mutex_lock(&w->lock);
+		add_stats(&w->stats, &d);
+		if (done) {
+			*w->done_tail = done;
+			while (done->next)
+				done = done->next;
+			w->done_tail = &done->next;
+			uint64_t one = 1;
+			if (write(w->notify_fd, &one, sizeof one) < 0)
+				log_error("spool: cannot signal completion: %s", strerror(errno));
+		}
+	}
+	pthread_mutex_unlock(&w->lock);
+	return NULL;
+}
+
+int writer_start(struct writer *w, const char *logdir, uint64_t seq, uint64_t size)
+{
+	memset(w, 0, sizeof *w);
+	w->queue_tail = &w->queue;
+	w->done_tail = &w->done;
+	w->seg_max = SPOOL_SEGMENT_MAX;
+	w->seq = seq;
+	w->size = size;
+	snprintf(w->logdir, sizeof w->logdir, "%s", logdir);
+	char path[PATH_MAX];
+	if (!seg_path(path, sizeof path, logdir, seq)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	w->fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (w->fd < 0)
+		return -1;
+	w->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	int err = w->notify_fd < 0 ? errno : 0;
+	if (!err) {
+		pthread_mutex_init(&w->lock, NULL);
+		pthread_cond_init(&w->cond, NULL);
+		err = pthread_create(&w->thread, NULL, writer_main, w);
+		if (err) {
+			pthread_mutex_destroy(&w->lock);
+			pthread_cond_destroy(&w->cond);
+			close(w->notify_fd);
+		}
+	}
+	if (err) {
+		close(w->fd);
+		errno = err;
+		return -1;
+	}
+	return 0;
+}
+
+void writer_enqueue(struct writer *w, struct wreq *r)
+{
+	r->next = NULL;
+	pthread_mutex_lock(&w->lock);
+	*w->queue_tail = r;
+	w->queue_tail = &r->next;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+}
+
+struct wreq *writer_take_done(struct writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	struct wreq *list = w->done;
+	w->done = NULL;
+	w->done_tail = &w->done;
+	pthread_mutex_unlock(&w->lock);
+	return list;
+}
+
+void writer_set_seg_max(struct writer *w, uint64_t bytes)
+{
+	pthread_mutex_lock(&w->lock);
+	w->seg_max = bytes;
+	pthread_mutex_unlock(&w->lock);
+}
+
+void writer_stats(struct writer *w, struct spool_stats *out)
+{
+	pthread_mutex_lock(&w->lock);
+	*out = w->stats;
+	pthread_mutex_unlock(&w->lock);
+}
+
+void writer_stop(struct writer *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->stopping = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	close(w->fd);
+	w->fd = -1;
+}
+
+void writer_destroy(struct writer *w)
+{
+	while (w->done) {
+		struct wreq *r = w->done;
+		w->done = r->next;
+		buf_free(&r->rec);
+		free(r->error);
+		free(r);
+	}
+	close(w->notify_fd);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cond);
+}

@@ -1,0 +1,124 @@
+/*
+ * segment - spool internals shared by spool.c and recovery.c: segment file
+ * names, the writer thread that appends batches of records to the current
+ * segment (group commit: one fdatasync per batch), and the recovery scan.
+ *
+ * Threading: writer_enqueue and writer_take_done are called by the loop
+ * thread; the writer thread owns the current segment's fd and reads or
+ * writes only the fields of struct wreq marked "writer" below.
+ */
+#ifndef PETREL_QUEUE_SEGMENT_H
+#define PETREL_QUEUE_SEGMENT_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "queue/record.h"
+#include "queue/spool.h"
+#include "util/buf.h"
+
+#define SEG_NAME_LEN 20 /* 16 hex digits + ".seg" */
+#define SEG_FIRST 1u
+
+void seg_name(char out[SEG_NAME_LEN + 1], uint64_t seq);
+bool seg_parse_name(const char *name, uint64_t *seq);
+/* "<logdir>/<name>"; false when it does not fit. */
+bool seg_path(char *out, size_t outsz, const char *logdir, uint64_t seq);
+/* Creates segment seq (which must not exist), fsyncs it and the log
+ * directory, and returns a writable fd, or -1 with errno set. */
+int seg_create(const char *logdir, uint64_t seq);
+
+enum wreq_kind {
+	WREQ_MSG,    /* new message (spool_submit) */
+	WREQ_RCPT,   /* recipient state (spool_update_rcpt) */
+	WREQ_HOLD,   /* hold or release (spool_set_held) */
+	WREQ_RELOC,  /* a live message rewritten into the current segment */
+	WREQ_UNLINK, /* removal of a reclaimed segment; freed by the writer */
+};
+
+struct spool_msg;
+
+struct wreq {
+	struct wreq *next;        /* writer */
+	enum wreq_kind kind;      /* writer */
+	struct buf rec;           /* writer: one ended record (not for UNLINK) */
+	uint64_t unlink_seq;      /* writer: UNLINK only */
+	int err;                  /* writer: 0, or why the record is not durable;
+				   * preset by the loop to fail without writing */
+	uint64_t seg, off;        /* writer: where the record landed */
+	/* Loop-side payload; the writer never touches it. */
+	spool_done_fn done;
+	void *arg;
+	struct spool_msg *msg;
+	size_t body_rel;          /* MSG/RELOC: body offset inside rec */
+	size_t idx;
+	enum rcpt_state state;
+	uint32_t attempts;
+	int64_t next_try;
+	char *error;
+	bool held;
+};
+
+struct writer {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	/* Under lock: */
+	struct wreq *queue, **queue_tail;
+	struct wreq *done, **done_tail;
+	bool stopping;
+	uint64_t seg_max;
+	struct spool_stats stats;
+	/* Set before the thread starts, then read-only: */
+	int notify_fd;
+	char logdir[PATH_MAX];
+	/* Writer thread only once started: */
+	uint64_t seq;   /* current segment */
+	int fd;
+	uint64_t size;  /* end of the last durable record */
+	bool dirty;     /* a failed batch could not be cut off the file yet */
+	bool unlink_stopped; /* a removal failed: remove nothing newer */
+};
+
+/* Opens segment seq (of durable length size) for appending, creates the
+ * notification eventfd and starts the thread. 0, or -1 with errno set. */
+int writer_start(struct writer *w, const char *logdir, uint64_t seq, uint64_t size);
+void writer_enqueue(struct writer *w, struct wreq *r);
+/* Detaches the finished requests, oldest first. */
+struct wreq *writer_take_done(struct writer *w);
+void writer_set_seg_max(struct writer *w, uint64_t bytes);
+void writer_stats(struct writer *w, struct spool_stats *out);
+/* Writes everything queued, stops the thread and closes the segment fd;
+ * finished requests stay for writer_take_done. */
+void writer_stop(struct writer *w);
+/* Closes the eventfd and frees what the writer holds. */
+void writer_destroy(struct writer *w);
+
+/* ---- recovery ---- */
+
+struct seg_info {
+	uint64_t seq;
+	uint64_t size;
+	bool pinned; /* holds damage that could not be quarantined: keep it */
+};
+
+/* Where recovery delivers the records it accepts, in log order. */
+struct recovery_sink {
+	void *ctx;
+	/* false when the message is unusable (its id is malformed) */
+	bool (*msg)(void *ctx, const struct rec_msg *m, uint64_t seg, uint64_t off,
+		    uint32_t rec_len);
+	/* RCPT, HOLD or RELEASE; false when the id is unknown. */
+	bool (*update)(void *ctx, uint8_t type, const struct rec_update *u);
+};
+
+/* Scans <spooldir>/log, truncating a torn tail of the last segment and
+ * quarantining damaged segments into <spooldir>/quarantine. Returns the
+ * segments in order (malloc'ed), or -1 with errno set when a segment cannot
+ * be read at all. */
+int recover_log(const char *spooldir, const struct recovery_sink *sink, struct seg_info **segs,
+		size_t *nsegs);
+
+#endif

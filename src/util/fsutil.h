@@ -1,0 +1,31 @@
+/*
+ * fsutil - small file-system helpers for durable state.
+ *
+ * Contract: each function returns 0 on success or -1 with errno set, and
+ * never leaves a half-written file under the target name. "Durable" means
+ * fsync'ed, including the directory entry: on Linux a new or renamed name
+ * survives a crash only once its directory has been fsync'ed too.
+ */
+#ifndef PETREL_UTIL_FSUTIL_H
+#define PETREL_UTIL_FSUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Creates path and any missing parents with mode (an existing directory is
+ * fine) and makes every directory it created durable in its parent. */
+int fsutil_mkdir_p(const char *path, mode_t mode);
+
+/* fsyncs the directory path, making entries created, renamed or removed in
+ * it durable. */
+int fsutil_fsync_dir(const char *path);
+
+/* Replaces path with len bytes of data atomically: writes a temporary file
+ * in the same directory, fsyncs it, renames it over path and fsyncs the
+ * directory. After a crash path holds either the old or the new contents. */
+int fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Writes all len bytes to fd, retrying short writes and EINTR. */
+int fsutil_write_all(int fd, const void *data, size_t len);
+
+#endif
