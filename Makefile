@@ -8,9 +8,9 @@ BUILD   ?= build
 PREFIX  ?= /usr/local
 CC      ?= cc
 PKGS    := libevent libevent_pthreads zlib
-CFLAGS  ?= -O2 -g
-CFLAGS  += -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
-           -Wmissing-prototypes -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+OPT     ?= -O2 -g
+ALL_CFLAGS = $(OPT) -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread
 
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
@@ -24,21 +24,21 @@ all: $(BUILD)/petrel $(UNIT_BIN) $(BUILD)/tests/dialogue
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/libpetrel.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
 
 $(BUILD)/petrel: $(BUILD)/src/main.o $(BUILD)/libpetrel.a
-	$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/test_util.h $(BUILD)/libpetrel.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libpetrel.a $(LDLIBS) -lcmocka
+	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libpetrel.a $(LDLIBS) -lcmocka
 
 $(BUILD)/tests/dialogue: tests/dialogues/run_dialogue.c $(BUILD)/libpetrel.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libpetrel.a $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libpetrel.a $(LDLIBS)
 
 # Installs the Debian packages the build and the tests need, when missing (root: apt-get).
 deps:
@@ -51,7 +51,7 @@ run: deps
 test: deps
 	$(MAKE) all
 	$(MAKE) BUILD=build-asan CC=clang \
-	  CFLAGS="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" all
+	  OPT="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" all
 	@python3 tests/run.py --build $(BUILD) --asan-build build-asan
 
 install: $(BUILD)/petrel

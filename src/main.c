@@ -59,9 +59,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	struct server *srv = arg;
 	log_info("signal %d: stopping", (int)sig);
 	server_stop(srv);
-	struct event *drain = event_new(srv->base, -1, EV_PERSIST, on_drain, srv);
 	struct timeval tick = {0, 50000};
-	event_add(drain, &tick);
+	event_add(srv->drain, &tick);
 	/* Bound the wait: sessions in the middle of DATA get 10 seconds. */
 	struct timeval bound = {10, 0};
 	event_base_loopexit(srv->base, &bound);
@@ -103,9 +102,21 @@ static int serve(const char *path)
 	event_add(sigint, NULL);
 	log_info("petrel started: %zu queued message(s) recovered", spool_count(srv.spool));
 	scheduler_start(srv.sched);
+	srv.drain = event_new(srv.base, -1, EV_PERSIST, on_drain, &srv);
 	event_base_dispatch(srv.base);
+	server_stop(&srv);
+	/* Order matters: finished deliveries record their outcomes, the spool
+	 * then runs every pending callback (sessions included), and only then
+	 * can the connections go. */
 	scheduler_free(srv.sched);
 	spool_close(srv.spool);
+	conn_free_all(&srv);
+	event_free(srv.drain);
+	event_free(spool_ev);
+	event_free(sigterm);
+	event_free(sigint);
+	event_base_free(srv.base);
+	config_free(cfg);
 	log_info("petrel stopped");
 	return 0;
 }

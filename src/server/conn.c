@@ -264,3 +264,9 @@ void conn_shutdown_all(struct server *srv)
 		begin_close(c);
 	}
 }
+
+void conn_free_all(struct server *srv)
+{
+	while (srv->conns)
+		conn_free(srv->conns);
+}

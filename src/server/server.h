@@ -27,6 +27,7 @@ struct server {
 	struct conn *conns;       /* every open connection */
 	unsigned nconns;
 	bool stopping;
+	struct event *drain;      /* while stopping: exit once everything is done */
 };
 
 /* Binds every "listen" address; false (with a log line) if one fails. */
@@ -39,5 +40,7 @@ void server_stop(struct server *srv);
 void conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int salen);
 /* conn.c: ends every session (421) as the server stops. */
 void conn_shutdown_all(struct server *srv);
+/* conn.c: frees whatever connections remain once the loop has ended. */
+void conn_free_all(struct server *srv);
 
 #endif
