@@ -130,3 +130,29 @@ def test_mailbox_failure_deferred_then_delivered():
         [msg] = d.wait_mail("alice", timeout=15)
         assert b"retry me" in msg
         d.wait_log("status=sent")
+
+
+def test_sigterm_sends_421_to_idle_sessions():
+    d = Petrel()
+    d.start()
+    try:
+        c = d.connect()
+        assert c.reply()[0] == 220
+        assert c.cmd("EHLO c.example.org")[0] == 250
+        d.proc.terminate()
+        code, text = c.reply()
+        assert code == 421 and text[0].startswith("4.3.2")
+        assert c.closed()
+        assert d.proc.wait(timeout=15) == 0
+    finally:
+        d.cleanup()
+
+
+def test_vrfy_and_expn_can_be_switched_off():
+    with Petrel({"vrfy": "off", "expn": "off"}) as d:
+        c = d.connect()
+        c.reply()
+        code, text = c.cmd("VRFY alice")
+        assert code == 252
+        assert "Alice" not in text[0]
+        assert c.cmd("EXPN team")[0] == 502
