@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -347,6 +348,100 @@ static void add_relay_from(struct loader *ld, const struct keyword *kw, char **a
 	}
 }
 
+static void add_strings(struct loader *ld, const struct keyword *kw, char **argv, size_t argc,
+			struct strlist *dst, bool (*valid)(const char *), const char *what)
+{
+	for (size_t i = 0; i < argc; i++) {
+		if (!valid(argv[i]))
+			kw_error(ld, kw, "'%s' is not %s", argv[i], what);
+		else if (!strlist_add_unique(dst, argv[i]))
+			kw_error(ld, kw, "'%s' is listed twice", argv[i]);
+	}
+}
+
+static bool valid_domain_arg(const char *s)
+{
+	return addr_valid_domain(s, strlen(s), false);
+}
+
+static void add_relay_domain(struct loader *ld, const struct keyword *kw, char **argv,
+			     size_t argc)
+{
+	for (size_t i = 0; i < argc; i++)
+		lex_lower(argv[i]);
+	add_strings(ld, kw, argv, argc, &ld->cfg->relay_domains, valid_domain_arg, "a domain");
+}
+
+static void add_dns_server(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
+{
+	add_strings(ld, kw, argv, argc, &ld->cfg->dns_servers, valid_listen,
+		    "an IP address and port (1.2.3.4:53 or [::1]:53)");
+}
+
+static void add_route(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
+{
+	if (argc != 2) {
+		kw_error(ld, kw, "usage: route DOMAIN HOST:PORT");
+		return;
+	}
+	lex_lower(argv[0]);
+	if (!valid_domain_arg(argv[0]) || !valid_listen(argv[1])) {
+		kw_error(ld, kw, "'%s %s' is not DOMAIN HOST:PORT", argv[0], argv[1]);
+		return;
+	}
+	if (config_find_route(ld->cfg, argv[0])) {
+		kw_error(ld, kw, "a route for %s is already set", argv[0]);
+		return;
+	}
+	struct config *cfg = ld->cfg;
+	cfg->routes = xrealloc(cfg->routes, (cfg->nroutes + 1) * sizeof *cfg->routes);
+	cfg->routes[cfg->nroutes++] = (struct route){xstrdup(argv[0]), xstrdup(argv[1])};
+}
+
+static void set_relay_host(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
+{
+	(void)argc;
+	if (!valid_listen(argv[0]))
+		kw_error(ld, kw, "'%s' is not HOST:PORT", argv[0]);
+	else
+		ld->cfg->relay_host = xstrdup(argv[0]);
+}
+
+/* The password lives in its own file (mode 0600) so the config stays readable. */
+static void set_relay_auth(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
+{
+	if (argc != 2) {
+		kw_error(ld, kw, "usage: relay-auth USER PASSWORD-FILE");
+		return;
+	}
+	char *path = absolute_path(ld, argv[1]);
+	FILE *f = path ? fopen(path, "r") : NULL;
+	char pass[512];
+	if (!f || !fgets(pass, sizeof pass, f)) {
+		kw_error(ld, kw, "cannot read the password file %s", argv[1]);
+	} else {
+		pass[strcspn(pass, "\r\n")] = '\0';
+		ld->cfg->relay_auth_user = xstrdup(argv[0]);
+		ld->cfg->relay_auth_pass = xstrdup(pass);
+	}
+	if (f)
+		fclose(f);
+	free(path);
+}
+
+const struct route *config_find_route(const struct config *cfg, const char *domain)
+{
+	for (size_t i = 0; i < cfg->nroutes; i++)
+		if (strcasecmp(cfg->routes[i].domain, domain) == 0)
+			return &cfg->routes[i];
+	return NULL;
+}
+
+bool config_is_relay_domain(const struct config *cfg, const char *domain)
+{
+	return strlist_contains(&cfg->relay_domains, domain);
+}
+
 #define CFG(f) offsetof(struct config, f)
 #define DAY 86400u
 
@@ -373,6 +468,18 @@ static const struct keyword keywords[] = {
 	{"retry-max", "DURATION", 1, false, set_duration, CFG(retry_max), 1, 30 * DAY},
 	{"delivery-workers", "N", 1, false, set_count, CFG(delivery_workers), 1, 1024},
 	{"log-level", "debug|info|warning|error", 1, false, set_log_level, 0, 0, 0},
+	{"relay-domain", "DOMAIN...", SIZE_MAX, true, add_relay_domain, 0, 0, 0},
+	{"dns-server", "IP:PORT...", SIZE_MAX, true, add_dns_server, 0, 0, 0},
+	{"smtp-port", "PORT", 1, false, set_count, CFG(smtp_port), 1, 65535},
+	{"route", "DOMAIN HOST:PORT", 2, true, add_route, 0, 0, 0},
+	{"relay-host", "HOST:PORT", 1, false, set_relay_host, 0, 0, 0},
+	{"relay-auth", "USER PASSWORD-FILE", 2, false, set_relay_auth, 0, 0, 0},
+	{"warn-after", "DURATION", 1, false, set_duration, CFG(warn_after), 1, 30 * DAY},
+	{"bounce-after", "DURATION", 1, false, set_duration, CFG(bounce_after), 1, 365 * DAY},
+	{"dest-concurrency", "N", 1, false, set_count, CFG(dest_concurrency), 1, 10000},
+	{"max-outbound", "N", 1, false, set_count, CFG(max_outbound), 1, 100000},
+	{"connect-timeout", "DURATION", 1, false, set_duration, CFG(connect_timeout), 1, DAY},
+	{"smtp-timeout", "DURATION", 1, false, set_duration, CFG(smtp_timeout), 1, DAY},
 };
 
 #define NKEYWORDS (sizeof keywords / sizeof keywords[0])
@@ -438,6 +545,13 @@ static void set_defaults(struct config *cfg)
 	cfg->retry_max = 900;
 	cfg->delivery_workers = 4;
 	cfg->log_level = LOG_LVL_INFO;
+	cfg->smtp_port = 25;
+	cfg->warn_after = 4 * 3600;
+	cfg->bounce_after = 5 * DAY;
+	cfg->dest_concurrency = 20;
+	cfg->max_outbound = 100;
+	cfg->connect_timeout = 30;
+	cfg->smtp_timeout = 300;
 }
 
 static void file_error(struct loader *ld, const char *msg)
@@ -570,5 +684,15 @@ void config_free(struct config *cfg)
 	aliases_free(cfg->aliases);
 	relocated_free(cfg->relocated);
 	cidr_list_free(&cfg->relay_from);
+	strlist_free(&cfg->relay_domains);
+	strlist_free(&cfg->dns_servers);
+	for (size_t i = 0; i < cfg->nroutes; i++) {
+		free(cfg->routes[i].domain);
+		free(cfg->routes[i].hostport);
+	}
+	free(cfg->routes);
+	free(cfg->relay_host);
+	free(cfg->relay_auth_user);
+	free(cfg->relay_auth_pass);
 	free(cfg);
 }

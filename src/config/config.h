@@ -50,7 +50,33 @@ struct config {
 	unsigned retry_max;           /* "retry-max" seconds, default 900 (15 min) */
 	unsigned delivery_workers;    /* "delivery-workers", default 4 */
 	int log_level;                /* "log-level debug|info|warning|error" */
+
+	/* Outbound delivery. */
+	struct strlist relay_domains; /* "relay-domain": we relay (backup MX) for them, from anyone */
+	struct strlist dns_servers;   /* "dns-server HOST:PORT": default the system's resolv.conf */
+	unsigned smtp_port;           /* "smtp-port", port of mail exchangers, default 25 */
+	struct route *routes;         /* "route DOMAIN HOST:PORT": skip MX for DOMAIN */
+	size_t nroutes;
+	char *relay_host;             /* "relay-host HOST:PORT": every outbound message goes there */
+	char *relay_auth_user;        /* "relay-auth USER PASSWORD-FILE" for the relay host */
+	char *relay_auth_pass;
+	unsigned warn_after;          /* "warn-after", default 4h: delay warning to the sender */
+	unsigned bounce_after;        /* "bounce-after", default 5d: give up and return the mail */
+	unsigned dest_concurrency;    /* "dest-concurrency", default 20 connections per destination */
+	unsigned max_outbound;        /* "max-outbound", default 100 connections in all */
+	unsigned connect_timeout;     /* "connect-timeout", default 30s */
+	unsigned smtp_timeout;        /* "smtp-timeout", default 5m per reply (RFC 5321 4.5.3.2) */
 };
+
+struct route {
+	char *domain;    /* lower case */
+	char *hostport;  /* "host:port" or "[v6]:port" */
+};
+
+/* The static route for domain, or NULL. */
+const struct route *config_find_route(const struct config *cfg, const char *domain);
+/* True when we accept mail for domain from anyone and relay it (backup MX). */
+bool config_is_relay_domain(const struct config *cfg, const char *domain);
 
 /*
  * Loads and validates path. On success returns the snapshot; on failure

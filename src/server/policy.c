@@ -60,7 +60,9 @@ static void policy_rcpt(void *ctx, const struct address *a, struct smtp_verdict 
 		verdict(v, 550, "5.1.1", "<%s>: Recipient address rejected: User unknown", addr);
 		break;
 	case RESOLVE_REMOTE:
-		if (!cidr_list_match(&pc->cfg->relay_from, pc->peer)) {
+		/* Domains we are a backup MX for take mail from anyone. */
+		if (!config_is_relay_domain(pc->cfg, a->domain) &&
+		    !cidr_list_match(&pc->cfg->relay_from, pc->peer)) {
 			/* RFC 5321 3.6.2: no relaying for strangers. */
 			verdict(v, 554, "5.7.1", "<%s>: Relay access denied", addr);
 			break;

@@ -1,0 +1,51 @@
+/*
+ * report - delivery status notifications as RFC 3464 multipart/report
+ * messages (RFC 6522): failures (bounces), delay warnings and, for DSN
+ * NOTIFY=SUCCESS, successes. Pure: composes bytes, the caller queues them
+ * as a new message from the null reverse-path.
+ */
+#ifndef PETREL_BOUNCE_REPORT_H
+#define PETREL_BOUNCE_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "util/buf.h"
+
+enum report_action { REPORT_FAILED, REPORT_DELAYED, REPORT_DELIVERED };
+
+struct report_rcpt {
+	const char *addr;         /* final recipient */
+	const char *orig;         /* original recipient as the client gave it, or NULL */
+	enum report_action action;
+	const char *status;       /* RFC 3463 code, e.g. "5.1.1" */
+	const char *remote_mta;   /* host that answered, or NULL */
+	const char *diagnostic;   /* the remote reply or our reason, one line */
+	time_t last_attempt;
+};
+
+struct report_info {
+	const char *reporting_mta;   /* our hostname */
+	const char *queue_id;        /* of the original message */
+	const char *envid;           /* DSN ENVID, or NULL */
+	const char *to;              /* where the report goes: the original sender */
+	time_t arrival;
+	time_t now;
+	unsigned retry_hours;        /* for delay warnings: how long we keep trying */
+	const struct report_rcpt *rcpt;
+	size_t nrcpt;
+	/* The original message: headers only, or the whole (RET=FULL). */
+	const char *original;
+	size_t original_len;
+	int full;                    /* original holds the whole message */
+};
+
+/* Appends the whole report message (headers + MIME body, CRLF line ends). */
+void report_compose(struct buf *out, const struct report_info *ri);
+
+/* Length of the header section of msg (up to and including the empty line),
+ * or len when there is no empty line. */
+size_t report_header_len(const char *msg, size_t len);
+
+#endif
