@@ -33,6 +33,15 @@ void scheduler_enqueue(struct scheduler *sch, const char *queue_id);
 /* No delivery is running or waiting to be recorded. */
 bool scheduler_idle(const struct scheduler *sch);
 
+/* Administrative actions (petrel queue / flush), loop thread. */
+/* Every pending recipient is due now; destinations' backoff is forgotten. */
+void scheduler_flush(struct scheduler *sch);
+/* Every recipient not yet final becomes deleted; 0, or ENOENT. Asynchronous:
+ * the records are durable a moment later. */
+int scheduler_delete(struct scheduler *sch, const char *id);
+/* Holds (no delivery attempts) or releases a message; 0, or ENOENT. */
+int scheduler_hold(struct scheduler *sch, const char *id, bool hold);
+
 /* Seconds to wait after the n-th failed attempt (n >= 1): initial * 2^(n-1),
  * capped at max. Pure, for the unit tests. */
 unsigned scheduler_backoff(unsigned initial, unsigned max, uint32_t attempts);

@@ -1,0 +1,88 @@
+/*
+ * client - the SMTP client protocol as a pure state machine (RFC 5321 3, 4;
+ * RFC 2920 PIPELINING, RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 3207 STARTTLS,
+ * RFC 4954 AUTH PLAIN/LOGIN toward a relay host).
+ *
+ * The shell connects, feeds every byte the server sends to client_feed(),
+ * writes whatever accumulates in client_output(), and acts on the event the
+ * client raises: do the TLS handshake, stream the message body through
+ * client_body_write(), read a finished transaction's per-recipient results,
+ * start the next transaction on the same connection, or close. The client
+ * never touches a socket, a clock or a file.
+ */
+#ifndef PETREL_SMTP_CLIENT_H
+#define PETREL_SMTP_CLIENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "util/buf.h"
+
+#define CLIENT_TEXT_MAX 512
+
+struct smtp_client;
+
+struct client_opts {
+	const char *helo_name;
+	bool starttls;          /* use STARTTLS when the server offers it */
+	const char *auth_user;  /* AUTH toward a relay host, or NULL */
+	const char *auth_pass;
+};
+
+/* One server reply as the outcome of a recipient or a connection. */
+struct client_reply {
+	int code;                       /* 0: no reply (connection lost) */
+	char text[CLIENT_TEXT_MAX];     /* "550 5.1.1 <x>: unknown user" (first line) */
+	const char *stage;              /* "MAIL FROM", "RCPT TO", "DATA", "end of data"... */
+};
+
+struct client_txn {
+	const char *sender;             /* "" for the null reverse-path */
+	size_t nrcpt;
+	const char *const *rcpt;
+	uint64_t size;
+	bool body_8bit;
+	struct client_reply *result;    /* nrcpt entries, filled by the client */
+};
+
+enum client_event {
+	CLIENT_EV_NONE,       /* waiting for the server */
+	CLIENT_EV_STARTTLS,   /* do the handshake, then client_tls_done() */
+	CLIENT_EV_READY,      /* greeted (and TLS/AUTH done): client_start() a transaction */
+	CLIENT_EV_BODY,       /* stream the body: client_body_write()... client_body_end() */
+	CLIENT_EV_TXN_DONE,   /* every txn->result[] is set; then client_next() */
+	CLIENT_EV_FAILED,     /* the session failed: client_failure() says why; close */
+	CLIENT_EV_CLOSED,     /* QUIT answered; close */
+};
+
+struct smtp_client *client_new(const struct client_opts *opts);
+void client_free(struct smtp_client *c);
+
+/* Bytes from the server; returns the event now pending. */
+enum client_event client_feed(struct smtp_client *c, const char *p, size_t n);
+enum client_event client_event(const struct smtp_client *c);
+struct buf *client_output(struct smtp_client *c);
+
+void client_tls_done(struct smtp_client *c);
+bool client_tls_active(const struct smtp_client *c);
+/* Starts a transaction; txn must stay valid until CLIENT_EV_TXN_DONE. */
+void client_start(struct smtp_client *c, struct client_txn *txn);
+/* The stored message (CRLF lines, not dot-stuffed), in any pieces. */
+void client_body_write(struct smtp_client *c, const char *p, size_t n);
+void client_body_end(struct smtp_client *c);
+/* After TXN_DONE: ready for another transaction (may send RSET first). */
+void client_next(struct smtp_client *c);
+/* Ends politely with QUIT. */
+void client_quit(struct smtp_client *c);
+/* The connection dropped or timed out: every unanswered recipient of the
+ * current transaction gets code 0 with reason; the event becomes FAILED. */
+void client_abort(struct smtp_client *c, const char *reason);
+
+/* Why the session failed (greeting, EHLO, STARTTLS, AUTH, protocol error). */
+const struct client_reply *client_failure(const struct smtp_client *c);
+/* The server's SIZE limit (0 if none) and whether it offers an extension. */
+uint64_t client_size_limit(const struct smtp_client *c);
+bool client_has_ext(const struct smtp_client *c, const char *ext);
+
+#endif

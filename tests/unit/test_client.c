@@ -1,0 +1,186 @@
+/* Unit tests for the pure SMTP client: a scripted server, checking the
+ * commands sent and the per-recipient outcomes. */
+#include <string.h>
+
+#include "smtp/client.h"
+#include "test_util.h"
+
+static const struct client_opts opts = {.helo_name = "petrel.test", .starttls = true};
+
+static struct smtp_client *greeted(const char *ehlo_reply)
+{
+	struct smtp_client *c = client_new(&opts);
+	client_feed(c, "220 peer ESMTP\r\n", 16);
+	assert_string_equal(client_output(c)->p, "EHLO petrel.test\r\n");
+	buf_reset(client_output(c));
+	client_feed(c, ehlo_reply, strlen(ehlo_reply));
+	return c;
+}
+
+static void expect_out(struct smtp_client *c, const char *want)
+{
+	struct buf *o = client_output(c);
+	assert_string_equal(o->p ? o->p : "", want);
+	buf_reset(o);
+}
+
+static const char *rcpts[] = {"a@x.test", "b@x.test", "c@x.test"};
+
+static void test_pipelined_transaction(void **state)
+{
+	(void)state;
+	struct smtp_client *c = greeted("250-peer\r\n250-PIPELINING\r\n250-SIZE 1000\r\n"
+					"250 8BITMIME\r\n");
+	assert_int_equal(client_event(c), CLIENT_EV_READY);
+	struct client_reply res[3];
+	struct client_txn t = {"s@y.test", 3, rcpts, 100, true, res};
+	client_start(c, &t);
+	expect_out(c, "MAIL FROM:<s@y.test> SIZE=100 BODY=8BITMIME\r\nRCPT TO:<a@x.test>\r\n"
+		      "RCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n");
+	const char *r = "250 ok\r\n250 ok\r\n550 5.1.1 no such user\r\n451 4.3.0 later\r\n354 go\r\n";
+	assert_int_equal(client_feed(c, r, strlen(r)), CLIENT_EV_BODY);
+	client_body_write(c, ".hidden\r\nline\r\n.", 16);
+	client_body_write(c, "x\r\n", 3);
+	client_body_end(c);
+	expect_out(c, "..hidden\r\nline\r\n..x\r\n.\r\n");
+	assert_int_equal(client_feed(c, "250 queued\r\n", 12), CLIENT_EV_TXN_DONE);
+	assert_int_equal(res[0].code, 250);
+	assert_string_equal(res[0].stage, "end of data");
+	assert_int_equal(res[1].code, 550);
+	assert_string_equal(res[1].text, "550 5.1.1 no such user");
+	assert_int_equal(res[2].code, 451);
+	client_next(c);
+	assert_int_equal(client_event(c), CLIENT_EV_READY);
+	client_quit(c);
+	expect_out(c, "QUIT\r\n");
+	assert_int_equal(client_feed(c, "221 bye\r\n", 9), CLIENT_EV_CLOSED);
+	client_free(c);
+}
+
+static void test_lockstep_without_pipelining(void **state)
+{
+	(void)state;
+	struct smtp_client *c = greeted("250 peer\r\n");
+	struct client_reply res[2];
+	struct client_txn t = {"", 2, rcpts, 10, false, res};
+	client_start(c, &t);
+	expect_out(c, "MAIL FROM:<>\r\n");
+	client_feed(c, "250 ok\r\n", 8);
+	expect_out(c, "RCPT TO:<a@x.test>\r\n");
+	client_feed(c, "550 no\r\n", 8);
+	expect_out(c, "RCPT TO:<b@x.test>\r\n");
+	/* Every recipient refused: no DATA, RSET before the next transaction. */
+	assert_int_equal(client_feed(c, "550 no\r\n", 8), CLIENT_EV_TXN_DONE);
+	expect_out(c, "");
+	client_next(c);
+	expect_out(c, "RSET\r\n");
+	assert_int_equal(client_feed(c, "250 ok\r\n", 8), CLIENT_EV_READY);
+	client_free(c);
+}
+
+static void test_mail_refused_applies_to_all(void **state)
+{
+	(void)state;
+	struct smtp_client *c = greeted("250-peer\r\n250 PIPELINING\r\n");
+	struct client_reply res[2];
+	struct client_txn t = {"s@y.test", 2, rcpts, 10, false, res};
+	client_start(c, &t);
+	buf_reset(client_output(c));
+	const char *r = "553 5.7.1 sender refused\r\n503 no mail\r\n503 no mail\r\n503 no mail\r\n";
+	assert_int_equal(client_feed(c, r, strlen(r)), CLIENT_EV_TXN_DONE);
+	assert_int_equal(res[0].code, 553);
+	assert_int_equal(res[1].code, 553);
+	assert_string_equal(res[1].stage, "MAIL FROM");
+	client_free(c);
+}
+
+static void test_helo_fallback_and_failures(void **state)
+{
+	(void)state;
+	struct smtp_client *c = greeted("502 what\r\n");
+	expect_out(c, "HELO petrel.test\r\n");
+	assert_int_equal(client_feed(c, "250 hi\r\n", 8), CLIENT_EV_READY);
+	client_free(c);
+	c = client_new(&opts);
+	assert_int_equal(client_feed(c, "421 busy\r\n", 10), CLIENT_EV_FAILED);
+	assert_int_equal(client_failure(c)->code, 421);
+	client_free(c);
+	c = client_new(&opts);
+	assert_int_equal(client_feed(c, "hello\r\n", 7), CLIENT_EV_FAILED);
+	assert_int_equal(client_failure(c)->code, 0);
+	client_free(c);
+}
+
+static void test_starttls_then_ehlo_again(void **state)
+{
+	(void)state;
+	struct smtp_client *c = greeted("250-peer\r\n250-STARTTLS\r\n250 PIPELINING\r\n");
+	expect_out(c, "STARTTLS\r\n");
+	assert_int_equal(client_feed(c, "220 go ahead\r\n", 14), CLIENT_EV_STARTTLS);
+	client_tls_done(c);
+	expect_out(c, "EHLO petrel.test\r\n");
+	assert_false(client_has_ext(c, "PIPELINING"));
+	assert_int_equal(client_feed(c, "250 peer\r\n", 10), CLIENT_EV_READY);
+	assert_true(client_tls_active(c));
+	client_free(c);
+}
+
+static void test_auth_plain_and_login(void **state)
+{
+	(void)state;
+	struct client_opts o = {.helo_name = "h", .auth_user = "u", .auth_pass = "p"};
+	struct smtp_client *c = client_new(&o);
+	client_feed(c, "220 x\r\n", 7);
+	buf_reset(client_output(c));
+	client_feed(c, "250-x\r\n250 AUTH LOGIN PLAIN\r\n", 29);
+	expect_out(c, "AUTH PLAIN AHUAcA==\r\n");
+	assert_int_equal(client_feed(c, "235 ok\r\n", 8), CLIENT_EV_READY);
+	client_free(c);
+	c = client_new(&o);
+	client_feed(c, "220 x\r\n", 7);
+	buf_reset(client_output(c));
+	client_feed(c, "250-x\r\n250 AUTH LOGIN\r\n", 23);
+	expect_out(c, "AUTH LOGIN\r\n");
+	client_feed(c, "334 VXNlcm5hbWU6\r\n", 18);
+	expect_out(c, "dQ==\r\n");
+	client_feed(c, "334 UGFzc3dvcmQ6\r\n", 18);
+	expect_out(c, "cA==\r\n");
+	assert_int_equal(client_feed(c, "535 5.7.8 no\r\n", 14), CLIENT_EV_FAILED);
+	client_free(c);
+}
+
+static void test_size_limit_and_abort(void **state)
+{
+	(void)state;
+	struct smtp_client *c = greeted("250-peer\r\n250 SIZE 50\r\n");
+	struct client_reply res[1];
+	struct client_txn t = {"s@y.test", 1, rcpts, 51, false, res};
+	client_start(c, &t);
+	assert_int_equal(client_event(c), CLIENT_EV_TXN_DONE);
+	assert_int_equal(res[0].code, 552);
+	expect_out(c, "");
+	client_next(c);
+	t.size = 10;
+	client_start(c, &t);
+	client_feed(c, "250 ok\r\n", 8);
+	client_feed(c, "250 ok\r\n", 8);
+	client_feed(c, "354 go\r\n", 8);
+	client_abort(c, "lost connection");
+	assert_int_equal(res[0].code, 0);
+	assert_int_equal(client_event(c), CLIENT_EV_FAILED);
+	client_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pipelined_transaction),
+		cmocka_unit_test(test_lockstep_without_pipelining),
+		cmocka_unit_test(test_mail_refused_applies_to_all),
+		cmocka_unit_test(test_helo_fallback_and_failures),
+		cmocka_unit_test(test_starttls_then_ehlo_again),
+		cmocka_unit_test(test_auth_plain_and_login),
+		cmocka_unit_test(test_size_limit_and_abort),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
