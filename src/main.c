@@ -108,9 +108,10 @@ static int serve(const char *path)
 	/* Order matters: finished deliveries record their outcomes, the spool
 	 * then runs every pending callback (sessions included), and only then
 	 * can the connections go. */
-	scheduler_free(srv.sched);
+	scheduler_stop(srv.sched);
 	spool_close(srv.spool);
 	conn_free_all(&srv);
+	scheduler_free(srv.sched);
 	event_free(srv.drain);
 	event_free(spool_ev);
 	event_free(sigterm);

@@ -41,11 +41,29 @@ struct report_info {
 	int full;                    /* original holds the whole message */
 };
 
-/* Appends the whole report message (headers + MIME body, CRLF line ends). */
+/* Diagnostic text longer than this is cut (and marked " ..."), so a hostile
+ * server's endless reply cannot bloat the report. */
+#define REPORT_DIAG_MAX 2048
+
+/*
+ * Appends the whole report message (headers + MIME body, CRLF line ends,
+ * no line over 998 octets). The kind (Subject, Message-ID) is the worst
+ * outcome among the recipients: failed, else delayed, else delivered.
+ * Network values are made safe: an address that is not printable ASCII is
+ * written as RFC 6533 "utf-8;" utf-8-addr-xtext, text has controls turned
+ * into spaces and non-ASCII into '?', host names keep [A-Za-z0-9-._:[]].
+ * Diagnostic-Code is "smtp;" when remote_mta is set (the text is the remote
+ * reply), else "X-Petrel;" (a reason of our own). An invalid status becomes
+ * 5.0.0, 4.0.0 or 2.0.0 by action. A `to` that is not one printable address
+ * gives "To: undisclosed-recipients:;". When the original holds 8-bit octets
+ * the report is labelled Content-Transfer-Encoding: 8bit and must be relayed
+ * with BODY=8BITMIME. Without `full`, only report_header_len() of original
+ * is used.
+ */
 void report_compose(struct buf *out, const struct report_info *ri);
 
-/* Length of the header section of msg (up to and including the empty line),
- * or len when there is no empty line. */
+/* Length of the header section of msg (up to and including the first empty
+ * line, ended by CRLF or a bare LF), or len when there is no empty line. */
 size_t report_header_len(const char *msg, size_t len);
 
 #endif

@@ -8,8 +8,10 @@
 #define PETREL_DNS_RESOLVER_H
 
 #include <event2/event.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include "util/strlist.h"
@@ -36,8 +38,11 @@ struct mx_list {
 	bool implicit;                  /* no MX records: the domain itself */
 };
 
-/* status, the list (valid only during the call) and a one-line reason for
- * logs and bounces when status is not DNS_OK. */
+/* status, the list (valid only during the call; never NULL, empty unless
+ * DNS_OK: keep it with mx_list_copy) and a one-line reason for logs and
+ * bounces when status is not DNS_OK ("" when it is). Callbacks run from the
+ * event loop, never from inside dns_resolve_*, so they may start lookups or
+ * call dns_free; callbacks run by dns_free complete at once. */
 typedef void (*dns_mx_fn)(void *arg, enum dns_status status, const struct mx_list *mx,
 			  const char *reason);
 
@@ -45,7 +50,8 @@ typedef void (*dns_mx_fn)(void *arg, enum dns_status status, const struct mx_lis
  * timeout_ms per try, tries per server. NULL on failure. */
 struct dns_resolver *dns_new(struct event_base *base, const struct strlist *servers,
 			     unsigned timeout_ms, unsigned tries);
-/* Cancels pending lookups (their callbacks run with DNS_TEMPFAIL). */
+/* Cancels pending lookups (their callbacks run, inside this call, with
+ * DNS_TEMPFAIL, or with their result if it was already known). */
 void dns_free(struct dns_resolver *r);
 
 /* Resolves the mail exchangers of domain (RFC 5321 5.1). */
@@ -62,5 +68,44 @@ void dns_resolve_host(struct dns_resolver *r, const char *host, dns_mx_fn cb, vo
  */
 bool mx_prune_self(struct mx_list *mx, const struct strlist *self);
 void mx_list_free(struct mx_list *mx);
+/* Deep copy of src into dst (dst's old contents are not freed). */
+void mx_list_copy(struct mx_list *dst, const struct mx_list *src);
+
+/*
+ * Pure answer handling (mx.c): no I/O and no c-ares, so it can be unit-tested
+ * and fuzzed without a network. The resolver is glue around these.
+ */
+#define DNS_MAX_MX 32        /* exchangers used per domain */
+#define DNS_MAX_ADDRS 16     /* addresses used per exchanger */
+#define DNS_NAME_MAX 253     /* RFC 1035 2.3.4, in text form without the root dot */
+
+/* One MX record as parsed from an answer; the root target is "" or ".". */
+struct mx_record {
+	const char *name;
+	unsigned pref;
+};
+
+/* Copies name to out, lower case and without a trailing dot, if it is a host
+ * name we will look up: 1..DNS_NAME_MAX octets, labels of 1..63 letters,
+ * digits, '-' or '_'. False (out undefined) otherwise. */
+bool dns_name_normalize(char out[static DNS_NAME_MAX + 1], const char *name);
+/* RFC 7505 3: true if the answer is exactly one MX, preference 0, target root. */
+bool mx_is_null(const struct mx_record *recs, size_t n);
+/* Fills the empty list mx from an MX answer: invalid or root targets dropped,
+ * a name listed twice kept once at its best preference, ordered by preference
+ * with equal preferences shuffled (RFC 5321 5.1) using the PRNG state *rng,
+ * at most DNS_MAX_MX kept. Exchangers get no addresses yet. */
+void mx_list_from_records(struct mx_list *mx, const struct mx_record *recs, size_t n,
+			  uint64_t *rng);
+/* Appends an exchanger without addresses (name copied as is). */
+struct mx_host *mx_list_add(struct mx_list *mx, const char *name, unsigned pref);
+/* Sets h's addresses: IPv6 first, then IPv4, each in answer order, at most
+ * DNS_MAX_ADDRS in all, half of them kept for IPv4 when there are enough. */
+void mx_host_set_addrs(struct mx_host *h, const struct in6_addr *v6, size_t n6,
+		       const struct in_addr *v4, size_t n4);
+/* Drops exchangers without addresses, keeping the order; returns how many remain. */
+size_t mx_list_drop_unreachable(struct mx_list *mx);
+/* Next value of the splitmix64 generator with state *s. */
+uint64_t dns_rand_next(uint64_t *s);
 
 #endif

@@ -55,6 +55,8 @@ struct spool_new_msg {
 
 #define SPOOL_MSG_8BITMIME 1u
 #define SPOOL_MSG_SMTPUTF8 2u
+#define SPOOL_MSG_BOUNCE 4u         /* a delivery report we generated */
+#define SPOOL_MSG_DOUBLE_BOUNCE 8u  /* a report about a failed report, to postmaster */
 
 /* A queued message in the index. */
 struct spool_msg {

@@ -2,11 +2,17 @@
 #include "schedule/scheduler.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
+#include "bounce/bounce.h"
 #include "deliver/local.h"
+#include "dns/resolver.h"
+#include "schedule/dest.h"
+#include "schedule/job.h"
 #include "util/log.h"
 #include "util/workq.h"
 
@@ -17,7 +23,10 @@ struct scheduler {
 	struct workq *wq;
 	struct event *wq_ev;
 	struct event *tick;
+	struct dns_resolver *dns;
+	struct dests *dests;
 	unsigned running;   /* jobs whose outcomes are not all durable yet */
+	bool stopping;
 };
 
 unsigned scheduler_backoff(unsigned initial, unsigned max, uint32_t attempts)
@@ -29,6 +38,7 @@ unsigned scheduler_backoff(unsigned initial, unsigned max, uint32_t attempts)
 }
 
 static void try_start(struct scheduler *sch, struct spool_msg *msg, int64_t now);
+static void job_done(void *owner, struct job *j);
 
 static void on_workq(evutil_socket_t fd, short what, void *arg)
 {
@@ -57,10 +67,14 @@ struct scheduler *scheduler_new(struct event_base *base, struct spool *sp,
 	sch->sp = sp;
 	sch->cfg = cfg;
 	sch->wq = workq_new(cfg->delivery_workers);
-	if (!sch->wq) {
+	sch->dns = dns_new(base, &cfg->dns_servers, 2000, 2);
+	if (!sch->wq || !sch->dns) {
+		workq_free(sch->wq);
+		dns_free(sch->dns);
 		free(sch);
 		return NULL;
 	}
+	sch->dests = dests_new(base, cfg, sch->dns, job_done, sch);
 	sch->wq_ev = event_new(base, workq_notify_fd(sch->wq), EV_READ | EV_PERSIST, on_workq, sch);
 	event_add(sch->wq_ev, NULL);
 	sch->tick = event_new(base, -1, EV_PERSIST, on_tick, sch);
@@ -69,13 +83,28 @@ struct scheduler *scheduler_new(struct event_base *base, struct spool *sp,
 	return sch;
 }
 
+void scheduler_stop(struct scheduler *sch)
+{
+	sch->stopping = true;
+	event_del(sch->tick);
+	/* Local deliveries that happened get recorded; remote ones in flight are
+	 * dropped unrecorded: their recipients stay pending and are tried again. */
+	workq_free(sch->wq);
+	sch->wq = NULL;
+	dns_free(sch->dns);
+	sch->dns = NULL;
+	dests_free(sch->dests);
+	sch->dests = NULL;
+}
+
 void scheduler_free(struct scheduler *sch)
 {
 	if (!sch)
 		return;
+	if (!sch->stopping)
+		scheduler_stop(sch);
 	event_free(sch->tick);
 	event_free(sch->wq_ev);
-	workq_free(sch->wq);
 	free(sch);
 }
 
@@ -84,87 +113,205 @@ bool scheduler_idle(const struct scheduler *sch)
 	return sch->running == 0;
 }
 
-static void outcome_recorded(void *arg, int err)
+static void finish_job(struct scheduler *sch, struct job *j)
 {
-	struct local_job *j = arg;
-	struct scheduler *sch = j->owner;
-	if (err)
-		log_error("%s: could not record a delivery outcome: %s", j->id, strerror(err));
-	if (--j->updates_pending)
-		return;
 	/* Last record durable: the message may be picked again (or leaves the
 	 * index right after this callback when every recipient is final). */
-	j->msg->inflight = 0;
+	j->msg->inflight--;
 	sch->running--;
-	local_job_free(j);
+	job_free(j);
 }
 
-static void log_outcome(const struct local_job *j, const struct local_result *r, double delay,
-			const char *status)
+static void outcome_recorded(void *arg, int err)
+{
+	struct job *j = arg;
+	if (err)
+		log_error("%s: could not record a delivery outcome: %s", j->id, strerror(err));
+	if (--j->updates_pending == 0)
+		finish_job(j->owner, j);
+}
+
+static void bounce_queued(void *arg, const char *id)
+{
+	scheduler_enqueue(arg, id);
+}
+
+/* One line per recipient and attempt, Postfix-style, greppable by queue ID. */
+static void log_outcome(const struct job *j, const struct job_rcpt *r, const char *status)
 {
 	const struct spool_rcpt *rc = &j->msg->rcpt[r->rcpt];
-	log_info("%s: to=<%s>, orig_to=<%s>, relay=local, delay=%.2f, status=%s (%s)", j->id,
-		 rc->addr, rc->orig, delay, status,
-		 r->res == MAILDIR_OK ? "delivered to maildir" : r->err);
+	char text[sizeof r->text];
+	log_safe(text, sizeof text, r->text, strlen(r->text));
+	log_info("%s: to=<%s>, orig_to=<%s>, relay=%s, delay=%lld, status=%s (%s)", j->id,
+		 rc->addr, rc->orig, j->relay, (long long)(time(NULL) - j->msg->arrival), status,
+		 text);
 }
 
-static void job_done(void *arg)
+/* Decides one recipient's new state; adds it to the failed/delayed reports. */
+static enum rcpt_state decide(struct scheduler *sch, struct job *j, struct job_rcpt *r,
+			      int64_t now, int64_t *next, struct report_rcpt *rep, bool *warn)
 {
-	struct local_job *j = arg;
-	struct scheduler *sch = j->owner;
+	const struct config *cfg = sch->cfg;
+	const struct spool_rcpt *rc = &j->msg->rcpt[r->rcpt];
+	*rep = (struct report_rcpt){rc->addr, rc->orig, REPORT_FAILED, r->status,
+				    j->local ? NULL : j->relay, r->text, (time_t)now};
+	*warn = false;
+	if (r->res == JOB_OK) {
+		log_outcome(j, r, "sent");
+		return RCPT_DELIVERED;
+	}
+	if (r->res == JOB_PERM) {
+		log_outcome(j, r, "bounced");
+		return RCPT_BOUNCED;
+	}
+	int64_t age = now - j->msg->arrival;
+	if (age >= cfg->bounce_after) {
+		/* The seeds' "return the mail after days": give up. */
+		snprintf(r->status, sizeof r->status, "4.4.7");
+		log_outcome(j, r, "expired");
+		return RCPT_BOUNCED;
+	}
+	*next = now + scheduler_backoff(cfg->retry_initial, cfg->retry_max, rc->attempts + 1);
+	/* Warn once: on the first attempt past warn-after (this attempt was
+	 * scheduled before the threshold, and now is after it). */
+	int64_t threshold = j->msg->arrival + cfg->warn_after;
+	*warn = rc->next_try < threshold && now >= threshold;
+	rep->action = REPORT_DELAYED;
+	log_outcome(j, r, "deferred");
+	return RCPT_PENDING;
+}
+
+static void job_done(void *owner, struct job *j)
+{
+	struct scheduler *sch = owner;
+	if (sch->stopping && !j->local) {
+		j->msg->inflight--;
+		sch->running--;
+		job_free(j);
+		return;
+	}
 	int64_t now = time(NULL);
-	double delay = (double)(now - j->msg->arrival);
-	j->updates_pending = (unsigned)j->n;
+	struct report_rcpt *failed = xcalloc(j->n, sizeof *failed);
+	struct report_rcpt *delayed = xcalloc(j->n, sizeof *delayed);
+	size_t nfailed = 0, ndelayed = 0;
+	j->updates_pending = 1; /* held until every update is issued */
 	for (size_t i = 0; i < j->n; i++) {
-		struct local_result *r = &j->r[i];
+		struct job_rcpt *r = &j->r[i];
 		struct spool_rcpt *rc = &j->msg->rcpt[r->rcpt];
-		uint32_t attempts = rc->attempts + 1;
-		if (r->res == MAILDIR_OK) {
-			log_outcome(j, r, delay, "sent");
-			spool_update_rcpt(sch->sp, j->msg, r->rcpt, RCPT_DELIVERED, attempts, 0, NULL,
-					  outcome_recorded, j);
-		} else if (r->res == MAILDIR_PERMFAIL) {
-			log_outcome(j, r, delay, "bounced");
-			spool_update_rcpt(sch->sp, j->msg, r->rcpt, RCPT_BOUNCED, attempts, 0, r->err,
-					  outcome_recorded, j);
-		} else {
-			int64_t next = now + scheduler_backoff(sch->cfg->retry_initial,
-							       sch->cfg->retry_max, attempts);
-			log_outcome(j, r, delay, "deferred");
-			spool_update_rcpt(sch->sp, j->msg, r->rcpt, RCPT_PENDING, attempts, next, r->err,
-					  outcome_recorded, j);
+		if (rc->state != RCPT_PENDING)
+			continue; /* deleted by the administrator meanwhile */
+		int64_t next = 0;
+		struct report_rcpt rep;
+		bool warn;
+		enum rcpt_state st = decide(sch, j, r, now, &next, &rep, &warn);
+		if (st == RCPT_BOUNCED)
+			failed[nfailed++] = rep;
+		else if (warn)
+			delayed[ndelayed++] = rep;
+		j->updates_pending++;
+		spool_update_rcpt(sch->sp, j->msg, r->rcpt, st, rc->attempts + 1, next,
+				  st == RCPT_DELIVERED ? NULL : r->text, outcome_recorded, j);
+	}
+	if (nfailed)
+		bounce_send(sch->sp, sch->cfg, j->msg, REPORT_FAILED, failed, nfailed,
+			    bounce_queued, sch);
+	if (ndelayed)
+		bounce_send(sch->sp, sch->cfg, j->msg, REPORT_DELAYED, delayed, ndelayed,
+			    bounce_queued, sch);
+	free(failed);
+	free(delayed);
+	if (--j->updates_pending == 0)
+		finish_job(sch, j);
+}
+
+static void local_done(void *arg)
+{
+	struct local_ctx *lc = arg;
+	struct job *j = lc->job;
+	free(lc->sender);
+	strlist_free(&lc->addrs);
+	free(lc);
+	job_done(j->owner, j);
+}
+
+static struct job *new_job(struct scheduler *sch, struct spool_msg *msg)
+{
+	struct job *j = job_new(sch->sp, msg);
+	if (!j) {
+		log_error("%s: cannot read the queued message: %s", msg->id, strerror(errno));
+		return NULL;
+	}
+	j->owner = sch;
+	msg->inflight++;
+	sch->running++;
+	return j;
+}
+
+static void start_local(struct scheduler *sch, struct job *j)
+{
+	struct local_ctx *lc = xcalloc(1, sizeof *lc);
+	lc->cfg = sch->cfg;
+	lc->job = j;
+	lc->sender = xstrdup(j->msg->sender);
+	for (size_t i = 0; i < j->n; i++)
+		strlist_add(&lc->addrs, j->msg->rcpt[j->r[i].rcpt].addr);
+	j->local = true;
+	snprintf(j->relay, sizeof j->relay, "local");
+	workq_submit(sch->wq, local_run, local_done, lc);
+}
+
+/* The remote recipients due now, one job per domain. */
+static void start_remote(struct scheduler *sch, struct spool_msg *msg, int64_t now)
+{
+	for (size_t i = 0; i < msg->nrcpt; i++) {
+		struct spool_rcpt *rc = &msg->rcpt[i];
+		const char *dom = strrchr(rc->addr, '@');
+		if (rc->state != RCPT_PENDING || rc->next_try > now || !dom ||
+		    config_is_local_domain(sch->cfg, dom + 1))
+			continue;
+		/* Only the first recipient of each domain opens a job. */
+		bool seen = false;
+		for (size_t k = 0; k < i && !seen; k++) {
+			const struct spool_rcpt *o = &msg->rcpt[k];
+			const char *od = strrchr(o->addr, '@');
+			seen = o->state == RCPT_PENDING && o->next_try <= now && od &&
+			       strcasecmp(od, dom) == 0;
 		}
+		if (seen)
+			continue;
+		struct job *j = new_job(sch, msg);
+		if (!j)
+			return;
+		for (size_t k = i; k < msg->nrcpt; k++) {
+			const struct spool_rcpt *o = &msg->rcpt[k];
+			const char *od = strrchr(o->addr, '@');
+			if (o->state == RCPT_PENDING && o->next_try <= now && od &&
+			    strcasecmp(od, dom) == 0)
+				job_add(j, k, NULL);
+		}
+		dests_submit(sch->dests, dom + 1, j);
 	}
 }
 
 static void try_start(struct scheduler *sch, struct spool_msg *msg, int64_t now)
 {
-	if (msg->held || msg->inflight)
+	if (msg->held || msg->inflight || sch->stopping)
 		return;
-	struct local_job *j = NULL;
+	struct job *local = NULL;
 	for (size_t i = 0; i < msg->nrcpt; i++) {
 		struct spool_rcpt *rc = &msg->rcpt[i];
 		if (rc->state != RCPT_PENDING || rc->next_try > now)
 			continue;
 		char *user = local_mailbox_of(sch->cfg, rc->addr);
-		if (!user)
-			continue; /* remote: waits for the outbound agent */
-		if (!j)
-			j = local_job_new(sch->sp, msg, sch->cfg);
-		if (!j) {
-			log_error("%s: cannot read the queued message: %s", msg->id, strerror(errno));
-			free(user);
-			return;
-		}
-		local_job_add(j, i, user);
+		if (user && !local)
+			local = new_job(sch, msg);
+		if (user && local)
+			job_add(local, i, user);
 		free(user);
 	}
-	if (!j)
-		return;
-	j->owner = sch;
-	msg->inflight = 1;
-	sch->running++;
-	workq_submit(sch->wq, local_job_run, job_done, j);
+	if (local)
+		start_local(sch, local);
+	start_remote(sch, msg, now);
 }
 
 void scheduler_enqueue(struct scheduler *sch, const char *queue_id)
@@ -177,4 +324,48 @@ void scheduler_enqueue(struct scheduler *sch, const char *queue_id)
 void scheduler_start(struct scheduler *sch)
 {
 	on_tick(-1, 0, sch);
+}
+
+void scheduler_flush(struct scheduler *sch)
+{
+	for (struct spool_msg *m = spool_first(sch->sp); m; m = spool_next(sch->sp, m))
+		for (size_t i = 0; i < m->nrcpt; i++)
+			m->rcpt[i].next_try = 0;
+	dests_flush(sch->dests);
+	on_tick(-1, 0, sch);
+}
+
+static void admin_recorded(void *arg, int err)
+{
+	if (err)
+		log_error("%s: could not record an administrative change: %s", (char *)arg,
+			  strerror(err));
+	free(arg);
+}
+
+int scheduler_delete(struct scheduler *sch, const char *id)
+{
+	struct spool_msg *m = spool_find(sch->sp, id);
+	if (!m)
+		return ENOENT;
+	log_info("%s: removed by the administrator", id);
+	for (size_t i = 0; i < m->nrcpt; i++)
+		if (m->rcpt[i].state == RCPT_PENDING)
+			spool_update_rcpt(sch->sp, m, i, RCPT_DELETED, m->rcpt[i].attempts, 0,
+					  "deleted by the administrator", admin_recorded,
+					  xstrdup(id));
+	return 0;
+}
+
+int scheduler_hold(struct scheduler *sch, const char *id, bool hold)
+{
+	struct spool_msg *m = spool_find(sch->sp, id);
+	if (!m)
+		return ENOENT;
+	log_info("%s: %s by the administrator", id, hold ? "held" : "released");
+	spool_set_held(sch->sp, m, hold, admin_recorded, xstrdup(id));
+	if (!hold)
+		for (size_t i = 0; i < m->nrcpt; i++)
+			m->rcpt[i].next_try = 0;
+	return 0;
 }

@@ -7,8 +7,10 @@
  * (spool invariant 3). Temporary failures are retried with exponential
  * backoff from retry-initial up to retry-max.
  *
- * This issue delivers local mailboxes; recipients in other domains stay
- * pending in the queue for the outbound SMTP agent.
+ * Local recipients go to the Maildir agent in a worker thread; remote ones,
+ * one job per message and domain, to their destination (schedule/dest.c).
+ * Final failures and expiry (bounce-after) produce a bounce; the first
+ * deferral past warn-after produces a delay warning (bounce/bounce.c).
  */
 #ifndef PETREL_SCHEDULE_SCHEDULER_H
 #define PETREL_SCHEDULE_SCHEDULER_H
@@ -24,7 +26,11 @@ struct scheduler;
 
 struct scheduler *scheduler_new(struct event_base *base, struct spool *sp,
 				const struct config *cfg);
-/* Lets running deliveries finish (their outcomes recorded), then frees. */
+/* Stops delivering: local deliveries under way finish and their outcomes are
+ * submitted to the spool (so call this before spool_close); remote ones are
+ * abandoned unrecorded (retried after restart). */
+void scheduler_stop(struct scheduler *sch);
+/* Frees (after spool_close, whose callbacks may still reach the scheduler). */
 void scheduler_free(struct scheduler *sch);
 /* Looks at every message in the spool index (after recovery). */
 void scheduler_start(struct scheduler *sch);

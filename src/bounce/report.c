@@ -1,0 +1,653 @@
+/*
+ * report - delivery status notifications; see report.h.
+ *
+ * Contract: report_compose appends one complete message, every line ending in
+ * CRLF and at most 998 octets long (RFC 5322 2.1.1): a multipart/report
+ * (RFC 6522) holding a plain-text explanation, a message/delivery-status part
+ * (RFC 3464) and the original's header section (text/rfc822-headers) or the
+ * whole original (message/rfc822). Values that came from the network never
+ * reach the output raw: addresses are printable ASCII or RFC 6533
+ * utf-8-addr-xtext, text has its controls turned into spaces and its
+ * non-ASCII octets into '?', and long values are folded (RFC 5322 2.2.3) -
+ * so none of them can end a line, start a header field or a MIME part. The
+ * boundary occurs in none of the parts (RFC 2046 5.1.1).
+ */
+#include "bounce/report.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smtp/received.h"
+
+enum {
+	MAX_LINE = 998,   /* RFC 5322 2.1.1, CRLF not counted */
+	WRAP_COL = 76,    /* RFC 5322 2.1.1 asks for 78 at most */
+	ADDR_MAX = 1024,  /* an RFC 5321 4.5.3.1.3 path is 256; cut the absurd */
+	HOST_MAX = 255,   /* RFC 1035 2.3.4 */
+	ENVID_MAX = 100,  /* RFC 3461 4.4 */
+	QID_MAX = 24,     /* keeps the boundary within 70 octets (RFC 2046 5.1.1) */
+};
+
+static const char *action_name(enum report_action a)
+{
+	switch (a) {
+	case REPORT_DELAYED:
+		return "delayed";
+	case REPORT_DELIVERED:
+		return "delivered";
+	case REPORT_FAILED:
+		break;
+	}
+	return "failed";
+}
+
+/* Unknown enum values count as failures: never claim a success by mistake. */
+static enum report_action action_of(const struct report_rcpt *r)
+{
+	return r->action == REPORT_DELAYED || r->action == REPORT_DELIVERED ? r->action
+									     : REPORT_FAILED;
+}
+
+/* The report is about the worst outcome among its recipients. */
+static enum report_action report_kind(const struct report_info *ri)
+{
+	enum report_action kind = REPORT_DELIVERED;
+
+	for (size_t i = 0; i < ri->nrcpt; i++) {
+		enum report_action a = action_of(&ri->rcpt[i]);
+
+		if (a == REPORT_FAILED)
+			return REPORT_FAILED;
+		if (a == REPORT_DELAYED)
+			kind = REPORT_DELAYED;
+	}
+	return kind;
+}
+
+static bool is_alnum(unsigned char c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z');
+}
+
+/* Queue IDs go into Message-ID and the boundary: letters and digits only. */
+static void put_alnum(struct buf *out, const char *s, size_t max)
+{
+	size_t start = out->len;
+
+	for (size_t i = 0; s && i < max && s[i]; i++)
+		if (is_alnum((unsigned char)s[i]))
+			buf_putc(out, s[i]);
+	if (out->len == start)
+		buf_puts(out, "unknown");
+}
+
+/* A host name or address literal, valid both as an RFC 3464 "dns" name and
+ * as the domain of an addr-spec or msg-id (RFC 5322 3.4.1, 3.6.4). */
+static void put_host(struct buf *out, const char *s)
+{
+	size_t i = 0;
+
+	for (; s && i < HOST_MAX && s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		buf_putc(out, is_alnum(c) || strchr("-._:[]", c) ? (char)c : '-');
+	}
+	if (i == 0)
+		buf_puts(out, "localhost");
+}
+
+/* Free text for one line: runs of controls and white space become a single
+ * space, other non-ASCII octets '?', the ends are trimmed and at most max
+ * octets read, so no CR or LF - and no double space - survives. */
+static void put_clean(struct buf *out, const char *s, size_t max)
+{
+	size_t start = out->len, i = 0;
+	bool space = false;
+
+	for (; s && i < max && s[i]; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c <= ' ' || c == 0x7f) {
+			space = out->len > start;
+			continue;
+		}
+		if (space)
+			buf_putc(out, ' ');
+		space = false;
+		buf_putc(out, c < 0x80 ? (char)c : '?');
+	}
+	if (s && i == max && s[i])
+		buf_puts(out, " ...");
+}
+
+/* One UTF-8 sequence (RFC 3629 4) of at most n octets; anything malformed,
+ * overlong or a surrogate is one octet of U+FFFD. Returns octets used. */
+static size_t utf8_next(const unsigned char *s, size_t n, unsigned long *cp)
+{
+	static const unsigned long min[] = {0, 0, 0x80, 0x800, 0x10000};
+	size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 0;
+	unsigned long v = s[0] & (0x7fu >> len);
+	size_t i = 1;
+
+	if (len <= 1 || len > n) {
+		*cp = len == 1 ? s[0] : 0xfffd;
+		return 1;
+	}
+	for (; i < len && (s[i] & 0xc0) == 0x80; i++)
+		v = v << 6 | (s[i] & 0x3fu);
+	if (i < len || v < min[len] || v > 0x10ffff || (v >= 0xd800 && v <= 0xdfff)) {
+		*cp = 0xfffd;
+		return 1;
+	}
+	*cp = v;
+	return len;
+}
+
+static size_t addr_len(const char *a)
+{
+	return a ? strnlen(a, ADDR_MAX) : 0;
+}
+
+/* Printable ASCII, the only thing an RFC 3464 "rfc822" address may hold. */
+static bool addr_plain(const char *a)
+{
+	size_t n = addr_len(a);
+
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)a[i] < ' ' || (unsigned char)a[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+/* Appends an address: printable ASCII unchanged, anything else as RFC 6533
+ * 3 utf-8-addr-xtext - QCHARs as they are and every other character
+ * (non-ASCII, controls, space, '+', '=', '\') as \x{HEX}. */
+static void put_addr(struct buf *out, const char *a)
+{
+	const unsigned char *s = (const unsigned char *)a;
+	size_t n = addr_len(a);
+
+	if (addr_plain(a)) {
+		buf_append(out, a ? a : "", n);
+		return;
+	}
+	for (size_t i = 0; i < n;) {
+		unsigned long cp;
+
+		i += utf8_next(s + i, n - i, &cp);
+		if (cp > ' ' && cp < 0x7f && cp != '+' && cp != '=' && cp != '\\')
+			buf_putc(out, (char)cp);
+		else
+			buf_printf(out, "\\x{%02lX}", cp);
+	}
+}
+
+/* RFC 3464 2.3.1-2.3.2: address-type ";" address, the type telling how the
+ * address was written. */
+static void put_typed_addr(struct buf *out, const char *a)
+{
+	buf_puts(out, addr_plain(a) ? "rfc822;" : "utf-8;");
+	put_addr(out, a);
+}
+
+/* Appends text (printable ASCII) from column col. A line that would pass
+ * WRAP_COL is broken before a space and goes on after cont - with cont " "
+ * that is RFC 5322 2.2.3 folding; a word too long for any line is cut so
+ * that no line passes MAX_LINE. */
+static void put_wrapped(struct buf *out, size_t col, const char *text, size_t n,
+			const char *cont)
+{
+	size_t ind = strlen(cont);
+
+	for (size_t i = 0; i < n; i++) {
+		size_t w = 0;
+
+		while (i + w < n && text[i + w] != ' ')
+			w++;
+		if (i > 0 && col > ind && col + 1 + w > WRAP_COL) {
+			buf_printf(out, "\r\n%s", cont);
+			col = ind;
+		} else if (i > 0) {
+			buf_putc(out, ' ');
+			col++;
+		}
+		for (size_t left = w; left > 0;) {
+			size_t k = col + left > MAX_LINE ? MAX_LINE - col : left;
+
+			buf_append(out, text + i, k);
+			i += k;
+			left -= k;
+			col += k;
+			if (left > 0) {
+				buf_printf(out, "\r\n%s", cont);
+				col = ind;
+			}
+		}
+	}
+}
+
+/* "Name: value" CRLF, the value folded. */
+static void put_field(struct buf *out, const char *name, const struct buf *value)
+{
+	buf_printf(out, "%s: ", name);
+	put_wrapped(out, strlen(name) + 2, value->p ? value->p : "", value->len, " ");
+	buf_puts(out, "\r\n");
+}
+
+static void put_date_field(struct buf *out, const char *name, time_t when)
+{
+	buf_printf(out, "%s: ", name);
+	rfc5322_date(out, when);
+	buf_puts(out, "\r\n");
+}
+
+static time_t retry_until(const struct report_info *ri)
+{
+	return ri->arrival + (time_t)ri->retry_hours * 3600;
+}
+
+/* RFC 3463 2: class "." subject "." detail; class 2, 4 or 5, the others
+ * one to three digits. */
+static bool status_valid(const char *s)
+{
+	if (!s || (s[0] != '2' && s[0] != '4' && s[0] != '5') || s[1] != '.')
+		return false;
+	s += 2;
+	for (int group = 0; group < 2; group++) {
+		size_t n = strspn(s, "0123456789");
+
+		if (n < 1 || n > 3)
+			return false;
+		s += n;
+		if (*s != (group == 0 ? '.' : '\0'))
+			return false;
+		s++;
+	}
+	return true;
+}
+
+static const char *status_of(const struct report_rcpt *r)
+{
+	static const char *const fallback[] = {"5.0.0", "4.0.0", "2.0.0"};
+
+	return status_valid(r->status) ? r->status : fallback[action_of(r)];
+}
+
+/* RFC 3464 2.3.6: "smtp" says the text is an SMTP reply; a reason of our
+ * own, with no remote MTA behind it, gets an X- type of its own. */
+static void put_diagnostic(struct buf *v, const struct report_rcpt *r)
+{
+	buf_puts(v, r->remote_mta && *r->remote_mta ? "smtp; " : "X-Petrel; ");
+	put_clean(v, r->diagnostic, REPORT_DIAG_MAX);
+}
+
+/* RFC 3464 2.3: one recipient's fields, after the blank line before them. */
+static void put_rcpt_fields(struct buf *out, const struct report_info *ri,
+			    const struct report_rcpt *r)
+{
+	struct buf v = BUF_INIT;
+
+	buf_puts(out, "\r\n");
+	if (r->orig && *r->orig) {
+		put_typed_addr(&v, r->orig);
+		put_field(out, "Original-Recipient", &v);
+		buf_reset(&v);
+	}
+	put_typed_addr(&v, r->addr);
+	put_field(out, "Final-Recipient", &v);
+	buf_printf(out, "Action: %s\r\nStatus: %s\r\n", action_name(action_of(r)), status_of(r));
+	if (r->remote_mta && *r->remote_mta) {
+		buf_reset(&v);
+		buf_puts(&v, "dns; ");
+		put_host(&v, r->remote_mta);
+		put_field(out, "Remote-MTA", &v);
+	}
+	if (r->diagnostic && *r->diagnostic) {
+		buf_reset(&v);
+		put_diagnostic(&v, r);
+		put_field(out, "Diagnostic-Code", &v);
+	}
+	if (r->last_attempt)
+		put_date_field(out, "Last-Attempt-Date", r->last_attempt);
+	if (action_of(r) == REPORT_DELAYED && ri->retry_hours)
+		put_date_field(out, "Will-Retry-Until", retry_until(ri));
+	buf_free(&v);
+}
+
+/* Part 2: message/delivery-status, RFC 3464 2.2 per-message fields first. */
+static void compose_status(struct buf *out, const struct report_info *ri)
+{
+	struct buf v = BUF_INIT;
+
+	buf_puts(out, "Content-Type: message/delivery-status\r\n"
+		      "Content-Description: Delivery report\r\n\r\n");
+	buf_puts(&v, "dns; ");
+	put_host(&v, ri->reporting_mta);
+	put_field(out, "Reporting-MTA", &v);
+	buf_puts(out, "X-Petrel-Queue-ID: ");
+	put_alnum(out, ri->queue_id, QID_MAX);
+	buf_puts(out, "\r\n");
+	if (ri->envid && *ri->envid) {
+		buf_reset(&v);
+		put_clean(&v, ri->envid, ENVID_MAX);
+		put_field(out, "Original-Envelope-Id", &v);
+	}
+	put_date_field(out, "Arrival-Date", ri->arrival);
+	for (size_t i = 0; i < ri->nrcpt; i++)
+		put_rcpt_fields(out, ri, &ri->rcpt[i]);
+	buf_free(&v);
+}
+
+/* A paragraph of part 1: text wrapped, every line after indent. */
+static void put_para(struct buf *out, const struct buf *text, const char *indent)
+{
+	buf_puts(out, indent);
+	put_wrapped(out, strlen(indent), text->p ? text->p : "", text->len, indent);
+	buf_puts(out, "\r\n");
+}
+
+/* One recipient in plain words: who, what happened, who said so. */
+static void put_rcpt_text(struct buf *out, const struct report_rcpt *r)
+{
+	static const char *const none[] = {"delivery failed", "not delivered yet",
+					   "delivered"};
+	struct buf t = BUF_INIT;
+
+	buf_putc(&t, '<');
+	put_addr(&t, r->addr);
+	buf_putc(&t, '>');
+	if (r->orig && *r->orig && (!r->addr || strcmp(r->orig, r->addr) != 0)) {
+		buf_puts(&t, " (originally <");
+		put_addr(&t, r->orig);
+		buf_puts(&t, ">)");
+	}
+	buf_puts(&t, ": ");
+	if (r->remote_mta && *r->remote_mta) {
+		put_host(&t, r->remote_mta);
+		buf_puts(&t, " said: ");
+	}
+	if (r->diagnostic && *r->diagnostic)
+		put_clean(&t, r->diagnostic, REPORT_DIAG_MAX);
+	else
+		buf_puts(&t, none[action_of(r)]);
+	buf_printf(&t, " (status %s)", status_of(r));
+	put_para(out, &t, "    ");
+	buf_free(&t);
+}
+
+/* What each kind of recipient list means and what happens next. */
+static void put_section_intro(struct buf *t, const struct report_info *ri,
+			      enum report_action a)
+{
+	if (a == REPORT_FAILED) {
+		buf_puts(t, "Your message could not be delivered to the recipients below. "
+			    "This is a permanent error; we will not try again.");
+	} else if (a == REPORT_DELIVERED) {
+		buf_puts(t, "Your message was delivered to the recipients below.");
+	} else if (ri->retry_hours) {
+		buf_puts(t, "Your message has not been delivered yet to the recipients "
+			    "below. We will keep trying until ");
+		rfc5322_date(t, retry_until(ri));
+		buf_printf(t, ", %u hours after it arrived. You do not need to send it "
+			      "again; if it still cannot be delivered by then, it will be "
+			      "returned to you.", ri->retry_hours);
+	} else {
+		buf_puts(t, "Your message has not been delivered yet to the recipients "
+			    "below. We will keep trying; you do not need to send it again.");
+	}
+}
+
+/* Part 1: text/plain for people, grouped by what happened. */
+static void compose_text(struct buf *out, const struct report_info *ri)
+{
+	static const enum report_action order[] = {REPORT_FAILED, REPORT_DELAYED,
+						   REPORT_DELIVERED};
+	struct buf t = BUF_INIT;
+
+	buf_puts(out, "Content-Type: text/plain; charset=us-ascii\r\n"
+		      "Content-Description: Notification\r\n\r\n");
+	buf_puts(&t, "This is the mail delivery system at ");
+	put_host(&t, ri->reporting_mta);
+	buf_puts(&t, ". This is an automatic report on your message with queue ID ");
+	put_alnum(&t, ri->queue_id, QID_MAX);
+	buf_puts(&t, ", which arrived on ");
+	rfc5322_date(&t, ri->arrival);
+	buf_putc(&t, '.');
+	put_para(out, &t, "");
+	for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+		bool intro = false;
+
+		for (size_t i = 0; i < ri->nrcpt; i++) {
+			if (action_of(&ri->rcpt[i]) != order[k])
+				continue;
+			if (!intro) {
+				buf_reset(&t);
+				put_section_intro(&t, ri, order[k]);
+				buf_puts(out, "\r\n");
+				put_para(out, &t, "");
+				buf_puts(out, "\r\n");
+				intro = true;
+			}
+			put_rcpt_text(out, &ri->rcpt[i]);
+		}
+	}
+	buf_puts(out, ri->full ? "\r\nThe delivery report and your message are attached.\r\n"
+			       : "\r\nThe delivery report and the header section of your "
+				 "message are attached.\r\n");
+	buf_free(&t);
+}
+
+/* Copies msg with every line end made CRLF (a bare CR or LF counts as one)
+ * and any line longer than MAX_LINE cut - in the header section as a fold,
+ * so the cut adds white space but never a new field. Ends with CRLF. */
+static void put_normalised(struct buf *out, const char *p, size_t n)
+{
+	size_t col = 0;
+	bool header = true;
+
+	for (size_t i = 0; i < n;) {
+		size_t run = 0;
+
+		while (i + run < n && p[i + run] != '\r' && p[i + run] != '\n' &&
+		       col + run < MAX_LINE)
+			run++;
+		buf_append(out, p + i, run);
+		i += run;
+		col += run;
+		if (i == n)
+			break;
+		if (p[i] == '\r' || p[i] == '\n') {
+			header = header && col > 0;
+			i += p[i] == '\r' && i + 1 < n && p[i + 1] == '\n' ? 2 : 1;
+			buf_puts(out, "\r\n");
+			col = 0;
+		} else {
+			buf_puts(out, header ? "\r\n " : "\r\n");
+			col = header ? 1 : 0;
+		}
+	}
+	if (col > 0)
+		buf_puts(out, "\r\n");
+}
+
+static bool has_8bit(const struct buf *b)
+{
+	for (size_t i = 0; i < b->len; i++)
+		if ((unsigned char)b->p[i] >= 0x80)
+			return true;
+	return false;
+}
+
+/* Part 3: the original's header section (RFC 6522 5) or, for RET=FULL, the
+ * whole message. 8-bit content is labelled so (RFC 2045 6.2; RFC 2046 5.2.1
+ * allows no other encoding for message/rfc822). Returns whether it is. */
+static bool compose_original(struct buf *out, const struct report_info *ri)
+{
+	const char *p = ri->original ? ri->original : "";
+	size_t n = ri->original ? ri->original_len : 0;
+	struct buf body = BUF_INIT;
+	bool eight;
+
+	if (!ri->full)
+		n = report_header_len(p, n);
+	put_normalised(&body, p, n);
+	eight = has_8bit(&body);
+	buf_puts(out, ri->full ? "Content-Type: message/rfc822\r\n"
+				 "Content-Description: Original message\r\n"
+			       : "Content-Type: text/rfc822-headers\r\n"
+				 "Content-Description: Original message headers\r\n");
+	if (eight)
+		buf_puts(out, "Content-Transfer-Encoding: 8bit\r\n");
+	buf_puts(out, "\r\n");
+	buf_append(out, body.p ? body.p : "", body.len);
+	buf_free(&body);
+	return eight;
+}
+
+/* The w digits at p (before end) as a number no greater than limit. */
+static bool read_number(const char *p, const char *end, size_t w, size_t limit, size_t *val)
+{
+	*val = 0;
+	if ((size_t)(end - p) < w)
+		return false;
+	for (size_t i = 0; i < w; i++) {
+		if (p[i] < '0' || p[i] > '9' || *val > limit / 10)
+			return false;
+		*val = *val * 10 + (size_t)(p[i] - '0');
+	}
+	return *val <= limit;
+}
+
+/* Counts the places prefix occurs in the parts; with taken, also marks the
+ * w-digit number after each one (when no greater than limit) as used. */
+static size_t scan_prefix(const struct buf *parts, size_t nparts, const struct buf *prefix,
+			  size_t w, unsigned char *taken, size_t limit)
+{
+	size_t count = 0;
+
+	for (size_t k = 0; k < nparts; k++) {
+		const char *p = parts[k].p, *end, *hit;
+
+		if (!p)
+			continue;
+		end = p + parts[k].len;
+		while ((hit = memmem(p, (size_t)(end - p), prefix->p, prefix->len))) {
+			size_t val;
+
+			count++;
+			p = hit + 1;
+			if (taken && read_number(hit + prefix->len, end, w, limit, &val))
+				taken[val / 8] |= (unsigned char)(1u << (val % 8));
+		}
+	}
+	return count;
+}
+
+/* RFC 2046 5.1.1: the boundary must occur in no part. It is "=_" (never
+ * produced by quoted-printable), the queue ID and the time, a dot and a
+ * number of w digits. With m places holding that prefix, at most m numbers
+ * are taken, so one of 0..m is free (pigeonhole); w is wide enough to write
+ * m. So the choice always succeeds, in time linear in the parts' size. */
+static void choose_boundary(struct buf *out, const struct report_info *ri,
+			    const struct buf *parts, size_t nparts)
+{
+	struct buf prefix = BUF_INIT;
+	size_t m, w = 4, v = 0;
+	unsigned char *taken;
+
+	buf_puts(&prefix, "=_");
+	put_alnum(&prefix, ri->queue_id, QID_MAX);
+	buf_printf(&prefix, ".%lld.", (long long)ri->now);
+	m = scan_prefix(parts, nparts, &prefix, 0, NULL, 0);
+	for (size_t big = m; big >= 10000; big /= 10)
+		w++;
+	taken = xcalloc(m / 8 + 1, 1);
+	scan_prefix(parts, nparts, &prefix, w, taken, m);
+	while (taken[v / 8] & (1u << (v % 8)))
+		v++;
+	buf_printf(out, "%s%0*zu", prefix.p, (int)w, v);
+	free(taken);
+	buf_free(&prefix);
+}
+
+/* To: the original sender when it is one printable address; otherwise an
+ * empty group (RFC 5322 3.4) - the envelope carries the real recipient. */
+static void put_to(struct buf *out, const char *to)
+{
+	size_t n = to ? strnlen(to, ADDR_MAX + 1) : 0;
+	bool ok = n > 0 && n <= ADDR_MAX;
+
+	for (size_t i = 0; ok && i < n; i++)
+		ok = to[i] >= ' ' && to[i] < 0x7f && to[i] != '<' && to[i] != '>';
+	if (ok)
+		buf_printf(out, "To: <%s>\r\n", to);
+	else
+		buf_puts(out, "To: undisclosed-recipients:;\r\n");
+}
+
+/* The top-level header section; Auto-Submitted per RFC 3834 5. */
+static void put_headers(struct buf *out, const struct report_info *ri, enum report_action kind,
+			const struct buf *boundary, bool eight)
+{
+	static const char *const subject[] = {"Undelivered Mail Returned to Sender",
+					      "Delayed Mail (still being retried)",
+					      "Successful Mail Delivery Report"};
+	static const char *const tag[] = {"bounce", "delay", "success"};
+
+	buf_puts(out, "From: Mail Delivery System <MAILER-DAEMON@");
+	put_host(out, ri->reporting_mta);
+	buf_puts(out, ">\r\n");
+	put_to(out, ri->to);
+	buf_printf(out, "Subject: %s\r\n", subject[kind]);
+	put_date_field(out, "Date", ri->now);
+	buf_puts(out, "Message-ID: <");
+	put_alnum(out, ri->queue_id, QID_MAX);
+	buf_printf(out, ".%s.%lld@", tag[kind], (long long)ri->now);
+	put_host(out, ri->reporting_mta);
+	buf_printf(out, ">\r\nAuto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+			"Content-Type: multipart/report; report-type=delivery-status;\r\n"
+			"\tboundary=\"%s\"\r\n", boundary->p);
+	if (eight)
+		buf_puts(out, "Content-Transfer-Encoding: 8bit\r\n");
+	buf_puts(out, "\r\n");
+}
+
+void report_compose(struct buf *out, const struct report_info *ri)
+{
+	struct buf part[3] = {BUF_INIT, BUF_INIT, BUF_INIT}, boundary = BUF_INIT;
+	enum report_action kind = report_kind(ri);
+	bool eight;
+
+	compose_text(&part[0], ri);
+	compose_status(&part[1], ri);
+	eight = compose_original(&part[2], ri);
+	choose_boundary(&boundary, ri, part, 3);
+	put_headers(out, ri, kind, &boundary, eight);
+	/* RFC 2046 5.1.1: the CRLF before "--" belongs to the delimiter, so
+	 * each part keeps the CRLF ending its own last line. */
+	buf_puts(out, "This is a MIME-encapsulated message.");
+	for (size_t i = 0; i < 3; i++) {
+		buf_printf(out, "\r\n--%s\r\n", boundary.p);
+		buf_append(out, part[i].p, part[i].len);
+		buf_free(&part[i]);
+	}
+	buf_printf(out, "\r\n--%s--\r\n", boundary.p);
+	buf_free(&boundary);
+}
+
+size_t report_header_len(const char *msg, size_t len)
+{
+	const char *line = msg, *end, *lf;
+
+	if (!msg || len == 0)
+		return 0;
+	end = msg + len;
+	while (line < end && (lf = memchr(line, '\n', (size_t)(end - line)))) {
+		if (lf == line || (lf == line + 1 && *line == '\r'))
+			return (size_t)(lf + 1 - msg);
+		line = lf + 1;
+	}
+	return len;
+}

@@ -1,0 +1,260 @@
+/* queue_view - the queue as text for the postmaster; see queue_view.h. */
+#include "control/queue_view.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+#include <time.h>
+
+#define READ_CHUNK 4096
+
+void queue_view_safe(struct buf *out, const char *s, size_t len)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if ((c >= 0x20 && c < 0x7f) || c == '\t') {
+			buf_putc(out, (char)c);
+			continue;
+		}
+		/* Escaped rather than replaced: the postmaster can see what an
+		 * attacker tried, and UTF-8 text stays decodable by hand. */
+		char esc[4] = {'\\', 'x', hex[c >> 4], hex[c & 15]};
+		buf_append(out, esc, sizeof esc);
+	}
+}
+
+static void put_str(struct buf *out, const char *s)
+{
+	queue_view_safe(out, s ? s : "", s ? strlen(s) : 0);
+}
+
+static void put_addr(struct buf *out, const char *s)
+{
+	buf_putc(out, '<');
+	put_str(out, s);
+	buf_putc(out, '>');
+}
+
+static void put_count(struct buf *out, uint64_t n, const char *word)
+{
+	buf_printf(out, "%llu %s%s", (unsigned long long)n, word, n == 1 ? "" : "s");
+}
+
+/* A duration the way people read it: "42s", "17m", "5h", "3d". */
+static void put_duration(struct buf *out, int64_t secs)
+{
+	if (secs < 0)
+		secs = 0;
+	if (secs < 120)
+		buf_printf(out, "%llds", (long long)secs);
+	else if (secs < 120 * 60)
+		buf_printf(out, "%lldm", (long long)(secs / 60));
+	else if (secs < 48 * 3600)
+		buf_printf(out, "%lldh", (long long)(secs / 3600));
+	else
+		buf_printf(out, "%lldd", (long long)(secs / 86400));
+}
+
+/* UTC, like the log, so times compare directly with log lines. */
+static void put_time(struct buf *out, int64_t t)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+	char s[64];
+	if (!gmtime_r(&tt, &tm) || strftime(s, sizeof s, "%Y-%m-%d %H:%M:%S UTC", &tm) == 0)
+		snprintf(s, sizeof s, "@%lld", (long long)t);
+	buf_puts(out, s);
+}
+
+static size_t pending_rcpts(const struct spool_msg *m)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < m->nrcpt; i++)
+		n += m->rcpt[i].state == RCPT_PENDING;
+	return n;
+}
+
+void queue_view_entry(struct buf *out, const struct spool_msg *m, int64_t now)
+{
+	buf_printf(out, "%s  %llu bytes  ", m->id, (unsigned long long)m->body_len);
+	put_duration(out, now - m->arrival);
+	buf_puts(out, " old  from ");
+	put_addr(out, m->sender);
+	buf_puts(out, m->held ? "  [held]\n" : "\n");
+	for (size_t i = 0; i < m->nrcpt; i++) {
+		const struct spool_rcpt *rc = &m->rcpt[i];
+		if (rc->state != RCPT_PENDING)
+			continue;
+		buf_puts(out, "  to ");
+		put_addr(out, rc->addr);
+		buf_putc(out, '\n');
+		if (rc->last_error) {
+			buf_puts(out, "    last error (");
+			put_count(out, rc->attempts, "attempt");
+			buf_puts(out, "): ");
+			put_str(out, rc->last_error);
+			buf_putc(out, '\n');
+		}
+	}
+	buf_putc(out, '\n');
+}
+
+void queue_view_list(struct buf *out, struct spool *sp, int64_t now)
+{
+	uint64_t msgs = 0, bytes = 0, rcpts = 0, held = 0;
+	for (struct spool_msg *m = spool_first(sp); m; m = spool_next(sp, m)) {
+		queue_view_entry(out, m, now);
+		msgs++;
+		bytes += m->body_len;
+		rcpts += pending_rcpts(m);
+		held += m->held;
+	}
+	if (msgs == 0) {
+		buf_puts(out, "Mail queue is empty\n");
+		return;
+	}
+	buf_puts(out, "-- ");
+	put_count(out, msgs, "message");
+	buf_puts(out, ", ");
+	put_count(out, bytes, "byte");
+	buf_puts(out, ", ");
+	put_count(out, rcpts, "recipient");
+	buf_printf(out, " not yet final, %llu held\n", (unsigned long long)held);
+}
+
+static const char *state_name(enum rcpt_state s)
+{
+	switch (s) {
+	case RCPT_PENDING:
+		return "pending";
+	case RCPT_DELIVERED:
+		return "delivered";
+	case RCPT_BOUNCED:
+		return "bounced";
+	case RCPT_DELETED:
+		return "deleted by the administrator";
+	}
+	return "unknown";
+}
+
+static void show_next_try(struct buf *out, const struct spool_msg *m,
+			  const struct spool_rcpt *rc, int64_t now)
+{
+	if (m->held) {
+		buf_puts(out, ", no attempt while held");
+	} else if (rc->next_try <= now) {
+		buf_puts(out, ", next try now");
+	} else {
+		buf_puts(out, ", next try ");
+		put_time(out, rc->next_try);
+		buf_puts(out, " (in ");
+		put_duration(out, rc->next_try - now);
+		buf_putc(out, ')');
+	}
+}
+
+static void show_rcpt(struct buf *out, const struct spool_msg *m, const struct spool_rcpt *rc,
+		      int64_t now)
+{
+	buf_puts(out, "  ");
+	put_addr(out, rc->addr);
+	buf_printf(out, "  %s, ", state_name(rc->state));
+	put_count(out, rc->attempts, "attempt");
+	if (rc->state == RCPT_PENDING)
+		show_next_try(out, m, rc, now);
+	buf_putc(out, '\n');
+	if (rc->orig && strcmp(rc->orig, rc->addr) != 0) {
+		buf_puts(out, "    given as ");
+		put_addr(out, rc->orig);
+		buf_putc(out, '\n');
+	}
+	if (rc->last_error) {
+		buf_puts(out, "    last error: ");
+		put_str(out, rc->last_error);
+		buf_putc(out, '\n');
+	}
+}
+
+static void show_envelope(struct buf *out, const struct spool_msg *m, int64_t now)
+{
+	buf_printf(out, "id:       %s\narrival:  ", m->id);
+	put_time(out, m->arrival);
+	buf_puts(out, " (");
+	put_duration(out, now - m->arrival);
+	buf_printf(out, " ago)\nsize:     %llu bytes\nsender:   ", (unsigned long long)m->body_len);
+	put_addr(out, m->sender);
+	buf_puts(out, "\nclient:   ");
+	put_str(out, m->client);
+	buf_puts(out, "\nhelo:     ");
+	put_str(out, m->helo);
+	buf_puts(out, "\nflags:   ");
+	if (m->flags & SPOOL_MSG_8BITMIME)
+		buf_puts(out, " 8BITMIME");
+	if (m->flags & SPOOL_MSG_SMTPUTF8)
+		buf_puts(out, " SMTPUTF8");
+	if (!(m->flags & (SPOOL_MSG_8BITMIME | SPOOL_MSG_SMTPUTF8)))
+		buf_puts(out, " none");
+	buf_puts(out, m->held ? "\nstatus:   held (no delivery until released)\n"
+			      : "\nstatus:   active\n");
+}
+
+/* Reads from the start of the body until the blank line that ends the header
+ * section, at most QUEUE_VIEW_HEADER_MAX bytes. Returns the section's length
+ * (its last CRLF included) or -1 on a read error; *cut is set when the limit
+ * was reached first. */
+static ssize_t read_headers(struct spool *sp, const struct spool_msg *m, struct buf *h, bool *cut)
+{
+	uint64_t limit = m->body_len < QUEUE_VIEW_HEADER_MAX ? m->body_len : QUEUE_VIEW_HEADER_MAX;
+	char chunk[READ_CHUNK];
+	*cut = false;
+	while (h->len < limit) {
+		size_t want = limit - h->len < sizeof chunk ? (size_t)(limit - h->len) : sizeof chunk;
+		ssize_t n = spool_read_body(sp, m, chunk, want, h->len);
+		if (n <= 0)
+			return -1;
+		/* The terminator may straddle two chunks: search from 3 bytes back. */
+		size_t from = h->len > 3 ? h->len - 3 : 0;
+		buf_append(h, chunk, (size_t)n);
+		if (h->len >= 2 && memcmp(h->p, "\r\n", 2) == 0)
+			return 0;
+		const char *end = memmem(h->p + from, h->len - from, "\r\n\r\n", 4);
+		if (end)
+			return end + 2 - h->p;
+	}
+	*cut = h->len < m->body_len;
+	return (ssize_t)h->len;
+}
+
+static void show_headers(struct buf *out, struct spool *sp, const struct spool_msg *m)
+{
+	struct buf h = BUF_INIT;
+	bool cut;
+	ssize_t len = read_headers(sp, m, &h, &cut);
+	buf_puts(out, "header section:\n");
+	if (len < 0)
+		buf_puts(out, "  (cannot read the message from the spool)\n");
+	for (size_t i = 0; len > 0 && i < (size_t)len;) {
+		const char *nl = memchr(h.p + i, '\n', (size_t)len - i);
+		size_t end = nl ? (size_t)(nl - h.p) : (size_t)len;
+		size_t linelen = end - i;
+		if (linelen && h.p[end - 1] == '\r')
+			linelen--;
+		buf_puts(out, "  ");
+		queue_view_safe(out, h.p + i, linelen);
+		buf_putc(out, '\n');
+		i = end + 1;
+	}
+	if (cut)
+		buf_printf(out, "  (header section cut at %d bytes)\n", QUEUE_VIEW_HEADER_MAX);
+	buf_free(&h);
+}
+
+void queue_view_show(struct buf *out, struct spool *sp, const struct spool_msg *m, int64_t now)
+{
+	show_envelope(out, m, now);
+	buf_puts(out, "recipients:\n");
+	for (size_t i = 0; i < m->nrcpt; i++)
+		show_rcpt(out, m, &m->rcpt[i], now);
+	show_headers(out, sp, m);
+}

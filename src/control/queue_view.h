@@ -1,0 +1,45 @@
+/*
+ * queue_view - the text a postmaster sees for the queue: the mailq-style
+ * listing and the detailed "show" of one message, rendered from the spool
+ * index. Used both by the daemon (answers on the control socket) and by the
+ * command line when it opens the spool itself, so both paths print the same.
+ *
+ * Contract: every string that came from the network (sender, HELO, client,
+ * recipients, errors, header lines) goes through queue_view_safe(), so no
+ * byte that a terminal interprets (ESC, other controls, 8-bit C1 codes)
+ * reaches the screen. Functions append to out and never fail (buf aborts on
+ * allocation failure). now is the current unix time, a parameter so tests
+ * get fixed ages. Loop thread only (they read the spool index).
+ */
+#ifndef PETREL_CONTROL_QUEUE_VIEW_H
+#define PETREL_CONTROL_QUEUE_VIEW_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "queue/spool.h"
+#include "util/buf.h"
+
+/* At most this many bytes of a message are read to find its header section. */
+#define QUEUE_VIEW_HEADER_MAX (64 * 1024)
+
+/* Appends s[0..len) with every byte outside printable ASCII (tab excepted)
+ * written as \xNN. */
+void queue_view_safe(struct buf *out, const char *s, size_t len);
+
+/* One listing entry: "ID  SIZE bytes  AGE old  from <sender>[  [held]]",
+ * then "  to <rcpt>" for each recipient not yet final, each followed by its
+ * last error (and attempts) when it has one, then a blank line. */
+void queue_view_entry(struct buf *out, const struct spool_msg *m, int64_t now);
+
+/* The whole listing: every entry in index order, then one summary line
+ * "-- N messages, B bytes, R recipients not yet final, H held";
+ * "Mail queue is empty" when there is nothing. */
+void queue_view_list(struct buf *out, struct spool *sp, int64_t now);
+
+/* Everything about one message: envelope, flags, hold state, each recipient
+ * with state, attempts, next try and last error, then the header section
+ * (read from the spool, at most QUEUE_VIEW_HEADER_MAX bytes). */
+void queue_view_show(struct buf *out, struct spool *sp, const struct spool_msg *m, int64_t now);
+
+#endif

@@ -1,0 +1,366 @@
+/* dest - outbound destinations, their queues and connections; see dest.h. */
+#include "schedule/dest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "deliver/smtp_conn.h"
+#include "schedule/scheduler.h"
+#include "util/log.h"
+
+#define MX_CACHE_SECONDS 60
+
+struct dest {
+	struct dests *ds;
+	char *domain;            /* recipient domain; "" for the relay host */
+	struct job *head, *tail;
+	size_t queued;
+	unsigned active;         /* connections open or opening */
+	bool resolving;
+	bool have_mx;
+	struct mx_list mx;
+	int64_t mx_until;
+	int64_t dead_until;      /* unreachable: defer without trying until then */
+	unsigned failures;
+	char reason[1024];
+	struct dest *next;
+};
+
+struct dconn {
+	struct dest *d;
+	struct smtp_conn *sc;
+	struct job *job;
+	struct outbound_txn ot;
+	const char **rcpts;
+	bool was_ready;
+	struct dconn *next;
+};
+
+struct dests {
+	struct event_base *base;
+	const struct config *cfg;
+	struct dns_resolver *dns;
+	SSL_CTX *tls;
+	dest_done_fn done;
+	void *owner;
+	struct dest *all;
+	struct dconn *conns;
+	unsigned active;
+	struct strlist self;     /* our names, for backup-MX pruning */
+};
+
+static void pump(struct dest *d);
+
+struct dests *dests_new(struct event_base *base, const struct config *cfg,
+			struct dns_resolver *dns, dest_done_fn done, void *owner)
+{
+	struct dests *ds = xcalloc(1, sizeof *ds);
+	ds->base = base;
+	ds->cfg = cfg;
+	ds->dns = dns;
+	ds->done = done;
+	ds->owner = owner;
+	ds->tls = smtp_conn_tls_context();
+	strlist_add(&ds->self, cfg->hostname);
+	return ds;
+}
+
+static struct dest *find_dest(struct dests *ds, const char *domain)
+{
+	for (struct dest *d = ds->all; d; d = d->next)
+		if (strcasecmp(d->domain, domain) == 0)
+			return d;
+	struct dest *d = xcalloc(1, sizeof *d);
+	d->ds = ds;
+	d->domain = xstrdup(domain);
+	d->next = ds->all;
+	ds->all = d;
+	return d;
+}
+
+static struct job *pop(struct dest *d)
+{
+	struct job *j = d->head;
+	if (j) {
+		d->head = j->next;
+		if (!d->head)
+			d->tail = NULL;
+		j->next = NULL;
+		d->queued--;
+	}
+	return j;
+}
+
+/* Every queued job gets the same outcome (unreachable, no such domain...). */
+static void settle_all(struct dest *d, enum job_result res, const char *status)
+{
+	struct job *j;
+	while ((j = pop(d))) {
+		snprintf(j->relay, sizeof j->relay, "%s", d->domain[0] ? d->domain : "relay-host");
+		job_set_all(j, res, status, d->reason);
+		d->ds->done(d->ds->owner, j);
+	}
+}
+
+static void mark_dead(struct dest *d, const char *reason)
+{
+	const struct config *cfg = d->ds->cfg;
+	d->failures++;
+	d->dead_until = time(NULL) + scheduler_backoff(cfg->retry_initial, cfg->retry_max,
+						       d->failures);
+	snprintf(d->reason, sizeof d->reason, "%s", reason);
+	log_info("destination %s: unreachable (%s); deferring its mail for %lld s",
+		 d->domain[0] ? d->domain : cfg->relay_host, reason,
+		 (long long)(d->dead_until - time(NULL)));
+	settle_all(d, JOB_TEMP, "4.4.1");
+}
+
+static void on_resolved(void *arg, enum dns_status st, const struct mx_list *mx,
+			const char *reason)
+{
+	struct dest *d = arg;
+	d->resolving = false;
+	switch (st) {
+	case DNS_OK:
+		mx_list_free(&d->mx);
+		d->mx = (struct mx_list){0};
+		d->mx.n = mx->n;
+		d->mx.implicit = mx->implicit;
+		d->mx.v = xcalloc(mx->n, sizeof *d->mx.v);
+		for (size_t i = 0; i < mx->n; i++) {
+			const struct mx_host *h = &mx->v[i];
+			d->mx.v[i] = (struct mx_host){xstrdup(h->name), h->pref, NULL, h->naddrs};
+			d->mx.v[i].addrs = xcalloc(h->naddrs, sizeof *h->addrs);
+			memcpy(d->mx.v[i].addrs, h->addrs, h->naddrs * sizeof *h->addrs);
+		}
+		/* RFC 5321 5.1: as a backup MX, only better exchangers may have it. */
+		if (d->domain[0] && mx_prune_self(&d->mx, &d->ds->self) && d->mx.n == 0) {
+			snprintf(d->reason, sizeof d->reason,
+				 "mail for %s loops back to myself (we are its best MX)", d->domain);
+			settle_all(d, JOB_PERM, "5.4.6");
+			return;
+		}
+		d->have_mx = true;
+		d->mx_until = time(NULL) + MX_CACHE_SECONDS;
+		pump(d);
+		return;
+	case DNS_NULL_MX:
+		snprintf(d->reason, sizeof d->reason,
+			 "domain %s does not accept mail (null MX, RFC 7505)", d->domain);
+		settle_all(d, JOB_PERM, "5.1.10");
+		return;
+	case DNS_NOT_FOUND:
+		snprintf(d->reason, sizeof d->reason, "%s", reason);
+		/* A relay host or route that does not resolve is our own
+		 * misconfiguration: keep the mail. */
+		settle_all(d, d->domain[0] && !config_find_route(d->ds->cfg, d->domain) &&
+				       !d->ds->cfg->relay_host ? JOB_PERM : JOB_TEMP, "5.1.2");
+		return;
+	case DNS_TEMPFAIL:
+		mark_dead(d, reason);
+		return;
+	}
+}
+
+/* Where the destination's mail goes: relay host, static route, or MX. */
+static void resolve(struct dest *d)
+{
+	const struct config *cfg = d->ds->cfg;
+	const struct route *rt = d->domain[0] ? config_find_route(cfg, d->domain) : NULL;
+	const char *hostport = !d->domain[0] ? cfg->relay_host : rt ? rt->hostport : NULL;
+	d->resolving = true;
+	if (!hostport) {
+		dns_resolve_mx(d->ds->dns, d->domain, on_resolved, d);
+		return;
+	}
+	char host[300];
+	const char *colon = strrchr(hostport, ':');
+	snprintf(host, sizeof host, "%.*s", (int)(colon - hostport), hostport);
+	dns_resolve_host(d->ds->dns, host, on_resolved, d);
+}
+
+static unsigned dest_port(const struct dest *d)
+{
+	const struct config *cfg = d->ds->cfg;
+	const struct route *rt = d->domain[0] ? config_find_route(cfg, d->domain) : NULL;
+	const char *hostport = !d->domain[0] ? cfg->relay_host : rt ? rt->hostport : NULL;
+	return hostport ? (unsigned)atoi(strrchr(hostport, ':') + 1) : cfg->smtp_port;
+}
+
+static void conn_gone(struct dconn *dc)
+{
+	struct dests *ds = dc->d->ds;
+	struct dconn **pp = &ds->conns;
+	while (*pp != dc)
+		pp = &(*pp)->next;
+	*pp = dc->next;
+	dc->d->active--;
+	ds->active--;
+	free(dc->rcpts);
+	free(dc->ot.txn.result);
+	free(dc);
+	/* A freed slot may let another destination go. */
+	for (struct dest *d = ds->all; d; d = d->next)
+		if (d->queued)
+			pump(d);
+}
+
+static void start_txn(struct dconn *dc, struct job *j)
+{
+	struct spool_msg *m = j->msg;
+	dc->job = j;
+	dc->rcpts = xcalloc(j->n, sizeof *dc->rcpts);
+	for (size_t i = 0; i < j->n; i++)
+		dc->rcpts[i] = m->rcpt[j->r[i].rcpt].addr;
+	dc->ot = (struct outbound_txn){
+		.txn = {m->sender, j->n, dc->rcpts, j->body_len,
+			(m->flags & SPOOL_MSG_8BITMIME) != 0, xcalloc(j->n, sizeof(struct client_reply))},
+		.body_fd = j->body_fd, .body_off = j->body_off, .body_len = j->body_len,
+	};
+	smtp_conn_send(dc->sc, &dc->ot);
+}
+
+static void finish_txn(struct dconn *dc)
+{
+	struct job *j = dc->job;
+	snprintf(j->relay, sizeof j->relay, "%s", smtp_conn_peer(dc->sc));
+	for (size_t i = 0; i < j->n; i++) {
+		const struct client_reply *r = &dc->ot.txn.result[i];
+		if (r->code) {
+			job_set_reply(&j->r[i], r->code, r->text);
+		} else {
+			/* No answer for this one: the connection broke. */
+			j->r[i].res = JOB_TEMP;
+			snprintf(j->r[i].status, sizeof j->r[i].status, "4.4.2");
+			snprintf(j->r[i].text, sizeof j->r[i].text, "%s",
+				 r->text[0] ? r->text : smtp_conn_reason(dc->sc));
+		}
+	}
+	free(dc->rcpts);
+	free(dc->ot.txn.result);
+	dc->rcpts = NULL;
+	dc->ot.txn.result = NULL;
+	dc->job = NULL;
+	dc->d->failures = 0;
+	dc->d->ds->done(dc->d->ds->owner, j);
+}
+
+static void on_conn(struct smtp_conn *sc, enum smtp_conn_event ev, void *arg)
+{
+	struct dconn *dc = arg;
+	struct dest *d = dc->d;
+	switch (ev) {
+	case SMTP_CONN_READY: {
+		dc->was_ready = true;
+		struct job *j = d->dead_until > time(NULL) ? NULL : pop(d);
+		if (j) {
+			start_txn(dc, j);
+		} else {
+			smtp_conn_close(sc);
+			conn_gone(dc);
+		}
+		break;
+	}
+	case SMTP_CONN_TXN_DONE:
+		finish_txn(dc);
+		break;
+	case SMTP_CONN_FAILED:
+		if (!dc->was_ready)
+			mark_dead(d, smtp_conn_reason(sc));
+		conn_gone(dc);
+		break;
+	}
+}
+
+static void open_conn(struct dest *d)
+{
+	struct dests *ds = d->ds;
+	const struct config *cfg = ds->cfg;
+	struct dconn *dc = xcalloc(1, sizeof *dc);
+	dc->d = d;
+	dc->next = ds->conns;
+	ds->conns = dc;
+	d->active++;
+	ds->active++;
+	bool relay = !d->domain[0];
+	struct smtp_conn_opts o = {
+		.base = ds->base, .cfg = cfg, .tls = ds->tls, .port = dest_port(d),
+		.auth_user = relay ? cfg->relay_auth_user : NULL,
+		.auth_pass = relay ? cfg->relay_auth_pass : NULL,
+	};
+	dc->sc = smtp_conn_new(&o, &d->mx, on_conn, dc);
+}
+
+static void pump(struct dest *d)
+{
+	const struct config *cfg = d->ds->cfg;
+	int64_t now = time(NULL);
+	if (!d->queued)
+		return;
+	if (d->dead_until > now) {
+		settle_all(d, JOB_TEMP, "4.4.1");
+		return;
+	}
+	if (d->resolving)
+		return;
+	if (!d->have_mx || d->mx_until < now) {
+		d->have_mx = false;
+		resolve(d);
+		return;
+	}
+	size_t want = d->queued < cfg->dest_concurrency ? d->queued : cfg->dest_concurrency;
+	while (d->active < want && d->ds->active < cfg->max_outbound)
+		open_conn(d);
+}
+
+void dests_submit(struct dests *ds, const char *domain, struct job *j)
+{
+	struct dest *d = find_dest(ds, ds->cfg->relay_host ? "" : domain);
+	if (d->tail)
+		d->tail->next = j;
+	else
+		d->head = j;
+	d->tail = j;
+	d->queued++;
+	pump(d);
+}
+
+void dests_flush(struct dests *ds)
+{
+	for (struct dest *d = ds->all; d; d = d->next) {
+		d->dead_until = 0;
+		d->have_mx = false;
+	}
+}
+
+void dests_free(struct dests *ds)
+{
+	if (!ds)
+		return;
+	while (ds->conns) {
+		struct dconn *dc = ds->conns;
+		ds->conns = dc->next;
+		smtp_conn_destroy(dc->sc);
+		if (dc->job)
+			job_free(dc->job);
+		free(dc->rcpts);
+		free(dc->ot.txn.result);
+		free(dc);
+	}
+	while (ds->all) {
+		struct dest *d = ds->all;
+		ds->all = d->next;
+		struct job *j;
+		while ((j = pop(d)))
+			job_free(j);
+		mx_list_free(&d->mx);
+		free(d->domain);
+		free(d);
+	}
+	strlist_free(&ds->self);
+	SSL_CTX_free(ds->tls);
+	free(ds);
+}

@@ -1,0 +1,74 @@
+/* job - one delivery attempt; see job.h. */
+#include "schedule/job.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/buf.h"
+
+struct job *job_new(struct spool *sp, struct spool_msg *msg)
+{
+	uint64_t off;
+	int fd = spool_body_fd(sp, msg, &off);
+	if (fd < 0)
+		return NULL;
+	struct job *j = xcalloc(1, sizeof *j);
+	j->msg = msg;
+	memcpy(j->id, msg->id, sizeof j->id);
+	j->body_fd = fd;
+	j->body_off = off;
+	j->body_len = msg->body_len;
+	return j;
+}
+
+void job_add(struct job *j, size_t rcpt, const char *user)
+{
+	j->r = xrealloc(j->r, (j->n + 1) * sizeof *j->r);
+	j->r[j->n] = (struct job_rcpt){.rcpt = rcpt, .user = user ? xstrdup(user) : NULL,
+				       .res = JOB_TEMP};
+	j->n++;
+}
+
+void job_set_all(struct job *j, enum job_result res, const char *status, const char *text)
+{
+	for (size_t i = 0; i < j->n; i++) {
+		j->r[i].res = res;
+		snprintf(j->r[i].status, sizeof j->r[i].status, "%s", status);
+		snprintf(j->r[i].text, sizeof j->r[i].text, "%s", text);
+	}
+}
+
+/* "550 5.1.1 text" -> "5.1.1" when the code's class matches (RFC 3463 2). */
+static bool enhanced_code(const char *text, int cls, char *out, size_t outsz)
+{
+	const char *p = text;
+	if (strlen(p) < 4 || p[3] != ' ')
+		return false;
+	p += 4;
+	size_t n = strspn(p, "0123456789.");
+	if (n < 5 || n > 11 || p[0] - '0' != cls || p[1] != '.')
+		return false;
+	snprintf(out, outsz, "%.*s", (int)n, p);
+	return true;
+}
+
+void job_set_reply(struct job_rcpt *r, int code, const char *text)
+{
+	int cls = code / 100;
+	r->res = cls == 2 ? JOB_OK : cls == 5 ? JOB_PERM : JOB_TEMP;
+	snprintf(r->text, sizeof r->text, "%s", text);
+	if (!enhanced_code(text, cls, r->status, sizeof r->status))
+		snprintf(r->status, sizeof r->status, "%d.0.0", cls == 2 || cls == 5 ? cls : 4);
+}
+
+void job_free(struct job *j)
+{
+	for (size_t i = 0; i < j->n; i++)
+		free(j->r[i].user);
+	free(j->r);
+	if (j->body_fd >= 0)
+		close(j->body_fd);
+	free(j);
+}

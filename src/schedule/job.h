@@ -1,0 +1,57 @@
+/*
+ * job - one delivery attempt for some recipients of one queued message,
+ * shared by the scheduler (which makes jobs and records their outcomes)
+ * and the delivery agents (local Maildir, remote SMTP) which fill in one
+ * result per recipient.
+ */
+#ifndef PETREL_SCHEDULE_JOB_H
+#define PETREL_SCHEDULE_JOB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "queue/spool.h"
+
+enum job_result {
+	JOB_OK,    /* delivered */
+	JOB_TEMP,  /* try again later */
+	JOB_PERM,  /* failed for good: bounce */
+};
+
+struct job_rcpt {
+	size_t rcpt;               /* index into msg->rcpt */
+	char *user;                /* local jobs: the mailbox name */
+	enum job_result res;
+	char status[16];           /* RFC 3463 code, e.g. "5.1.1" */
+	char text[600];            /* the reply or the reason, one line */
+};
+
+struct job {
+	struct spool_msg *msg;     /* loop thread only */
+	char id[QUEUE_ID_LEN + 1];
+	char relay[320];           /* "local" or the peer that answered */
+	bool local;                /* the local agent's (vs an SMTP destination's) */
+	size_t n;
+	struct job_rcpt *r;
+	/* the body, for agents working off the loop thread */
+	int body_fd;
+	uint64_t body_off;
+	uint64_t body_len;
+	void *owner;               /* the scheduler */
+	struct job *next;          /* destination queue link */
+	unsigned updates_pending;
+};
+
+/* NULL (errno set) when the body cannot be opened. */
+struct job *job_new(struct spool *sp, struct spool_msg *msg);
+void job_add(struct job *j, size_t rcpt, const char *user);
+/* Sets every recipient still without a result. */
+void job_set_all(struct job *j, enum job_result res, const char *status, const char *text);
+/* Result from an SMTP reply code and text ("550 5.1.1 ..."): 2xx OK, 5xx PERM,
+ * anything else (4xx, no reply) TEMP; the enhanced code is taken from the
+ * text when present. */
+void job_set_reply(struct job_rcpt *r, int code, const char *text);
+void job_free(struct job *j);
+
+#endif
