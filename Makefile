@@ -7,7 +7,7 @@
 BUILD   ?= build
 PREFIX  ?= /usr/local
 CC      ?= cc
-PKGS    := libevent libevent_pthreads zlib
+PKGS    := libevent libevent_pthreads libevent_openssl openssl zlib libcares
 OPT     ?= -O2 -g
 ALL_CFLAGS = $(OPT) -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)

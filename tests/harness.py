@@ -45,9 +45,10 @@ class Petrel:
     """One daemon instance with its own directory, config, spool and mail."""
 
     def __init__(self, settings=None, aliases=DEFAULT_ALIASES, relocated="carol carol@elsewhere.test\n",
-                 listen=None, binary=None):
+                 listen=None, binary=None, host="127.0.0.1", port=None):
         self.dir = tempfile.mkdtemp(prefix="petrel-test-")
-        self.port = free_port()
+        self.host = host
+        self.port = port or free_port(host=host)
         self.binary = binary or BINARY
         self.proc = None
         self.logpath = os.path.join(self.dir, "petrel.log")
@@ -67,7 +68,7 @@ class Petrel:
             "retry-max": "2s",
         }
         base.update(settings or {})
-        lines = ["listen " + l for l in (listen or ["127.0.0.1:%d" % self.port])]
+        lines = ["listen " + l for l in (listen or ["%s:%d" % (host, self.port)])]
         lines += ['mailbox alice "Alice Liddell"', 'mailbox bob "Bob Builder"']
         for key, value in base.items():
             if value is not None:
@@ -92,7 +93,7 @@ class Petrel:
         if self.proc.poll() is not None:
             raise AssertionError("petrel exited with %s:\n%s" % (self.proc.returncode, self.log()))
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=2) as s:
+            with socket.create_connection((self.host, self.port), timeout=2) as s:
                 return s.recv(512).startswith(b"220")
         except OSError:
             return False
@@ -166,7 +167,7 @@ class Petrel:
         wait_for(lambda: text in self.run_log(), timeout, "log line containing %r" % text)
 
     def connect(self, timeout=10):
-        s = socket.create_connection(("127.0.0.1", self.port), timeout=timeout)
+        s = socket.create_connection((self.host, self.port), timeout=timeout)
         return LineClient(s)
 
 

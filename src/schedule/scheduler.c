@@ -175,7 +175,7 @@ static enum rcpt_state decide(struct scheduler *sch, struct job *j, struct job_r
 	/* Warn once: on the first attempt past warn-after (this attempt was
 	 * scheduled before the threshold, and now is after it). */
 	int64_t threshold = j->msg->arrival + cfg->warn_after;
-	*warn = rc->next_try < threshold && now >= threshold;
+	*warn = rc->next_try <= threshold && now >= threshold;
 	rep->action = REPORT_DELAYED;
 	log_outcome(j, r, "deferred");
 	return RCPT_PENDING;
