@@ -6,6 +6,8 @@
 #include <time.h>
 
 #include <stdio.h>
+
+#include "smtp/address.h"
 #include "util/log.h"
 
 #define HEADERS_MAX 65536
@@ -43,6 +45,24 @@ static const char *report_to(const struct config *cfg, const struct spool_msg *m
 	return NULL;
 }
 
+/* A report to one of our own addresses follows its aliases, like any mail. */
+static void resolve_to(const struct config *cfg, const char *to, struct strlist *out)
+{
+	const char *at = strrchr(to, '@');
+	struct resolution res = {0};
+	if (at) {
+		char local[ADDR_PATH_MAX + 1];
+		snprintf(local, sizeof local, "%.*s", (int)(at - to), to);
+		config_resolve(cfg, local, at + 1, &res);
+	}
+	if (at && (res.kind == RESOLVE_LOCAL || res.kind == RESOLVE_FORWARD) && res.targets.n)
+		for (size_t i = 0; i < res.targets.n; i++)
+			strlist_add(out, res.targets.v[i]);
+	else
+		strlist_add(out, to);
+	resolution_free(&res);
+}
+
 int bounce_send(struct spool *sp, const struct config *cfg, const struct spool_msg *msg,
 		enum report_action action, const struct report_rcpt *rcpt, size_t n,
 		bounce_queued_fn queued, void *arg)
@@ -73,15 +93,21 @@ int bounce_send(struct spool *sp, const struct config *cfg, const struct spool_m
 	report_compose(&body, &ri);
 	free(orig);
 	struct iovec iov = {body.p, body.len};
-	const char *addr[1] = {to};
+	struct strlist addr = STRLIST_INIT, asked = STRLIST_INIT;
+	resolve_to(cfg, to, &addr);
+	for (size_t i = 0; i < addr.n; i++)
+		strlist_add(&asked, to);
 	struct spool_new_msg m = {
 		.id = p->id, .arrival = now, .sender = "", .helo = cfg->hostname,
-		.client = "127.0.0.1", .flags = flags, .nrcpt = 1, .rcpt_addr = addr,
-		.rcpt_orig = addr, .body = &iov, .nbody = 1,
+		.client = "127.0.0.1", .flags = flags, .nrcpt = addr.n,
+		.rcpt_addr = (const char *const *)addr.v, .rcpt_orig = (const char *const *)asked.v,
+		.body = &iov, .nbody = 1,
 	};
 	log_info("%s: sender %s notification: %s", msg->id,
 		 action == REPORT_DELAYED ? "delay" : "non-delivery", p->id);
 	spool_submit(sp, &m, on_committed, p);
 	buf_free(&body);
+	strlist_free(&addr);
+	strlist_free(&asked);
 	return 0;
 }

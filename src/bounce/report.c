@@ -30,18 +30,8 @@ enum {
 	QID_MAX = 24,     /* keeps the boundary within 70 octets (RFC 2046 5.1.1) */
 };
 
-static const char *action_name(enum report_action a)
-{
-	switch (a) {
-	case REPORT_DELAYED:
-		return "delayed";
-	case REPORT_DELIVERED:
-		return "delivered";
-	case REPORT_FAILED:
-		break;
-	}
-	return "failed";
-}
+/* RFC 3464 2.3.3, indexed by enum report_action. */
+static const char *const action_name[] = {"failed", "delayed", "delivered"};
 
 /* Unknown enum values count as failures: never claim a success by mistake. */
 static enum report_action action_of(const struct report_rcpt *r)
@@ -127,7 +117,12 @@ static void put_clean(struct buf *out, const char *s, size_t max)
 static size_t utf8_next(const unsigned char *s, size_t n, unsigned long *cp)
 {
 	static const unsigned long min[] = {0, 0, 0x80, 0x800, 0x10000};
-	size_t len = s[0] < 0x80 ? 1 : s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc0 ? 2 : 0;
+	size_t len = s[0] < 0x80    ? 1
+		     : s[0] >= 0xf8 ? 0
+		     : s[0] >= 0xf0 ? 4
+		     : s[0] >= 0xe0 ? 3
+		     : s[0] >= 0xc0 ? 2
+				    : 0;
 	unsigned long v = s[0] & (0x7fu >> len);
 	size_t i = 1;
 
@@ -277,10 +272,14 @@ static const char *status_of(const struct report_rcpt *r)
 
 /* RFC 3464 2.3.6: "smtp" says the text is an SMTP reply; a reason of our
  * own, with no remote MTA behind it, gets an X- type of its own. */
-static void put_diagnostic(struct buf *v, const struct report_rcpt *r)
+static bool put_diagnostic(struct buf *v, const struct report_rcpt *r)
 {
+	size_t start;
+
 	buf_puts(v, r->remote_mta && *r->remote_mta ? "smtp; " : "X-Petrel; ");
+	start = v->len;
 	put_clean(v, r->diagnostic, REPORT_DIAG_MAX);
+	return v->len > start;
 }
 
 /* RFC 3464 2.3: one recipient's fields, after the blank line before them. */
@@ -297,18 +296,16 @@ static void put_rcpt_fields(struct buf *out, const struct report_info *ri,
 	}
 	put_typed_addr(&v, r->addr);
 	put_field(out, "Final-Recipient", &v);
-	buf_printf(out, "Action: %s\r\nStatus: %s\r\n", action_name(action_of(r)), status_of(r));
+	buf_printf(out, "Action: %s\r\nStatus: %s\r\n", action_name[action_of(r)], status_of(r));
 	if (r->remote_mta && *r->remote_mta) {
 		buf_reset(&v);
 		buf_puts(&v, "dns; ");
 		put_host(&v, r->remote_mta);
 		put_field(out, "Remote-MTA", &v);
 	}
-	if (r->diagnostic && *r->diagnostic) {
-		buf_reset(&v);
-		put_diagnostic(&v, r);
+	buf_reset(&v);
+	if (put_diagnostic(&v, r))
 		put_field(out, "Diagnostic-Code", &v);
-	}
 	if (r->last_attempt)
 		put_date_field(out, "Last-Attempt-Date", r->last_attempt);
 	if (action_of(r) == REPORT_DELAYED && ri->retry_hours)
@@ -354,6 +351,7 @@ static void put_rcpt_text(struct buf *out, const struct report_rcpt *r)
 	static const char *const none[] = {"delivery failed", "not delivered yet",
 					   "delivered"};
 	struct buf t = BUF_INIT;
+	size_t start;
 
 	buf_putc(&t, '<');
 	put_addr(&t, r->addr);
@@ -368,9 +366,9 @@ static void put_rcpt_text(struct buf *out, const struct report_rcpt *r)
 		put_host(&t, r->remote_mta);
 		buf_puts(&t, " said: ");
 	}
-	if (r->diagnostic && *r->diagnostic)
-		put_clean(&t, r->diagnostic, REPORT_DIAG_MAX);
-	else
+	start = t.len;
+	put_clean(&t, r->diagnostic, REPORT_DIAG_MAX);
+	if (t.len == start)
 		buf_puts(&t, none[action_of(r)]);
 	buf_printf(&t, " (status %s)", status_of(r));
 	put_para(out, &t, "    ");

@@ -132,7 +132,6 @@ static void start_action(struct ctl_conn *cc, const char *id, enum verb v)
 		answer_fmt(cc, "error: no such message: %s\n", id);
 		return;
 	}
-	log_info("%s: %s requested by the administrator", id, verb_name[v]);
 	snprintf(cc->id, sizeof cc->id, "%s", id);
 	cc->verb = v;
 	cc->wait = evtimer_new(bufferevent_get_base(cc->bev), on_wait, cc);
@@ -244,18 +243,33 @@ static void on_read(struct bufferevent *bev, void *arg)
 	run_request(cc, line);
 }
 
-/* The answer has left: the exchange is over. */
-static void on_write(struct bufferevent *bev, void *arg)
-{
-	if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
-		conn_free(arg);
-}
-
 static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
 	(void)what;
 	conn_free(arg);
+}
+
+static void on_discard(struct bufferevent *bev, void *arg)
+{
+	(void)arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+/* The answer has left. EOF tells the client it is complete; then input is
+ * read and dropped until the client closes (or the timeout): closing with
+ * unread input would reset the connection and could destroy the answer
+ * before the client has read it. */
+static void on_write(struct bufferevent *bev, void *arg)
+{
+	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return;
+	shutdown(bufferevent_getfd(bev), SHUT_WR);
+	bufferevent_disable(bev, EV_WRITE);
+	bufferevent_setcb(bev, on_discard, NULL, on_event, arg);
+	bufferevent_enable(bev, EV_READ);
+	on_discard(bev, arg);
 }
 
 /* Only root and the daemon's own user may run queue commands; the socket's

@@ -20,6 +20,8 @@
 #define PETREL_CONTROL_CONTROL_H
 
 #include <event2/event.h>
+#include <stdbool.h>
+#include <stddef.h>
 
 #include "config/config.h"
 #include "queue/spool.h"

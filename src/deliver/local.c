@@ -1,6 +1,7 @@
 /* local - the local delivery agent; see local.h. */
 #include "deliver/local.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -36,6 +37,14 @@ void local_run(void *arg)
 	struct job *j = lc->job;
 	for (size_t i = 0; i < j->n; i++) {
 		struct job_rcpt *r = &j->r[i];
+		if (!config_find_user(lc->cfg, r->user)) {
+			/* Recipients were checked at RCPT time; this one came another
+			 * way (a bounce, or the config changed since). */
+			r->res = JOB_PERM;
+			snprintf(r->status, sizeof r->status, "5.1.1");
+			snprintf(r->text, sizeof r->text, "no such mailbox: %s", r->user);
+			continue;
+		}
 		struct maildir_msg m = {
 			.return_path = lc->sender, .delivered_to = lc->addrs.v[i],
 			.size = j->body_len, .read = read_body, .read_ctx = j,

@@ -18,12 +18,13 @@
 #include <ares.h>
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <stdarg.h>
 #include <sys/random.h>
+#include <time.h>
 
 #include "util/buf.h"
 #include "util/log.h"
@@ -225,7 +226,9 @@ static const char *status_text(int status)
 	case ARES_EREFUSED:
 		return "query refused";
 	case ARES_ECONNREFUSED:
-		return "connection refused";
+		/* Also what c-ares 1.18 reports once every server has answered
+		 * SERVFAIL, REFUSED or NOTIMP (it retries the others first). */
+		return "servers failed or refused the query";
 	case ARES_EDESTRUCTION:
 	case ARES_ECANCELLED:
 		return "resolver shut down";
@@ -394,7 +397,7 @@ static bool take_name(struct lookup *lk, const char *what, const char *name)
 		return true;
 	char safe[DNS_NAME_MAX + 1];
 	log_safe(safe, sizeof safe, name, strnlen(name, DNS_NAME_MAX));
-	fail(lk, DNS_NOT_FOUND, "dns: %s %s: invalid domain name", what, safe);
+	fail(lk, DNS_NOT_FOUND, "dns: %s \"%s\": invalid domain name", what, safe);
 	return false;
 }
 

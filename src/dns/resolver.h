@@ -42,7 +42,8 @@ struct mx_list {
  * DNS_OK: keep it with mx_list_copy) and a one-line reason for logs and
  * bounces when status is not DNS_OK ("" when it is). Callbacks run from the
  * event loop, never from inside dns_resolve_*, so they may start lookups or
- * call dns_free; callbacks run by dns_free complete at once. */
+ * call dns_free. Only while dns_free runs do callbacks run inside it, and
+ * lookups started from them fail at once with DNS_TEMPFAIL. */
 typedef void (*dns_mx_fn)(void *arg, enum dns_status status, const struct mx_list *mx,
 			  const char *reason);
 

@@ -315,7 +315,7 @@ static void handle_reply(struct smtp_client *c, int code)
 		}
 		break;
 	case CS_AUTH:
-		if (code == 235) {
+		if (cls == 2) { /* 235; some servers say 250 */
 			c->authed = true;
 			ready(c);
 		} else {

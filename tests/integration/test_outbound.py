@@ -239,3 +239,84 @@ def test_backup_mx_holds_mail_until_primary_returns():
                 assert len(primary.maildir("alice")) == 1
     finally:
         w.stop()
+
+
+def test_forward_alias_is_delivered_to_the_remote_address():
+    w = World(zones(**{"remote.test": {"MX": [[10, "mx1.remote.test"]]}}))
+    try:
+        with w.sink("127.0.0.2") as sink, Petrel(w.settings()) as d:
+            # etc aliases: fwd -> someone@remote.test (251 at RCPT time)
+            send(d, "bob@example.test", ["fwd@example.test"], "forwarded")
+            [msg] = sink.wait_messages(1)
+            assert b"X-Rcpt-Args: <someone@remote.test>" in msg
+            d.wait_log("orig_to=<fwd@example.test>")
+    finally:
+        w.stop()
+
+
+def test_failed_bounce_goes_to_postmaster_once():
+    w = World(zones())
+    try:
+        with w.sink("127.0.0.2", hard_reject=("RCPT",)), Petrel(w.settings()) as d:
+            # The sender's own domain has a null MX: its bounce fails too, and
+            # the failed bounce goes to the postmaster (alias of alice), once.
+            send(d, "someone@null.test", ["nobody@remote.test"], "double")
+            [msg] = d.wait_mail("alice", timeout=15)
+            assert b"Action: failed" in msg and b"someone@null.test" in msg
+            d.wait_log("status=bounced")
+            assert d.run_log().count("non-delivery notification") == 2
+    finally:
+        w.stop()
+
+
+def test_stalled_peer_times_out_and_defers():
+    w = World(zones())
+    try:
+        with w.sink("127.0.0.2", data_delay=30), \
+                Petrel(w.settings(smtp_timeout="1s")) as d:
+            send(d, "alice@example.test", ["x@remote.test"], "stall")
+            d.wait_log("status=deferred", timeout=15)
+            assert "timed out" in d.run_log()
+    finally:
+        w.stop()
+
+
+def test_ipv6_exchanger():
+    import socket
+    try:
+        probe = socket.socket(socket.AF_INET6)
+        probe.bind(("::1", 0))
+        probe.close()
+    except OSError:
+        return  # no IPv6 loopback here
+    w = World(zones(**{"v6.test": {"MX": [[10, "mx.v6.test"]]}, "mx.v6.test": {"AAAA": ["::1"]}}))
+    w.port = free_port(socket.AF_INET6, "::1")
+    try:
+        with SmtpSink("::1", w.port) as sink, Petrel(w.settings()) as d:
+            send(d, "alice@example.test", ["x@v6.test"], "over ipv6")
+            sink.wait_messages(1)
+            d.wait_log("relay=mx.v6.test[::1]")
+    finally:
+        w.stop()
+
+
+def test_relay_host_with_auth():
+    import os
+    w = World(zones())
+    try:
+        with w.sink("127.0.0.2", extra_args=["-v"]) as sink:
+            d = Petrel(w.settings(relay_host="127.0.0.2:%d" % w.port))
+            pw = os.path.join(d.dir, "relay.pw")
+            with open(pw, "w") as f:
+                f.write("s3cret\n")
+            with open(d.config, "a") as f:
+                f.write("relay-auth petrel %s\n" % pw)
+            with d:
+                # Every domain goes to the relay host, even one without DNS.
+                send(d, "alice@example.test", ["x@nowhere.invalid"], "smarthost")
+                sink.wait_messages(1)
+                # AUTH PLAIN with "\0petrel\0s3cret" in base64.
+                wait_for(lambda: "AHBldHJlbABzM2NyZXQ=" in sink.log())
+                d.wait_log("status=sent")
+    finally:
+        w.stop()

@@ -449,3 +449,551 @@ static void test_kinds(void **state)
 	for (size_t i = 0; i < NELEM(kind_cases); i++)
 		run_kind_case(&kind_cases[i]);
 }
+
+static const struct report_rcpt one_failed[] = {
+	{"bob@example.net", NULL, REPORT_FAILED, "5.1.1", "mx.example.net",
+	 "550 5.1.1 User unknown", NOW},
+};
+
+struct original_case {
+	const char *name;
+	const char *original; /* NULL: none */
+	size_t len;
+	int full;
+	const char *type;
+	const char *want; /* part 3 body */
+	bool eight;
+};
+
+#define IN(s) s, sizeof(s) - 1
+
+static const struct original_case original_cases[] = {
+	{"LF headers and body, headers only", IN(ORIG), 0, "text/rfc822-headers",
+	 ORIG_HEADERS_CRLF, false},
+	{"CRLF, RET=FULL", IN(ORIG_HEADERS_CRLF "Body.\r\n"), 1, "message/rfc822",
+	 ORIG_HEADERS_CRLF "Body.\r\n", false},
+	{"LF, RET=FULL", IN(ORIG), 1, "message/rfc822",
+	 ORIG_HEADERS_CRLF "Body line one.\r\nBody line two.\r\n", false},
+	{"bare CR and mixed ends", IN("A: 1\rB: 2\r\n\nx\ry\n"), 1, "message/rfc822",
+	 "A: 1\r\nB: 2\r\n\r\nx\r\ny\r\n", false},
+	{"no empty line, no final line end", IN("A: 1\nB: 2"), 0, "text/rfc822-headers",
+	 "A: 1\r\nB: 2\r\n", false},
+	{"8-bit header", IN("Subject: gr\xc3\xbc\xc3\x9f\n\nbody\n"), 0, "text/rfc822-headers",
+	 "Subject: gr\xc3\xbc\xc3\x9f\r\n\r\n", true},
+	{"8-bit body, RET=FULL", IN("Subject: x\n\n\xe2\x82\xac\n"), 1, "message/rfc822",
+	 "Subject: x\r\n\r\n\xe2\x82\xac\r\n", true},
+	{"8-bit body, headers only", IN("Subject: x\n\n\xe2\x82\xac\n"), 0,
+	 "text/rfc822-headers", "Subject: x\r\n\r\n", false},
+	{"no original", NULL, 0, 0, "text/rfc822-headers", "", false},
+};
+
+static void run_original_case(const struct original_case *c)
+{
+	struct report_info ri = base_info(one_failed, 1);
+	struct buf out = BUF_INIT;
+	struct parsed ps;
+	const char *cte;
+
+	ri.original = c->original;
+	ri.original_len = c->len;
+	ri.full = c->full;
+	report_compose(&out, &ri);
+	parse_report(&out, &ps);
+	assert_part3(&ps, c->type, c->want);
+	cte = get(&ps.part[2].hdr, "Content-Transfer-Encoding");
+	if (c->eight) {
+		assert_string_equal(cte, "8bit");
+		assert_string_equal(get(&ps.top, "Content-Transfer-Encoding"), "8bit");
+	} else {
+		assert_null(cte);
+		assert_null(get(&ps.top, "Content-Transfer-Encoding"));
+	}
+	free_parsed(&ps);
+	buf_free(&out);
+}
+
+static void test_original(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < NELEM(original_cases); i++)
+		run_original_case(&original_cases[i]);
+}
+
+/* Which input an injection case replaces. */
+enum target { T_DIAG, T_ADDR, T_ORIG, T_REMOTE, T_TO, T_ENVID, T_MTA, T_QID, T_STATUS };
+
+/* The header block where the defused value must show up. */
+enum block { B_TOP, B_MSG, B_RCPT };
+
+struct inject_case {
+	enum target target;
+	const char *value;
+	enum block where;
+	const char *field;
+	const char *want; /* NULL: the field must be absent */
+};
+
+#define EVIL "\r\nBcc: victim@x"
+
+static const struct inject_case inject_cases[] = {
+	{T_DIAG, "550 bad" EVIL, B_RCPT, "Diagnostic-Code", "smtp; 550 bad Bcc: victim@x"},
+	{T_DIAG, "550 bad\nBcc: victim@x", B_RCPT, "Diagnostic-Code",
+	 "smtp; 550 bad Bcc: victim@x"},
+	{T_DIAG, "550 bad\rBcc: victim@x", B_RCPT, "Diagnostic-Code",
+	 "smtp; 550 bad Bcc: victim@x"},
+	{T_DIAG, "550 bad\r\n\r\n--" FIRST_BOUNDARY "\r\nContent-Type: text/html\r\n\r\n<b>",
+	 B_RCPT, "Diagnostic-Code",
+	 "smtp; 550 bad --" FIRST_BOUNDARY " Content-Type: text/html <b>"},
+	{T_DIAG, "5\x01" "5\x1b[0m0\x7f \xff\xfe ok\t\v\f end", B_RCPT, "Diagnostic-Code",
+	 "smtp; 5 5 [0m0 ?? ok end"},
+	{T_DIAG, "\r\n\r\n", B_RCPT, "Diagnostic-Code", NULL},
+	{T_ADDR, "bob@example.net" EVIL, B_RCPT, "Final-Recipient",
+	 "utf-8;bob@example.net\\x{0D}\\x{0A}Bcc:\\x{20}victim@x"},
+	{T_ORIG, "team@example.org\nBcc: victim@x", B_RCPT, "Original-Recipient",
+	 "utf-8;team@example.org\\x{0A}Bcc:\\x{20}victim@x"},
+	{T_REMOTE, "mx.example.net" EVIL, B_RCPT, "Remote-MTA",
+	 "dns; mx.example.net--Bcc:-victim-x"},
+	{T_TO, "alice@example.com" EVIL, B_TOP, "To", "undisclosed-recipients:;"},
+	{T_TO, "alice@example.com>, <victim@x", B_TOP, "To", "undisclosed-recipients:;"},
+	{T_TO, "", B_TOP, "To", "undisclosed-recipients:;"},
+	{T_ENVID, "E1" EVIL, B_MSG, "Original-Envelope-Id", "E1 Bcc: victim@x"},
+	{T_MTA, "mx" EVIL, B_MSG, "Reporting-MTA", "dns; mx--Bcc:-victim-x"},
+	{T_QID, "Q1" EVIL, B_MSG, "X-Petrel-Queue-ID", "Q1Bccvictimx"},
+	{T_STATUS, "5.1.1" EVIL, B_RCPT, "Status", "5.0.0"},
+};
+
+static void apply_target(struct report_info *ri, struct report_rcpt *r,
+			 const struct inject_case *c)
+{
+	switch (c->target) {
+	case T_DIAG: r->diagnostic = c->value; break;
+	case T_ADDR: r->addr = c->value; break;
+	case T_ORIG: r->orig = c->value; break;
+	case T_REMOTE: r->remote_mta = c->value; break;
+	case T_TO: ri->to = c->value; break;
+	case T_ENVID: ri->envid = c->value; break;
+	case T_MTA: ri->reporting_mta = c->value; break;
+	case T_QID: ri->queue_id = c->value; break;
+	case T_STATUS: r->status = c->value; break;
+	}
+}
+
+/* No line of the report starts a Bcc field; only ASCII text and CRLF. */
+static void assert_defused(const struct buf *m)
+{
+	for (size_t i = 0; i < m->len; i++) {
+		unsigned char c = (unsigned char)m->p[i];
+
+		assert_true((c >= ' ' && c < 0x7f) || c == '\r' || c == '\n' || c == '\t');
+		if ((i == 0 || m->p[i - 1] == '\n') && strncasecmp(m->p + i, "Bcc", 3) == 0)
+			fail_msg("injected line at offset %zu", i);
+	}
+}
+
+static void run_inject_case(const struct inject_case *c)
+{
+	struct report_rcpt r = one_failed[0];
+	struct report_info ri = base_info(&r, 1);
+	struct buf out = BUF_INIT;
+	struct parsed ps;
+	const struct fields *f;
+
+	apply_target(&ri, &r, c);
+	report_compose(&out, &ri);
+	assert_defused(&out);
+	parse_report(&out, &ps);
+	assert_int_equal(ps.nrcpt, 1);
+	f = c->where == B_TOP ? &ps.top : c->where == B_MSG ? &ps.smsg : &ps.srcpt[0];
+	if (!c->want)
+		assert_null(get(f, c->field));
+	else if (!get(f, c->field) || strcmp(get(f, c->field), c->want) != 0)
+		fail_msg("%s: got \"%s\", want \"%s\"", c->field,
+			 get(f, c->field) ? get(f, c->field) : "(none)", c->want);
+	free_parsed(&ps);
+	buf_free(&out);
+}
+
+static void test_injection(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < NELEM(inject_cases); i++)
+		run_inject_case(&inject_cases[i]);
+}
+
+struct addr_case {
+	const char *addr;
+	const char *want; /* Final-Recipient */
+};
+
+static const struct addr_case addr_cases[] = {
+	{"bob@example.net", "rfc822;bob@example.net"},
+	{"\"b b\"@example.net", "rfc822;\"b b\"@example.net"},
+	{"\"b\\\\b+x=y\"@example.net", "rfc822;\"b\\\\b+x=y\"@example.net"},
+	{"j\xc3\xb6rg@example.net", "utf-8;j\\x{F6}rg@example.net"},
+	{"\xe2\x82\xac+x=y\\@example.net", "utf-8;\\x{20AC}\\x{2B}x\\x{3D}y\\x{5C}@example.net"},
+	{"\xf0\x9f\x98\x80 a@x", "utf-8;\\x{1F600}\\x{20}a@x"},
+	{"a\xff@x", "utf-8;a\\x{FFFD}@x"},
+	{"\xc0\xaf@x", "utf-8;\\x{FFFD}\\x{FFFD}@x"},
+	{"\xed\xa0\x80@x", "utf-8;\\x{FFFD}\\x{FFFD}\\x{FFFD}@x"},
+	{"\xf4\x90\x80\x80@x", "utf-8;\\x{FFFD}\\x{FFFD}\\x{FFFD}\\x{FFFD}@x"},
+	{"\xf8\x90\x80\x80@x", "utf-8;\\x{FFFD}\\x{FFFD}\\x{FFFD}\\x{FFFD}@x"},
+	{"\x80\xbf@x", "utf-8;\\x{FFFD}\\x{FFFD}@x"},
+	{"a@x\xe2\x82", "utf-8;a@x\\x{FFFD}\\x{FFFD}"},
+	{"a\x7f@x", "utf-8;a\\x{7F}@x"},
+};
+
+static void test_addresses(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < NELEM(addr_cases); i++) {
+		struct report_rcpt r = one_failed[0];
+		struct report_info ri = base_info(&r, 1);
+		struct buf out = BUF_INIT;
+		struct parsed ps;
+		char want[256];
+		char *text;
+
+		r.addr = addr_cases[i].addr;
+		report_compose(&out, &ri);
+		parse_report(&out, &ps);
+		assert_string_equal(get(&ps.srcpt[0], "Final-Recipient"), addr_cases[i].want);
+		/* The text part names the recipient the same way, type aside. */
+		snprintf(want, sizeof want, "<%s>", strchr(addr_cases[i].want, ';') + 1);
+		text = flat_text(&ps.part[0]);
+		assert_non_null(strstr(text, want));
+		free(text);
+		free_parsed(&ps);
+		buf_free(&out);
+	}
+}
+
+/* Where the boundary traps go: all boundaries chosen so far. */
+enum trap { TRAP_HEADERS, TRAP_BODY, TRAP_DIAG, TRAP_ENVID };
+
+static void build_trap(struct buf *b, enum trap where, const struct buf *seen)
+{
+	buf_reset(b);
+	if (where == TRAP_HEADERS || where == TRAP_BODY)
+		buf_puts(b, where == TRAP_BODY ? "Subject: trap\r\n\r\n" : "Subject: trap\r\n");
+	for (const char *p = seen->p; p && *p; p += strlen(p) + 1)
+		buf_printf(b, where == TRAP_ENVID ? "%s " : "--%s\r\n", p);
+	if (where == TRAP_HEADERS)
+		buf_puts(b, "\r\nbody --" FIRST_BOUNDARY "\r\n");
+}
+
+/* Each round puts every boundary chosen so far where the trap says; each
+ * new boundary must differ from all of them (parse_report finds it in the
+ * delimiters only). */
+static void run_trap(enum trap where, int rounds)
+{
+	struct buf seen = BUF_INIT, trap = BUF_INIT;
+
+	for (int round = 0; round < rounds; round++) {
+		struct report_rcpt r = one_failed[0];
+		struct report_info ri = base_info(&r, 1);
+		struct buf out = BUF_INIT;
+		struct parsed ps;
+
+		build_trap(&trap, where, &seen);
+		if (where == TRAP_HEADERS || where == TRAP_BODY) {
+			ri.original = trap.p;
+			ri.original_len = trap.len;
+			ri.full = where == TRAP_BODY;
+		} else if (round > 0) {
+			*(where == TRAP_DIAG ? &r.diagnostic : &ri.envid) = trap.p;
+		}
+		report_compose(&out, &ri);
+		parse_report(&out, &ps);
+		if (round == 0)
+			assert_string_equal(ps.boundary, FIRST_BOUNDARY);
+		for (const char *p = seen.p; p && *p; p += strlen(p) + 1)
+			assert_string_not_equal(ps.boundary, p);
+		buf_append(&seen, ps.boundary, strlen(ps.boundary) + 1);
+		free_parsed(&ps);
+		buf_free(&out);
+	}
+	buf_free(&trap);
+	buf_free(&seen);
+}
+
+/* Lines "--PREFIX%04d" for first..last, as a whole message. */
+static void many_traps(int last, const char *want)
+{
+	struct report_rcpt r = one_failed[0];
+	struct report_info ri = base_info(&r, 1);
+	struct buf orig = BUF_INIT, out = BUF_INIT;
+	struct parsed ps;
+
+	buf_puts(&orig, "Subject: trap\r\n\r\n");
+	for (int i = 0; i <= last; i++)
+		buf_printf(&orig, "--=_" QID ".1767225600.%04d\r\n", i);
+	ri.original = orig.p;
+	ri.original_len = orig.len;
+	ri.full = 1;
+	report_compose(&out, &ri);
+	parse_report(&out, &ps);
+	assert_string_equal(ps.boundary, want);
+	free_parsed(&ps);
+	buf_free(&out);
+	buf_free(&orig);
+}
+
+static void test_boundary(void **state)
+{
+	(void)state;
+	run_trap(TRAP_HEADERS, 4);
+	run_trap(TRAP_BODY, 4);
+	run_trap(TRAP_DIAG, 4);
+	run_trap(TRAP_ENVID, 3);
+	/* 100 places, numbers 0..99 taken: 100 is the first free one. */
+	many_traps(99, "=_" QID ".1767225600.0100");
+	/* Over 9999 places: five digits, and 00000 occurs nowhere. */
+	many_traps(10050, "=_" QID ".1767225600.00000");
+}
+
+/* An input made of unit repeated up to len octets. */
+struct long_case {
+	enum target target;
+	const char *unit;
+	size_t len;
+	enum block where;
+	const char *field;
+	const char *prefix; /* the field value is prefix, the input's first */
+	size_t keep;        /* keep octets (trailing spaces trimmed), suffix */
+	const char *suffix;
+	bool squeeze;       /* compare with all spaces removed (words were cut) */
+};
+
+static const struct long_case long_cases[] = {
+	{T_DIAG, "x", 5000, B_RCPT, "Diagnostic-Code", "smtp; ", REPORT_DIAG_MAX, " ...", true},
+	{T_DIAG, "word ", 3000, B_RCPT, "Diagnostic-Code", "smtp; ", REPORT_DIAG_MAX, " ...",
+	 false},
+	{T_DIAG, "x", 1500, B_RCPT, "Diagnostic-Code", "smtp; ", 1500, "", true},
+	{T_DIAG, "a-very-long-word-without-any-break ", 1500, B_RCPT, "Diagnostic-Code",
+	 "smtp; ", 1500, "", false},
+	{T_ADDR, "a", 1000, B_RCPT, "Final-Recipient", "rfc822;", 1000, "", true},
+	{T_ADDR, "\xc3\xa9", 400, B_RCPT, "Final-Recipient", NULL, 0, NULL, false},
+	{T_REMOTE, "m", 2000, B_RCPT, "Remote-MTA", "dns; ", 255, "", false},
+	{T_ENVID, "e", 500, B_MSG, "Original-Envelope-Id", "", 100, " ...", false},
+};
+
+static void expected_value(struct buf *want, const struct long_case *c, const char *in)
+{
+	size_t keep = c->keep;
+
+	while (keep > 0 && in[keep - 1] == ' ')
+		keep--;
+	buf_puts(want, c->prefix);
+	buf_append(want, in, keep);
+	buf_puts(want, c->suffix);
+}
+
+static void squeeze(char *s)
+{
+	char *d = s;
+
+	for (; *s; s++)
+		if (*s != ' ')
+			*d++ = *s;
+	*d = '\0';
+}
+
+static void run_long_case(const struct long_case *c)
+{
+	struct report_rcpt r = one_failed[0];
+	struct report_info ri = base_info(&r, 1);
+	struct inject_case inj = {c->target, NULL, c->where, c->field, NULL};
+	struct buf in = BUF_INIT, want = BUF_INIT, out = BUF_INIT;
+	struct parsed ps;
+	const struct fields *f;
+	char *got;
+
+	while (in.len < c->len)
+		buf_puts(&in, c->unit);
+	in.len = c->len;
+	in.p[in.len] = '\0';
+	inj.value = in.p;
+	apply_target(&ri, &r, &inj);
+	report_compose(&out, &ri);
+	parse_report(&out, &ps); /* every line at most 998 octets */
+	f = c->where == B_MSG ? &ps.smsg : &ps.srcpt[0];
+	assert_non_null(get(f, c->field));
+	if (c->prefix) {
+		expected_value(&want, c, in.p);
+		got = xstrdup(get(f, c->field));
+		if (c->squeeze) {
+			squeeze(got);
+			squeeze(want.p);
+		}
+		assert_string_equal(got, want.p);
+		free(got);
+	}
+	free_parsed(&ps);
+	buf_free(&out);
+	buf_free(&want);
+	buf_free(&in);
+}
+
+/* Removes every "\r\n" followed by cut (a fold or a plain cut line). */
+static void unfold(struct buf *b, const char *cut)
+{
+	size_t d = 0, cl = strlen(cut);
+
+	for (size_t i = 0; i < b->len; i++) {
+		if (b->len - i >= 2 + cl && memcmp(b->p + i, "\r\n", 2) == 0 &&
+		    memcmp(b->p + i + 2, cut, cl) == 0 && i + 2 + cl < b->len) {
+			i += 1 + cl;
+			continue;
+		}
+		b->p[d++] = b->p[i];
+	}
+	b->len = d;
+}
+
+/* A 3000-octet header line is folded, a body line cut: no line over 998, and
+ * undoing the folds (and, for the body, ignoring line ends) gives the
+ * original back. */
+static void long_original(int full)
+{
+	struct report_rcpt r = one_failed[0];
+	struct report_info ri = base_info(&r, 1);
+	struct buf orig = BUF_INIT, out = BUF_INIT, got = BUF_INIT;
+	struct parsed ps;
+
+	buf_puts(&orig, "X-Long: ");
+	for (int i = 0; i < 3000; i++)
+		buf_putc(&orig, (char)('a' + i % 26));
+	buf_puts(&orig, "\r\nSubject: x\r\n\r\n");
+	for (int i = 0; full && i < 3000; i++)
+		buf_putc(&orig, (char)('A' + i % 26));
+	buf_puts(&orig, full ? "\r\n" : "");
+	ri.original = orig.p;
+	ri.original_len = orig.len;
+	ri.full = full;
+	report_compose(&out, &ri);
+	parse_report(&out, &ps);
+	buf_append(&got, ps.part[2].body, ps.part[2].body_len);
+	if (full) { /* a body line is cut plainly, not folded */
+		const char *b = strstr(got.p, "\r\n\r\n");
+
+		assert_non_null(b);
+		assert_int_equal(count_str(b, (size_t)(got.p + got.len - b), "\r\n "), 0);
+	}
+	unfold(&got, " ");
+	if (full) { /* the body line was cut: compare without any line ends */
+		unfold(&got, "");
+		unfold(&orig, "");
+	}
+	assert_int_equal(got.len, orig.len);
+	assert_memory_equal(got.p, orig.p, orig.len);
+	free_parsed(&ps);
+	buf_free(&got);
+	buf_free(&out);
+	buf_free(&orig);
+}
+
+static void test_long_lines(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < NELEM(long_cases); i++)
+		run_long_case(&long_cases[i]);
+	long_original(0);
+	long_original(1);
+}
+
+struct hlen_case {
+	const char *in;
+	size_t len;
+	size_t want;
+};
+
+static const struct hlen_case hlen_cases[] = {
+	{IN("A: b\r\nC: d\r\n\r\nbody\r\n"), 14},
+	{IN("A: b\nC: d\n\nbody\n"), 11},
+	{IN("A: b\r\nC: d\r\n"), 12},
+	{IN("A: b\nC: d"), 9},
+	{IN(""), 0},
+	{IN("\r\nbody"), 2},
+	{IN("\nbody"), 1},
+	{IN("A: b\r\n\nbody"), 7},
+	{IN("A: b\n\r\nbody"), 7},
+	{IN("A: b\r\r\nbody"), 11},
+	{IN("A: b\r\n \r\nbody"), 13},
+	{IN("A: b\r\n\r"), 7},
+	{IN("A: \0b\n\nbody"), 7},
+};
+
+static void test_header_len(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < NELEM(hlen_cases); i++) {
+		const struct hlen_case *c = &hlen_cases[i];
+		char *copy = xmalloc(c->len);
+
+		memcpy(copy, c->in, c->len);
+		if (report_header_len(copy, c->len) != c->want)
+			fail_msg("case %zu: got %zu, want %zu", i,
+				 report_header_len(copy, c->len), c->want);
+		free(copy);
+	}
+	assert_int_equal(report_header_len(NULL, 0), 0);
+}
+
+struct status_case {
+	enum report_action action;
+	const char *status;
+	const char *want_action;
+	const char *want_status;
+};
+
+static const struct status_case status_cases[] = {
+	{REPORT_FAILED, "5.1.1", "failed", "5.1.1"},
+	{REPORT_FAILED, "4.4.7", "failed", "4.4.7"},
+	{REPORT_FAILED, "5.123.456", "failed", "5.123.456"},
+	{REPORT_FAILED, "5.1", "failed", "5.0.0"},
+	{REPORT_FAILED, "5.1.1.1", "failed", "5.0.0"},
+	{REPORT_FAILED, "5.1.1 ", "failed", "5.0.0"},
+	{REPORT_FAILED, "3.1.1", "failed", "5.0.0"},
+	{REPORT_FAILED, "5.1234.1", "failed", "5.0.0"},
+	{REPORT_FAILED, "5..1", "failed", "5.0.0"},
+	{REPORT_FAILED, "", "failed", "5.0.0"},
+	{REPORT_DELAYED, NULL, "delayed", "4.0.0"},
+	{REPORT_DELIVERED, "ok", "delivered", "2.0.0"},
+	{(enum report_action)7, "5.1.1", "failed", "5.1.1"},
+};
+
+static void test_status(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < NELEM(status_cases); i++) {
+		struct report_rcpt r = one_failed[0];
+		struct report_info ri = base_info(&r, 1);
+		struct buf out = BUF_INIT;
+		struct parsed ps;
+
+		r.action = status_cases[i].action;
+		r.status = status_cases[i].status;
+		report_compose(&out, &ri);
+		parse_report(&out, &ps);
+		assert_string_equal(get(&ps.srcpt[0], "Action"), status_cases[i].want_action);
+		assert_string_equal(get(&ps.srcpt[0], "Status"), status_cases[i].want_status);
+		free_parsed(&ps);
+		buf_free(&out);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kinds),
+		cmocka_unit_test(test_original),
+		cmocka_unit_test(test_injection),
+		cmocka_unit_test(test_addresses),
+		cmocka_unit_test(test_boundary),
+		cmocka_unit_test(test_long_lines),
+		cmocka_unit_test(test_header_len),
+		cmocka_unit_test(test_status),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -191,12 +191,14 @@ static void result_cb(void *arg, enum dns_status status, const struct mx_list *m
 		event_base_loopbreak(res->base);
 }
 
+static bool guard_fired;
+
 static void guard_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
+	guard_fired = true;
 	event_base_loopbreak(arg);
-	fail_msg("no answer within %d ms", GUARD_MS);
 }
 
 static struct dns_resolver *resolver_new(struct event_base *base)
@@ -214,11 +216,14 @@ static void run_until_done(struct event_base *base, struct result *res, size_t n
 {
 	struct event *guard = evtimer_new(base, guard_cb, base);
 	struct timeval tv = {GUARD_MS / 1000, 0};
+	guard_fired = false;
 	evtimer_add(guard, &tv);
-	for (size_t i = 0; i < n; i++)
-		while (res[i].calls == 0)
+	for (size_t i = 0; i < n && !guard_fired; i++)
+		while (res[i].calls == 0 && !guard_fired)
 			event_base_loop(base, EVLOOP_ONCE);
 	event_free(guard);
+	if (guard_fired)
+		fail_msg("no answer within %d ms", GUARD_MS);
 }
 
 /* One lookup on a fresh loop and resolver; mx or host. Returns elapsed ms. */
@@ -269,4 +274,303 @@ static void expect_fail(bool mx, const char *name, enum dns_status st, const cha
 	if (!strstr(res.reason, reason))
 		fail_msg("reason \"%s\" lacks \"%s\"", res.reason, reason);
 	result_free(&res);
+}
+
+/* ---- tests ---- */
+
+static void test_mx_two_hosts_in_order(void **state)
+{
+	(void)state;
+	struct result res;
+	resolve(true, "Example.ORG.", &res);
+	assert_int_equal(res.status, DNS_OK);
+	assert_string_equal(res.reason, "");
+	assert_false(res.mx.implicit);
+	assert_int_equal(res.mx.n, 2);
+	assert_string_equal(res.mx.v[0].name, "mx1.example.org");
+	assert_int_equal(res.mx.v[0].pref, 10);
+	assert_int_equal(res.mx.v[0].naddrs, 2);
+	check_addr(&res.mx.v[0], 0, "::1"); /* IPv6 first */
+	check_addr(&res.mx.v[0], 1, "127.0.0.2");
+	assert_string_equal(res.mx.v[1].name, "mx2.example.org");
+	assert_int_equal(res.mx.v[1].pref, 20);
+	assert_int_equal(res.mx.v[1].naddrs, 1);
+	check_addr(&res.mx.v[1], 0, "127.0.0.3");
+	result_free(&res);
+}
+
+static void test_mx_through_cname(void **state)
+{
+	(void)state;
+	struct result res;
+	resolve(true, "alias.test", &res);
+	assert_int_equal(res.status, DNS_OK);
+	assert_int_equal(res.mx.n, 2);
+	assert_string_equal(res.mx.v[0].name, "mx1.example.org");
+	result_free(&res);
+}
+
+static void test_implicit_mx(void **state)
+{
+	(void)state;
+	struct result res;
+	resolve(true, "implicit.test", &res);
+	assert_int_equal(res.status, DNS_OK);
+	assert_true(res.mx.implicit);
+	assert_int_equal(res.mx.n, 1);
+	assert_string_equal(res.mx.v[0].name, "implicit.test");
+	assert_int_equal(res.mx.v[0].pref, 0);
+	assert_int_equal(res.mx.v[0].naddrs, 1);
+	check_addr(&res.mx.v[0], 0, "127.0.0.4");
+	result_free(&res);
+}
+
+static void test_not_found(void **state)
+{
+	(void)state;
+	expect_fail(true, "nxdomain.test", DNS_NOT_FOUND, "dns: MX nxdomain.test: domain not found");
+	expect_fail(true, "empty.test", DNS_NOT_FOUND, "empty.test: no MX, A or AAAA");
+	expect_fail(true, "nowhere.test", DNS_NOT_FOUND, "no exchanger has an address");
+	expect_fail(true, "bad\x01.test", DNS_NOT_FOUND, "invalid domain name");
+	expect_fail(true, "", DNS_NOT_FOUND, "invalid domain name");
+}
+
+static void test_null_mx(void **state)
+{
+	(void)state;
+	expect_fail(true, "null.test", DNS_NULL_MX, "null MX");
+}
+
+static void test_servfail_and_refused(void **state)
+{
+	(void)state;
+	/* The words depend on the c-ares version: 1.18 folds both into "servers
+	 * failed or refused", later ones say "server failure" / "query refused". */
+	expect_fail(true, "broken.test", DNS_TEMPFAIL, "dns: MX broken.test: ");
+	expect_fail(true, "refused.test", DNS_TEMPFAIL, "dns: MX refused.test: ");
+	/* An exchanger whose AAAA fails is kept with its IPv4 address (below),
+	 * but one whose lookups all fail makes a temporary failure. */
+	expect_fail(false, "broken.test", DNS_TEMPFAIL, "broken.test: ");
+}
+
+static void test_server_unreachable(void **state)
+{
+	(void)state;
+	/* A loopback port nobody listens on: ICMP port unreachable. */
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof sa;
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);
+	char saved[sizeof server_addr];
+	memcpy(saved, server_addr, sizeof saved);
+	snprintf(server_addr, sizeof server_addr, "127.0.0.1:%u", ntohs(sa.sin_port));
+	struct result res;
+	long ms = resolve(true, "example.org", &res);
+	memcpy(server_addr, saved, sizeof saved);
+	assert_int_equal(res.status, DNS_TEMPFAIL);
+	assert_non_null(strstr(res.reason, "dns: MX example.org: "));
+	assert_true(ms < 3000);
+	result_free(&res);
+}
+
+static void test_dropped_query_times_out(void **state)
+{
+	(void)state;
+	struct result res;
+	long ms = resolve(true, "slow.test", &res);
+	assert_int_equal(res.status, DNS_TEMPFAIL);
+	assert_string_equal(res.reason, "dns: MX slow.test: timeout");
+	/* Two tries of 300 ms (c-ares doubles the second): well under 3 s. */
+	assert_true(ms >= TIMEOUT_MS);
+	assert_true(ms < 3000);
+	result_free(&res);
+}
+
+static void test_exchanger_without_address_dropped(void **state)
+{
+	(void)state;
+	struct result res;
+	resolve(true, "partial.test", &res);
+	assert_int_equal(res.status, DNS_OK);
+	assert_int_equal(res.mx.n, 1);
+	assert_string_equal(res.mx.v[0].name, "mx2.example.org");
+	result_free(&res);
+
+	/* AAAA fails, A answers: the host stays, IPv4 only. */
+	resolve(true, "half.test", &res);
+	assert_int_equal(res.status, DNS_OK);
+	assert_int_equal(res.mx.n, 1);
+	assert_int_equal(res.mx.v[0].naddrs, 1);
+	check_addr(&res.mx.v[0], 0, "127.0.0.5");
+	result_free(&res);
+}
+
+static void test_exchanger_lookup_timeout(void **state)
+{
+	(void)state;
+	/* Nothing usable, and one lookup failed temporarily: defer, not bounce. */
+	expect_fail(true, "stuck.test", DNS_TEMPFAIL, "slowmx.test: timeout");
+}
+
+static void test_addresses_bounded(void **state)
+{
+	(void)state;
+	struct result res;
+	resolve(true, "wide.test", &res);
+	assert_int_equal(res.status, DNS_OK);
+	assert_int_equal(res.mx.n, 1);
+	assert_int_equal(res.mx.v[0].naddrs, DNS_MAX_ADDRS);
+	check_addr(&res.mx.v[0], 0, "127.0.1.1");
+	check_addr(&res.mx.v[0], DNS_MAX_ADDRS - 1, "127.0.1.16");
+	result_free(&res);
+}
+
+static void test_host_literal(void **state)
+{
+	(void)state;
+	const char *in[] = {"127.0.0.9", "::1", "[127.0.0.9]", "[::1]", "[IPv6:::1]"};
+	const char *out[] = {"127.0.0.9", "::1", "127.0.0.9", "::1", "::1"};
+	for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+		struct result res;
+		resolve(false, in[i], &res);
+		assert_int_equal(res.status, DNS_OK);
+		assert_true(res.mx.implicit);
+		assert_int_equal(res.mx.n, 1);
+		assert_string_equal(res.mx.v[0].name, out[i]);
+		assert_int_equal(res.mx.v[0].naddrs, 1);
+		check_addr(&res.mx.v[0], 0, out[i]);
+		result_free(&res);
+	}
+}
+
+static void test_host_name(void **state)
+{
+	(void)state;
+	struct result res;
+	resolve(false, "WWW.example.org", &res); /* a CNAME to mx1 */
+	assert_int_equal(res.status, DNS_OK);
+	assert_true(res.mx.implicit);
+	assert_int_equal(res.mx.n, 1);
+	assert_string_equal(res.mx.v[0].name, "www.example.org");
+	assert_int_equal(res.mx.v[0].naddrs, 2);
+	check_addr(&res.mx.v[0], 0, "::1");
+	check_addr(&res.mx.v[0], 1, "127.0.0.2");
+	result_free(&res);
+
+	expect_fail(false, "missing.test", DNS_NOT_FOUND, "dns: host missing.test: no A or AAAA");
+	expect_fail(false, "[::1", DNS_NOT_FOUND, "invalid domain name");
+	expect_fail(false, "slow.test", DNS_TEMPFAIL, "slow.test: timeout");
+}
+
+static void test_many_parallel_lookups(void **state)
+{
+	(void)state;
+	enum { N = 40 };
+	static struct result res[N];
+	struct event_base *base = event_base_new();
+	struct dns_resolver *r = resolver_new(base);
+	for (size_t i = 0; i < N; i++) {
+		memset(&res[i], 0, sizeof res[i]);
+		if (i % 2)
+			dns_resolve_mx(r, "example.org", result_cb, &res[i]);
+		else
+			dns_resolve_host(r, "mx2.example.org", result_cb, &res[i]);
+	}
+	run_until_done(base, res, N);
+	for (size_t i = 0; i < N; i++) {
+		assert_int_equal(res[i].calls, 1);
+		assert_int_equal(res[i].status, DNS_OK);
+		assert_int_equal(res[i].mx.n, i % 2 ? 2 : 1);
+		mx_list_free(&res[i].mx);
+	}
+	dns_free(r);
+	event_base_free(base);
+}
+
+static void test_free_cancels_pending(void **state)
+{
+	(void)state;
+	struct event_base *base = event_base_new();
+	struct dns_resolver *r = resolver_new(base);
+	struct result slow = {0}, lit = {0}, mx = {0};
+	dns_resolve_mx(r, "slow.test", result_cb, &slow);
+	dns_resolve_host(r, "127.0.0.1", result_cb, &lit); /* known, not yet delivered */
+	dns_resolve_mx(r, "example.org", result_cb, &mx);
+	dns_free(r);
+	assert_int_equal(slow.calls, 1);
+	assert_int_equal(slow.status, DNS_TEMPFAIL);
+	assert_string_equal(slow.reason, "dns: MX slow.test: resolver shut down");
+	assert_int_equal(mx.calls, 1);
+	assert_int_equal(mx.status, DNS_TEMPFAIL);
+	assert_int_equal(lit.calls, 1);
+	assert_int_equal(lit.status, DNS_OK);
+	mx_list_free(&lit.mx);
+	/* Nothing is left for the loop to run. */
+	assert_int_equal(event_base_loop(base, EVLOOP_NONBLOCK), 1);
+	event_base_free(base);
+}
+
+static void test_callback_frees_resolver(void **state)
+{
+	(void)state;
+	struct event_base *base = event_base_new();
+	struct result first = {.base = base, .free_resolver = true}, other = {0};
+	first.r = resolver_new(base);
+	dns_resolve_host(first.r, "127.0.0.1", result_cb, &first);
+	dns_resolve_mx(first.r, "slow.test", result_cb, &other);
+	run_until_done(base, &first, 1);
+	assert_null(first.r);
+	assert_int_equal(first.status, DNS_OK);
+	assert_int_equal(other.calls, 1);
+	assert_int_equal(other.status, DNS_TEMPFAIL);
+	mx_list_free(&first.mx);
+	assert_int_equal(event_base_loop(base, EVLOOP_NONBLOCK), 1);
+	event_base_free(base);
+}
+
+static void test_bad_configuration(void **state)
+{
+	(void)state;
+	struct event_base *base = event_base_new();
+	const char *bad[] = {"127.0.0.1:53,127.0.0.2:53", "", "not an address"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct strlist servers = STRLIST_INIT;
+		strlist_add(&servers, bad[i]);
+		assert_null(dns_new(base, &servers, TIMEOUT_MS, TRIES));
+		strlist_free(&servers);
+	}
+	struct strlist none = STRLIST_INIT;
+	assert_null(dns_new(base, &none, 0, TRIES));
+	assert_null(dns_new(base, &none, TIMEOUT_MS, 0));
+	/* No servers: the system's configuration. */
+	struct dns_resolver *r = dns_new(base, &none, TIMEOUT_MS, TRIES);
+	assert_non_null(r);
+	dns_free(r);
+	event_base_free(base);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_mx_two_hosts_in_order),
+		cmocka_unit_test(test_mx_through_cname),
+		cmocka_unit_test(test_implicit_mx),
+		cmocka_unit_test(test_not_found),
+		cmocka_unit_test(test_null_mx),
+		cmocka_unit_test(test_servfail_and_refused),
+		cmocka_unit_test(test_server_unreachable),
+		cmocka_unit_test(test_dropped_query_times_out),
+		cmocka_unit_test(test_exchanger_without_address_dropped),
+		cmocka_unit_test(test_exchanger_lookup_timeout),
+		cmocka_unit_test(test_addresses_bounded),
+		cmocka_unit_test(test_host_literal),
+		cmocka_unit_test(test_host_name),
+		cmocka_unit_test(test_many_parallel_lookups),
+		cmocka_unit_test(test_free_cancels_pending),
+		cmocka_unit_test(test_callback_frees_resolver),
+		cmocka_unit_test(test_bad_configuration),
+	};
+	return cmocka_run_group_tests(tests, start_server, stop_server);
 }

@@ -1,0 +1,179 @@
+"""The postmaster's queue commands against the real daemon (over its control
+socket) and with the daemon stopped (the command opens the spool itself):
+petrel queue / queue show / hold / release / delete / flush, and mailq.
+Mail stays queued because it goes to remote.test, routed to a closed port."""
+
+import os
+import re
+import smtplib
+import socket
+import stat
+import subprocess
+import tempfile
+
+import harness
+from harness import Petrel
+
+SETTINGS = {"route": "remote.test 127.0.0.1:1"}
+
+
+def petrel(d, *args, binary=None):
+    """Runs a queue command; returns (exit status, stdout, stderr)."""
+    env = dict(os.environ, ASAN_OPTIONS="abort_on_error=0:exitcode=66")
+    p = subprocess.run([binary or harness.BINARY, *args, "-c", d.config],
+                       capture_output=True, text=True, timeout=60, env=env)
+    assert "AddressSanitizer" not in p.stderr and "runtime error:" not in p.stderr, p.stderr
+    return p.returncode, p.stdout, p.stderr
+
+
+def ok(d, *args):
+    code, out, err = petrel(d, *args)
+    assert code == 0, (args, code, out, err)
+    return out
+
+
+def send(d, rcpts, subject="queued for later", sender="s@example.org", extra=""):
+    """Sends one message; returns its queue ID from the 250 reply."""
+    with smtplib.SMTP("127.0.0.1", d.port, timeout=10) as s:
+        s.ehlo("client.example")
+        s.mail(sender)
+        for r in rcpts:
+            assert s.rcpt(r)[0] == 250
+        code, text = s.data(("Subject: %s\r\n%s\r\nthe body text\r\n" % (subject, extra)).encode())
+        assert code == 250, text
+        return re.search(rb"queued as ([0-9A-Z]{16})", text).group(1).decode()
+
+
+def test_list_and_show():
+    with Petrel(SETTINGS) as d:
+        mid = send(d, ["bob@remote.test"], extra="X-Evil: \x1b]0;owned\x07\r\n")
+        out = ok(d, "queue")
+        assert re.search(r"^%s  \d+ bytes  \d+s old  from <s@example.org>$" % mid, out, re.M), out
+        assert "\n  to <bob@remote.test>\n" in out
+        assert out.rstrip().endswith("not yet final, 0 held")
+        assert "-- 1 message, " in out
+        out = ok(d, "queue", "show", mid)
+        for want in ("id:       " + mid, "sender:   <s@example.org>", "client:   127.0.0.1",
+                     "helo:     client.example", "status:   active", "<bob@remote.test>  pending",
+                     "header section:", "  Received: from client.example",
+                     "  Subject: queued for later", "  X-Evil: \\x1B]0;owned\\x07"):
+            assert want in out, (want, out)
+        assert "the body text" not in out
+        assert "\x1b" not in out and "\x07" not in out
+
+
+def test_hold_and_release_change_the_listing():
+    with Petrel(SETTINGS) as d:
+        mid = send(d, ["bob@remote.test"])
+        assert ok(d, "queue", "hold", mid) == "%s: held\n" % mid
+        assert re.search(r"^%s .*  \[held\]$" % mid, ok(d, "queue"), re.M)
+        assert "status:   held" in ok(d, "queue", "show", mid)
+        # IDs typed in lower case are accepted.
+        assert ok(d, "queue", "release", mid.lower()) == "%s: released\n" % mid
+        out = ok(d, "queue")
+        assert mid in out and "[held]" not in out
+
+
+def test_delete_is_final_across_restart():
+    with Petrel(SETTINGS) as d:
+        keep = send(d, ["carol@remote.test"])
+        gone = send(d, ["bob@remote.test", "dave@remote.test"])
+        assert ok(d, "queue", "delete", gone) == "%s: deleted\n" % gone
+        out = ok(d, "queue")
+        assert gone not in out and keep in out
+        assert petrel(d, "queue", "show", gone)[0] == 1
+        d.stop()
+        d.start()
+        d.wait_log("petrel started: 1 queued")
+        out = ok(d, "queue")
+        assert gone not in out and keep in out
+
+
+def test_flush_unknown_ids_and_usage():
+    with Petrel(SETTINGS) as d:
+        send(d, ["bob@remote.test"])
+        assert "every pending recipient is due now" in ok(d, "flush")
+        d.wait_log("flush requested by the administrator")
+        for verb in ("show", "delete", "hold", "release"):
+            code, out, err = petrel(d, "queue", verb, "0000000000000000")
+            assert code == 1 and out == "" and "no such message: 0000000000000000" in err, err
+        code, _, err = petrel(d, "queue", "show", "../../etc/passwd")
+        assert code == 1 and "no such message" in err
+        for args in (["queue", "frob"], ["queue", "show"], ["queue", "delete", "A", "B"],
+                     ["flush", "now"], ["queue", "-x"]):
+            code, _, err = petrel(d, *args)
+            assert code == 2 and "usage:" in err, (args, code, err)
+        assert petrel(d, "queue", "-c")[0] == 2
+
+
+def test_control_socket_is_private_and_robust():
+    with Petrel(SETTINGS) as d:
+        path = os.path.join(d.dir, "spool", "control.sock")
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        assert stat.S_ISSOCK(os.stat(path).st_mode)
+
+        def ask(data):
+            with socket.socket(socket.AF_UNIX) as s:
+                s.settimeout(10)
+                s.connect(path)
+                s.sendall(data)
+                answer = b""
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        return answer
+                    answer += chunk
+        assert ask(b"x" * 600) == b"error: request too long\n"
+        assert ask(b"frob\n") == b"error: unknown request\n"
+        assert ask(b"show \x1b[2J\n").startswith(b"error: no such message: \\x1B[2J")
+        assert ask(b"list\r\n") == b"ok\nMail queue is empty\n"
+        d.stop()
+        assert not os.path.exists(path)
+
+
+def test_offline_commands_on_the_spool():
+    with Petrel(SETTINGS) as d:
+        a = send(d, ["bob@remote.test"], subject="first")
+        b = send(d, ["carol@remote.test"], subject="second")
+        d.stop()
+        out = ok(d, "queue")
+        assert a in out and b in out and "-- 2 messages" in out
+        assert "  Subject: second" in ok(d, "queue", "show", b)
+        assert ok(d, "queue", "hold", b) == "%s: held\n" % b
+        assert ok(d, "queue", "delete", a) == "%s: deleted\n" % a
+        out = ok(d, "queue")
+        assert a not in out and re.search(r"^%s .*\[held\]$" % b, out, re.M), out
+        assert petrel(d, "queue", "show", a)[0] == 1
+        assert "the daemon is not running" in ok(d, "flush")
+        d.start()
+        d.wait_log("petrel started: 1 queued")
+        out = ok(d, "queue")
+        assert a not in out and re.search(r"^%s .*\[held\]$" % b, out, re.M), out
+        ok(d, "queue", "release", b)
+        d.stop()
+        assert "[held]" not in ok(d, "queue")
+
+
+def test_offline_without_spool_directory():
+    d = Petrel(SETTINGS)
+    try:
+        assert ok(d, "queue") == "Mail queue is empty\n"
+        assert petrel(d, "queue", "delete", "0000000000000000")[0] == 1
+        assert not os.path.exists(os.path.join(d.dir, "spool"))
+    finally:
+        d.cleanup()
+
+
+def test_mailq_alias():
+    with Petrel(SETTINGS) as d:
+        mid = send(d, ["bob@remote.test"])
+        with tempfile.TemporaryDirectory(prefix="petrel-mailq-") as tmp:
+            link = os.path.join(tmp, "mailq")
+            os.symlink(os.path.abspath(harness.BINARY), link)
+            code, out, err = petrel(d, binary=link)
+            assert code == 0, err
+            age = re.compile(r"\d+s old")
+            assert age.sub("", out) == age.sub("", ok(d, "queue"))
+            assert mid in out
+            code, _, err = petrel(d, "show", mid, binary=link)
+            assert code == 2 and "usage:" in err
