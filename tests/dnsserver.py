@@ -26,7 +26,7 @@ off. Answer names are written uncompressed; query names may be compressed.
 Module use:
     srv = DNSServer(zones, "127.0.0.1", 0)   # port 0: pick a free one
     srv.start(); srv.port                    # same port for UDP and TCP
-    srv.set_zones(other); srv.queries        # [(name, type), ...] seen so far
+    srv.set_zones(other); srv.queries        # [(name, type), ...] seen (latest 10000)
     srv.stop()
 Command line:
     python3 tests/dnsserver.py --listen 127.0.0.1:5353 --zone zone.json
@@ -51,6 +51,7 @@ TTL = 300
 MAX_CNAME = 8
 MAX_MSG = 65535
 MAX_TCP_CONNS = 64
+MAX_LOG = 10000  # queries remembered
 
 
 class FormatError(Exception):
@@ -162,6 +163,8 @@ class DNSServer:
         except FormatError:
             return self._header(qid, opcode, rd, FORMERR, 0, 0)
         with self._lock:
+            if len(self.queries) >= MAX_LOG:
+                del self.queries[:MAX_LOG // 2]
             self.queries.append((norm(qname), TYPE_NAMES.get(qtype, str(qtype))))
             zones = self._zones
         if opcode != 0:

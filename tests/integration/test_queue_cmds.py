@@ -62,6 +62,21 @@ def test_list_and_show():
         assert "\x1b" not in out and "\x07" not in out
 
 
+def test_failed_attempts_show_their_last_error():
+    with Petrel(SETTINGS) as d:
+        mid = send(d, ["bob@remote.test"])
+
+        def listing_with_error():
+            out = ok(d, "queue")
+            return out if "last error (" in out else None
+        out = harness.wait_for(listing_with_error, what="a failed attempt in the listing")
+        assert re.search(r"^  to <bob@remote.test>\n    last error \(\d+ attempts?\): .*refused",
+                         out, re.M | re.I), out
+        out = ok(d, "queue", "show", mid)
+        assert re.search(r"<bob@remote.test>  pending, \d+ attempts?, next try", out), out
+        assert re.search(r"^    last error: .*refused", out, re.M | re.I), out
+
+
 def test_hold_and_release_change_the_listing():
     with Petrel(SETTINGS) as d:
         mid = send(d, ["bob@remote.test"])

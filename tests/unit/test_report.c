@@ -775,6 +775,9 @@ static const struct long_case long_cases[] = {
 	{T_ADDR, "\xc3\xa9", 400, B_RCPT, "Final-Recipient", NULL, 0, NULL, false},
 	{T_REMOTE, "m", 2000, B_RCPT, "Remote-MTA", "dns; ", 255, "", false},
 	{T_ENVID, "e", 500, B_MSG, "Original-Envelope-Id", "", 100, " ...", false},
+	{T_TO, "t", 254, B_TOP, "To", "<", 254, ">", false},
+	{T_TO, "t", 255, B_TOP, "To", "undisclosed-recipients:;", 0, "", false},
+	{T_TO, "t", 1500, B_TOP, "To", "undisclosed-recipients:;", 0, "", false},
 };
 
 static void expected_value(struct buf *want, const struct long_case *c, const char *in)
@@ -816,7 +819,7 @@ static void run_long_case(const struct long_case *c)
 	apply_target(&ri, &r, &inj);
 	report_compose(&out, &ri);
 	parse_report(&out, &ps); /* every line at most 998 octets */
-	f = c->where == B_MSG ? &ps.smsg : &ps.srcpt[0];
+	f = c->where == B_TOP ? &ps.top : c->where == B_MSG ? &ps.smsg : &ps.srcpt[0];
 	assert_non_null(get(f, c->field));
 	if (c->prefix) {
 		expected_value(&want, c, in.p);
