@@ -99,7 +99,9 @@ int bounce_send(struct spool *sp, const struct config *cfg, const struct spool_m
 		strlist_add(&asked, to);
 	struct spool_new_msg m = {
 		.id = p->id, .arrival = now, .sender = "", .helo = cfg->hostname,
-		.client = "127.0.0.1", .flags = flags, .nrcpt = addr.n,
+		/* Part 3 carries the original's headers, 8-bit ones included. */
+		.client = "127.0.0.1", .flags = flags | (msg->flags & SPOOL_MSG_8BITMIME),
+		.nrcpt = addr.n,
 		.rcpt_addr = (const char *const *)addr.v, .rcpt_orig = (const char *const *)asked.v,
 		.body = &iov, .nbody = 1,
 	};

@@ -22,12 +22,13 @@
 #include "smtp/received.h"
 
 enum {
-	MAX_LINE = 998,   /* RFC 5322 2.1.1, CRLF not counted */
-	WRAP_COL = 76,    /* RFC 5322 2.1.1 asks for 78 at most */
-	ADDR_MAX = 1024,  /* an RFC 5321 4.5.3.1.3 path is 256; cut the absurd */
-	HOST_MAX = 255,   /* RFC 1035 2.3.4 */
-	ENVID_MAX = 100,  /* RFC 3461 4.4 */
-	QID_MAX = 24,     /* keeps the boundary within 70 octets (RFC 2046 5.1.1) */
+	MAX_LINE = 998,        /* RFC 5322 2.1.1, CRLF not counted */
+	WRAP_COL = 76,         /* RFC 5322 2.1.1 asks for 78 at most */
+	PATH_MAX_OCTETS = 256, /* RFC 5321 4.5.3.1.3, angle brackets included */
+	ADDR_MAX = 1024,       /* four times a path: enough, and cuts the absurd */
+	HOST_MAX = 255,        /* RFC 1035 2.3.4 */
+	ENVID_MAX = 100,       /* RFC 3461 4.4 */
+	QID_MAX = 24,          /* keeps the boundary within 70 octets (RFC 2046 5.1.1) */
 };
 
 /* RFC 3464 2.3.3, indexed by enum report_action. */
@@ -112,17 +113,22 @@ static void put_clean(struct buf *out, const char *s, size_t max)
 		buf_puts(out, " ...");
 }
 
+/* The length a UTF-8 lead octet announces (RFC 3629 3), 0 for none. */
+static size_t utf8_len(unsigned char c)
+{
+	if (c < 0x80)
+		return 1;
+	if (c < 0xc0 || c >= 0xf8)
+		return 0;
+	return c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : 2;
+}
+
 /* One UTF-8 sequence (RFC 3629 4) of at most n octets; anything malformed,
  * overlong or a surrogate is one octet of U+FFFD. Returns octets used. */
 static size_t utf8_next(const unsigned char *s, size_t n, unsigned long *cp)
 {
 	static const unsigned long min[] = {0, 0, 0x80, 0x800, 0x10000};
-	size_t len = s[0] < 0x80    ? 1
-		     : s[0] >= 0xf8 ? 0
-		     : s[0] >= 0xf0 ? 4
-		     : s[0] >= 0xe0 ? 3
-		     : s[0] >= 0xc0 ? 2
-				    : 0;
+	size_t len = utf8_len(s[0]);
 	unsigned long v = s[0] & (0x7fu >> len);
 	size_t i = 1;
 
@@ -570,12 +576,13 @@ static void choose_boundary(struct buf *out, const struct report_info *ri,
 	buf_free(&prefix);
 }
 
-/* To: the original sender when it is one printable address; otherwise an
- * empty group (RFC 5322 3.4) - the envelope carries the real recipient. */
+/* To: the original sender when it is one printable address that fits an
+ * SMTP path (RFC 5321 4.5.3.1.3: 256 octets with the brackets); otherwise
+ * an empty group (RFC 5322 3.4) - the envelope carries the real recipient. */
 static void put_to(struct buf *out, const char *to)
 {
-	size_t n = to ? strnlen(to, ADDR_MAX + 1) : 0;
-	bool ok = n > 0 && n <= ADDR_MAX;
+	size_t n = to ? strnlen(to, PATH_MAX_OCTETS) : 0;
+	bool ok = n > 0 && n + 2 <= PATH_MAX_OCTETS;
 
 	for (size_t i = 0; ok && i < n; i++)
 		ok = to[i] >= ' ' && to[i] < 0x7f && to[i] != '<' && to[i] != '>';
