@@ -305,19 +305,6 @@ static void try_next(struct smtp_conn *sc)
 	}
 }
 
-static void copy_mx(struct mx_list *dst, const struct mx_list *src)
-{
-	dst->n = src->n;
-	dst->implicit = src->implicit;
-	dst->v = xcalloc(src->n, sizeof *dst->v);
-	for (size_t i = 0; i < src->n; i++) {
-		const struct mx_host *h = &src->v[i];
-		dst->v[i] = (struct mx_host){xstrdup(h->name), h->pref, NULL, h->naddrs};
-		dst->v[i].addrs = xcalloc(h->naddrs, sizeof *h->addrs);
-		memcpy(dst->v[i].addrs, h->addrs, h->naddrs * sizeof *h->addrs);
-	}
-}
-
 struct smtp_conn *smtp_conn_new(const struct smtp_conn_opts *o, const struct mx_list *mx,
 				smtp_conn_fn on_event_fn, void *arg)
 {
@@ -325,7 +312,7 @@ struct smtp_conn *smtp_conn_new(const struct smtp_conn_opts *o, const struct mx_
 	sc->o = *o;
 	sc->cb = on_event_fn;
 	sc->arg = arg;
-	copy_mx(&sc->mx, mx);
+	mx_list_copy(&sc->mx, mx);
 	sc->copts = (struct client_opts){
 		.helo_name = o->cfg->hostname, .starttls = o->tls != NULL,
 		.auth_user = o->auth_user, .auth_pass = o->auth_pass,

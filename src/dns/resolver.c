@@ -123,7 +123,8 @@ static void sock_state_cb(void *data, ares_socket_t fd, int readable, int writab
 	struct dns_resolver *r = data;
 	struct sockev **pp = sock_find(r, fd), *s = *pp;
 	if (s) {
-		event_free(s->ev);
+		if (s->ev)
+			event_free(s->ev);
 		if (!readable && !writable) {
 			*pp = s->next;
 			free(s);
@@ -562,7 +563,8 @@ void dns_free(struct dns_resolver *r)
 	while (r->socks) {
 		struct sockev *s = r->socks;
 		r->socks = s->next;
-		event_free(s->ev);
+		if (s->ev)
+			event_free(s->ev);
 		free(s);
 	}
 	event_free(r->timer);

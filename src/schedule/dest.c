@@ -126,16 +126,7 @@ static void on_resolved(void *arg, enum dns_status st, const struct mx_list *mx,
 	switch (st) {
 	case DNS_OK:
 		mx_list_free(&d->mx);
-		d->mx = (struct mx_list){0};
-		d->mx.n = mx->n;
-		d->mx.implicit = mx->implicit;
-		d->mx.v = xcalloc(mx->n, sizeof *d->mx.v);
-		for (size_t i = 0; i < mx->n; i++) {
-			const struct mx_host *h = &mx->v[i];
-			d->mx.v[i] = (struct mx_host){xstrdup(h->name), h->pref, NULL, h->naddrs};
-			d->mx.v[i].addrs = xcalloc(h->naddrs, sizeof *h->addrs);
-			memcpy(d->mx.v[i].addrs, h->addrs, h->naddrs * sizeof *h->addrs);
-		}
+		mx_list_copy(&d->mx, mx);
 		/* RFC 5321 5.1: as a backup MX, only better exchangers may have it. */
 		if (d->domain[0] && mx_prune_self(&d->mx, &d->ds->self) && d->mx.n == 0) {
 			snprintf(d->reason, sizeof d->reason,
