@@ -3,6 +3,7 @@
  *
  *   petrel serve -c FILE          run the mail server in the foreground
  *   petrel check-config -c FILE   validate FILE; errors as file:line: reason
+ *   petrel queue / flush          the queue commands (control/admin.c); mailq
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -13,6 +14,8 @@
 #include <unistd.h>
 
 #include "config/config.h"
+#include "control/admin.h"
+#include "control/control.h"
 #include "schedule/scheduler.h"
 #include "server/server.h"
 #include "util/log.h"
@@ -22,7 +25,9 @@
 static int usage(void)
 {
 	fputs("usage: petrel serve [-c FILE]\n"
-	      "       petrel check-config [-c FILE]\n", stderr);
+	      "       petrel check-config [-c FILE]\n"
+	      "       petrel queue [show|delete|hold|release ID] [-c FILE]   (also: mailq)\n"
+	      "       petrel flush [-c FILE]\n", stderr);
 	return 2;
 }
 
@@ -100,10 +105,14 @@ static int serve(const char *path)
 	struct event *sigint = evsignal_new(srv.base, SIGINT, on_signal, &srv);
 	event_add(sigterm, NULL);
 	event_add(sigint, NULL);
+	struct control *ctl = control_start(srv.base, srv.spool, srv.sched, cfg);
+	if (!ctl)
+		return 1;
 	log_info("petrel started: %zu queued message(s) recovered", spool_count(srv.spool));
 	scheduler_start(srv.sched);
 	srv.drain = event_new(srv.base, -1, EV_PERSIST, on_drain, &srv);
 	event_base_dispatch(srv.base);
+	control_stop(ctl);
 	server_stop(&srv);
 	/* Order matters: finished deliveries record their outcomes, the spool
 	 * then runs every pending callback (sessions included), and only then
@@ -124,9 +133,14 @@ static int serve(const char *path)
 
 int main(int argc, char **argv)
 {
+	const char *prog = argc > 0 ? strrchr(argv[0], '/') : NULL;
+	if (argc > 0 && strcmp(prog ? prog + 1 : argv[0], "mailq") == 0)
+		return admin_main("mailq", argc - 1, argv + 1);
 	if (argc < 2)
 		return usage();
 	const char *cmd = argv[1];
+	if (strcmp(cmd, "queue") == 0 || strcmp(cmd, "flush") == 0)
+		return admin_main(cmd, argc - 2, argv + 2);
 	const char *path = DEFAULT_CONFIG;
 	int opt;
 	optind = 2;
