@@ -286,14 +286,63 @@ static bool valid_listen(const char *s)
 	return inet_pton(AF_INET, host, addr) == 1 || addr_valid_domain(host, hlen, false);
 }
 
+static bool parse_listen_mode(const char *s, enum listen_mode *mode)
+{
+	static const char *const names[] = {"smtp", "submission", "submissions"};
+	for (unsigned i = 0; i < 3; i++)
+		if (strcmp(s, names[i]) == 0) {
+			*mode = (enum listen_mode)i;
+			return true;
+		}
+	return false;
+}
+
+/* "listen ADDR... [smtp|submission|submissions]" */
 static void add_listen(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
 {
+	struct config *cfg = ld->cfg;
+	enum listen_mode mode = LISTEN_SMTP;
+	if (argc > 1 && parse_listen_mode(argv[argc - 1], &mode))
+		argc--;
 	for (size_t i = 0; i < argc; i++) {
-		if (!valid_listen(argv[i]))
+		if (!valid_listen(argv[i])) {
 			kw_error(ld, kw, "'%s' is not host:port or [ipv6]:port", argv[i]);
-		else if (!strlist_add_unique(&ld->cfg->listen, argv[i]))
+		} else if (!strlist_add_unique(&cfg->listen, argv[i])) {
 			kw_error(ld, kw, "'%s' is listed twice", argv[i]);
+		} else {
+			cfg->listen_mode = xrealloc(cfg->listen_mode,
+						    cfg->listen.n * sizeof *cfg->listen_mode);
+			cfg->listen_mode[cfg->listen.n - 1] = mode;
+		}
 	}
+}
+
+static void add_send_as(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
+{
+	if (argc < 2) {
+		kw_error(ld, kw, "usage: send-as USER ADDRESS...");
+		return;
+	}
+	struct config *cfg = ld->cfg;
+	cfg->send_as = xrealloc(cfg->send_as, (cfg->nsend_as + 1) * sizeof *cfg->send_as);
+	struct send_as *sa = &cfg->send_as[cfg->nsend_as++];
+	*sa = (struct send_as){xstrdup(argv[0]), STRLIST_INIT};
+	for (size_t i = 1; i < argc; i++)
+		strlist_add(&sa->addrs, argv[i]);
+}
+
+bool config_may_send_as(const struct config *cfg, const char *user, const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	if (at && (size_t)(at - addr) == strlen(user) && strncasecmp(addr, user, strlen(user)) == 0 &&
+	    config_is_local_domain(cfg, at + 1))
+		return true;
+	for (size_t i = 0; i < cfg->nsend_as; i++)
+		if (strcmp(cfg->send_as[i].user, user) == 0 &&
+		    (strlist_contains(&cfg->send_as[i].addrs, addr) ||
+		     strlist_contains(&cfg->send_as[i].addrs, "*")))
+			return true;
+	return false;
 }
 
 static void add_domain(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
@@ -448,7 +497,8 @@ bool config_is_relay_domain(const struct config *cfg, const char *domain)
 /* name, usage, most arguments, repeatable, setter, field, accepted range */
 static const struct keyword keywords[] = {
 	{"hostname", "NAME", 1, false, set_hostname, 0, 0, 0},
-	{"listen", "HOST:PORT...", SIZE_MAX, true, add_listen, 0, 0, 0},
+	{"listen", "HOST:PORT... [smtp|submission|submissions]", SIZE_MAX, true, add_listen, 0, 0,
+	 0},
 	{"spool", "DIR", 1, false, set_path, CFG(spool_dir), 0, 0},
 	{"maildir-root", "DIR", 1, false, set_path, CFG(maildir_root), 0, 0},
 	{"domain", "DOMAIN...", SIZE_MAX, true, add_domain, 0, 0, 0},
@@ -480,6 +530,13 @@ static const struct keyword keywords[] = {
 	{"max-outbound", "N", 1, false, set_count, CFG(max_outbound), 1, 100000},
 	{"connect-timeout", "DURATION", 1, false, set_duration, CFG(connect_timeout), 1, DAY},
 	{"smtp-timeout", "DURATION", 1, false, set_duration, CFG(smtp_timeout), 1, DAY},
+	{"tls-cert", "FILE", 1, false, set_path, CFG(tls_cert), 0, 0},
+	{"tls-key", "FILE", 1, false, set_path, CFG(tls_key), 0, 0},
+	{"passwd-file", "FILE", 1, false, set_path, CFG(passwd_file), 0, 0},
+	{"send-as", "USER ADDRESS...", SIZE_MAX, true, add_send_as, 0, 0, 0},
+	{"auth-max-failures", "N", 1, false, set_count, CFG(auth_max_failures), 1, 100000},
+	{"auth-failure-window", "DURATION", 1, false, set_duration, CFG(auth_failure_window), 1,
+	 DAY},
 };
 
 #define NKEYWORDS (sizeof keywords / sizeof keywords[0])
@@ -552,6 +609,8 @@ static void set_defaults(struct config *cfg)
 	cfg->max_outbound = 100;
 	cfg->connect_timeout = 30;
 	cfg->smtp_timeout = 300;
+	cfg->auth_max_failures = 5;
+	cfg->auth_failure_window = 300;
 }
 
 static void file_error(struct loader *ld, const char *msg)
@@ -573,6 +632,28 @@ static void default_hostname(struct loader *ld)
 	}
 	ld->cfg->hostname = xstrdup(name);
 	lex_lower(ld->cfg->hostname);
+}
+
+/* Implicit TLS needs a certificate; submission needs users to log in. */
+static void check_submission(struct loader *ld)
+{
+	const struct config *cfg = ld->cfg;
+	unsigned line = seen_line(ld, "listen");
+	bool tls = false, sub = false;
+	for (size_t i = 0; i < cfg->listen.n; i++) {
+		tls |= cfg->listen_mode[i] == LISTEN_SUBMISSIONS;
+		sub |= cfg->listen_mode[i] != LISTEN_SMTP;
+	}
+	if (tls && (!cfg->tls_cert || !cfg->tls_key))
+		lex_error_at(ld->errors, ld->lx.path, line,
+			     "listen: 'submissions' (implicit TLS) needs tls-cert and tls-key");
+	if (sub && !cfg->passwd_file)
+		lex_error_at(ld->errors, ld->lx.path, line,
+			     "listen: submission needs 'passwd-file' (users who may log in)");
+	if (!cfg->tls_cert != !cfg->tls_key)
+		lex_error_at(ld->errors, ld->lx.path,
+			     seen_line(ld, cfg->tls_cert ? "tls-cert" : "tls-key"),
+			     "tls-cert and tls-key go together");
 }
 
 static void check_required(struct loader *ld)
@@ -597,6 +678,7 @@ static void check_required(struct loader *ld)
 			     "retry-max (%us) is shorter than retry-initial (%us)", cfg->retry_max,
 			     cfg->retry_initial);
 	}
+	check_submission(ld);
 }
 
 static void report_unreadable(struct loader *ld, const char *kwname, const char *path)
@@ -673,6 +755,15 @@ void config_free(struct config *cfg)
 	free(cfg->path);
 	free(cfg->hostname);
 	strlist_free(&cfg->listen);
+	free(cfg->listen_mode);
+	free(cfg->tls_cert);
+	free(cfg->tls_key);
+	free(cfg->passwd_file);
+	for (size_t i = 0; i < cfg->nsend_as; i++) {
+		free(cfg->send_as[i].user);
+		strlist_free(&cfg->send_as[i].addrs);
+	}
+	free(cfg->send_as);
 	free(cfg->spool_dir);
 	free(cfg->maildir_root);
 	strlist_free(&cfg->local_domains);

@@ -22,6 +22,17 @@
 struct aliases;
 struct relocated;
 
+enum listen_mode {
+	LISTEN_SMTP,        /* port 25 style: MX, relay for relay-from, STARTTLS offered */
+	LISTEN_SUBMISSION,  /* port 587 style (RFC 6409): AUTH required to relay */
+	LISTEN_SUBMISSIONS, /* port 465 style (RFC 8314): submission over implicit TLS */
+};
+
+struct send_as {
+	char *user;             /* login name */
+	struct strlist addrs;   /* addresses it may use as sender; "*" = any */
+};
+
 struct mailbox_user {
 	char *name;      /* local part, lower case */
 	char *fullname;  /* for VRFY; may be NULL */
@@ -31,6 +42,7 @@ struct config {
 	char *path;               /* the config file itself */
 	char *hostname;           /* "hostname": our name in the banner, EHLO, Received */
 	struct strlist listen;    /* "listen": "127.0.0.1:2525", "[::1]:2525" */
+	enum listen_mode *listen_mode; /* per listen entry: "listen ADDR... [MODE]" */
 	char *spool_dir;          /* "spool" */
 	char *maildir_root;       /* "maildir-root": mailbox of user u is <root>/<u>/ */
 	struct strlist local_domains; /* "domain": lower case */
@@ -66,7 +78,20 @@ struct config {
 	unsigned max_outbound;        /* "max-outbound", default 100 connections in all */
 	unsigned connect_timeout;     /* "connect-timeout", default 30s */
 	unsigned smtp_timeout;        /* "smtp-timeout", default 5m per reply (RFC 5321 4.5.3.2) */
+
+	/* TLS and submission. */
+	char *tls_cert;               /* "tls-cert FILE" (PEM chain) */
+	char *tls_key;                /* "tls-key FILE" */
+	char *passwd_file;            /* "passwd-file FILE": users and crypt(3) hashes */
+	struct send_as *send_as;      /* "send-as USER ADDRESS...": extra sender addresses */
+	size_t nsend_as;
+	unsigned auth_max_failures;   /* "auth-max-failures", default 5 per client address ... */
+	unsigned auth_failure_window; /* "auth-failure-window", default 5m ... then 454 */
 };
+
+/* True when the authenticated user may use addr as the envelope sender:
+ * user@<any local domain>, or an address granted by send-as. */
+bool config_may_send_as(const struct config *cfg, const char *user, const char *addr);
 
 struct route {
 	char *domain;    /* lower case */
