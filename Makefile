@@ -62,4 +62,47 @@ install: $(BUILD)/petrel
 clean:
 	rm -rf build build-asan
 
+# Benchmark (not a test; never part of `make test`): Petrel vs a private Postfix
+# instance, side by side; needs root and the Debian package postfix. Quick run:
+#   make bench BENCH_ARGS="--messages 2000 --rounds 1"
+# Figures of a full run go into bench/RESULTS.md; see docs/performance.md.
+.PHONY: bench
+bench: all
+	python3 bench/bench.py --petrel $(BUILD)/petrel $(BENCH_ARGS)
+
 -include $(DEPS)
+
+# ---- Fuzzing (libFuzzer, clang) ----
+#   make fuzz [FUZZ_TIME=600] [FUZZ_JOBS=2]   every fuzz/fuzz_<name>.c for FUZZ_TIME s
+#   make fuzz-smoke                           every harness for 3 s ("ok fuzz <name>" lines)
+# The library is rebuilt with coverage and ASan/UBSan into build-fuzz/; each
+# harness runs on a scratch copy of fuzz/corpus/<name>/ (the committed seeds
+# never grow) and a crash lands in build-fuzz/crashes/<name>/.
+FUZZ_BUILD := build-fuzz
+FUZZ_TIME  ?= 60
+FUZZ_JOBS  ?= 1
+FUZZ_NAMES := $(patsubst fuzz/fuzz_%.c,%,$(sort $(wildcard fuzz/fuzz_*.c)))
+FUZZ_SAN   := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+
+.PHONY: fuzz fuzz-smoke fuzz-build fuzz-bins fuzz-clean
+fuzz-build:
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang OPT="-O1 -g -fsanitize=fuzzer-no-link $(FUZZ_SAN)" fuzz-bins
+
+fuzz-bins: $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+
+$(BUILD)/fuzz/fuzz_%: fuzz/fuzz_%.c $(BUILD)/libpetrel.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer -MMD -MP -o $@ $< $(BUILD)/libpetrel.a $(LDLIBS)
+
+fuzz: fuzz-build
+	@printf '%s\n' $(FUZZ_NAMES) | xargs -P $(FUZZ_JOBS) -I{} \
+	  sh fuzz/run.sh $(FUZZ_BUILD) {} $(FUZZ_TIME) keep
+
+fuzz-smoke: fuzz-build
+	@printf '%s\n' $(FUZZ_NAMES) | xargs -I{} sh fuzz/run.sh $(FUZZ_BUILD) {} 3 fresh
+
+fuzz-clean:
+	rm -rf $(FUZZ_BUILD)
+clean: fuzz-clean
+
+-include $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%.d)

@@ -13,11 +13,16 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "auth/passwd.h"
 #include "config/config.h"
 #include "control/admin.h"
 #include "control/control.h"
 #include "schedule/scheduler.h"
+#include "queue/pickup.h"
+#include "server/auth_check.h"
 #include "server/server.h"
+#include "server/tls.h"
+#include "submit/sendmail.h"
 #include "util/log.h"
 
 #define DEFAULT_CONFIG "/etc/petrel/petrel.conf"
@@ -27,7 +32,10 @@ static int usage(void)
 	fputs("usage: petrel serve [-c FILE]\n"
 	      "       petrel check-config [-c FILE]\n"
 	      "       petrel queue [show|delete|hold|release ID] [-c FILE]   (also: mailq)\n"
-	      "       petrel flush [-c FILE]\n", stderr);
+	      "       petrel flush [-c FILE]\n"
+	      "       petrel passwd [-d] USER [-c FILE]\n"
+	      "       petrel sendmail [-t] [-i] [-f SENDER] [-F NAME] [RCPT...]   (also: sendmail)\n",
+	      stderr);
 	return 2;
 }
 
@@ -39,6 +47,11 @@ static struct config *load(const char *path)
 		fprintf(stderr, "%s", errs.p ? errs.p : "petrel: cannot load config\n");
 	buf_free(&errs);
 	return cfg;
+}
+
+static void pickup_queued(void *arg, const char *id)
+{
+	scheduler_enqueue(arg, id);
 }
 
 static void on_spool(evutil_socket_t fd, short what, void *arg)
@@ -71,13 +84,20 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopexit(srv->base, &bound);
 }
 
-static void limits_from(const struct config *cfg, struct session_limits *lim)
+/* TLS and AUTH, when configured; false (logged) if the files are unusable. */
+static bool setup_tls_and_auth(struct server *srv)
 {
-	*lim = (struct session_limits){
-		.hostname = cfg->hostname, .max_message_size = cfg->max_message_size,
-		.max_recipients = cfg->max_recipients, .max_errors = 20,
-		.vrfy = cfg->vrfy, .expn = cfg->expn,
-	};
+	const struct config *cfg = srv->cfg;
+	struct buf err = BUF_INIT;
+	if (cfg->tls_cert && !(srv->tls = tls_server_context(cfg->tls_cert, cfg->tls_key, &err)))
+		log_error("%s", err.p);
+	else if (cfg->passwd_file && !(srv->auth = auth_check_new(srv->base, cfg, &err)))
+		log_error("%s", err.p);
+	bool ok = err.len == 0;
+	buf_free(&err);
+	for (int m = LISTEN_SMTP; m <= LISTEN_SUBMISSIONS; m++)
+		server_limits(srv, (enum listen_mode)m, &srv->lim[m]);
+	return ok;
 }
 
 static int serve(const char *path)
@@ -88,7 +108,6 @@ static int serve(const char *path)
 	log_set_level((enum log_level)cfg->log_level);
 	signal(SIGPIPE, SIG_IGN);
 	struct server srv = {.cfg = cfg};
-	limits_from(cfg, &srv.lim);
 	srv.spool = spool_open(cfg->spool_dir);
 	if (!srv.spool) {
 		log_error("spool %s: %s", cfg->spool_dir, strerror(errno));
@@ -96,7 +115,7 @@ static int serve(const char *path)
 	}
 	srv.base = event_base_new();
 	srv.sched = scheduler_new(srv.base, srv.spool, cfg);
-	if (!srv.base || !srv.sched || !server_listen(&srv))
+	if (!srv.base || !srv.sched || !setup_tls_and_auth(&srv) || !server_listen(&srv))
 		return 1;
 	struct event *spool_ev = event_new(srv.base, spool_notify_fd(srv.spool),
 					   EV_READ | EV_PERSIST, on_spool, srv.spool);
@@ -108,11 +127,15 @@ static int serve(const char *path)
 	struct control *ctl = control_start(srv.base, srv.spool, srv.sched, cfg);
 	if (!ctl)
 		return 1;
+	struct pickup *pk = pickup_start(srv.base, srv.spool, cfg, pickup_queued, srv.sched);
+	if (!pk)
+		return 1;
 	log_info("petrel started: %zu queued message(s) recovered", spool_count(srv.spool));
 	scheduler_start(srv.sched);
 	srv.drain = event_new(srv.base, -1, EV_PERSIST, on_drain, &srv);
 	event_base_dispatch(srv.base);
 	control_stop(ctl);
+	pickup_stop(pk);
 	server_stop(&srv);
 	/* Order matters: finished deliveries record their outcomes, the spool
 	 * then runs every pending callback (sessions included), and only then
@@ -121,6 +144,8 @@ static int serve(const char *path)
 	spool_close(srv.spool);
 	conn_free_all(&srv);
 	scheduler_free(srv.sched);
+	auth_check_free(srv.auth);
+	SSL_CTX_free(srv.tls);
 	event_free(srv.drain);
 	event_free(spool_ev);
 	event_free(sigterm);
@@ -134,13 +159,21 @@ static int serve(const char *path)
 int main(int argc, char **argv)
 {
 	const char *prog = argc > 0 ? strrchr(argv[0], '/') : NULL;
-	if (argc > 0 && strcmp(prog ? prog + 1 : argv[0], "mailq") == 0)
+	prog = argc > 0 ? (prog ? prog + 1 : argv[0]) : "petrel";
+	/* Installed links: mailq and sendmail behave as their namesakes. */
+	if (strcmp(prog, "mailq") == 0)
 		return admin_main("mailq", argc - 1, argv + 1);
+	if (strcmp(prog, "sendmail") == 0)
+		return sendmail_main(argc, argv);
 	if (argc < 2)
 		return usage();
 	const char *cmd = argv[1];
 	if (strcmp(cmd, "queue") == 0 || strcmp(cmd, "flush") == 0)
 		return admin_main(cmd, argc - 2, argv + 2);
+	if (strcmp(cmd, "sendmail") == 0)
+		return sendmail_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "passwd") == 0)
+		return passwd_main(argc - 1, argv + 1);
 	const char *path = DEFAULT_CONFIG;
 	int opt;
 	optind = 2;

@@ -30,12 +30,28 @@ static bool lower_copy(const char *s, char *out, size_t outsz)
 	return true;
 }
 
+/* RFC 5321 4.1.2 Dot-string, with the UTF-8 of RFC 6531 3.3 that the
+ * session lets in under SMTPUTF8. lex_is_dot_atom() is ASCII only, and
+ * quoting a UTF-8 Dot-string would change the address and could push it
+ * past the 64-octet limit. */
+static bool is_dot_string(const char *local)
+{
+	char text[ADDR_LOCAL_MAX + 3];
+	size_t n = strlen(local);
+	struct address a;
+	if (n > ADDR_LOCAL_MAX || local[0] == '"')
+		return false;
+	memcpy(text, local, n);
+	memcpy(text + n, "@x", 2);
+	return addr_parse_mailbox(text, n + 2, ADDR_ALLOW_UTF8, &a) == ADDR_OK;
+}
+
 /* The caller removed the quotes of a Quoted-string local part; a local part
- * that is not a dot-atom needs them back to be an address again. */
+ * that is not a Dot-string needs them back to be an address again. */
 static void add_address(struct strlist *l, const char *local, const char *domain)
 {
 	struct buf b = BUF_INIT;
-	if (lex_is_dot_atom(local)) {
+	if (is_dot_string(local)) {
 		buf_puts(&b, local);
 	} else {
 		buf_putc(&b, '"');

@@ -208,7 +208,8 @@ static void start_txn(struct dconn *dc, struct job *j)
 		dc->rcpts[i] = m->rcpt[j->r[i].rcpt].addr;
 	dc->ot = (struct outbound_txn){
 		.txn = {m->sender, j->n, dc->rcpts, j->body_len,
-			(m->flags & SPOOL_MSG_8BITMIME) != 0, xcalloc(j->n, sizeof(struct client_reply))},
+			(m->flags & SPOOL_MSG_8BITMIME) != 0, xcalloc(j->n, sizeof(struct client_reply)),
+			(m->flags & SPOOL_MSG_SMTPUTF8) != 0},
 		.body_fd = j->body_fd, .body_off = j->body_off, .body_len = j->body_len,
 	};
 	smtp_conn_send(dc->sc, &dc->ot);

@@ -8,7 +8,9 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -16,8 +18,10 @@
 #include <unistd.h>
 
 #include "schedule/scheduler.h"
+#include "server/auth_check.h"
 #include "server/policy.h"
 #include "server/server.h"
+#include "smtp/headers.h"
 #include "smtp/received.h"
 #include "util/log.h"
 
@@ -29,13 +33,18 @@ struct conn {
 	struct sockaddr_storage peer;
 	char peer_text[INET6_ADDRSTRLEN + 8];
 	struct conn *prev, *next;
-	bool waiting;  /* a message is being made durable */
+	enum listen_mode mode;
+	bool waiting;  /* a message is being made durable, or credentials checked */
 	bool dead;     /* the socket went away while waiting */
 	bool closing;  /* flushing the last replies */
+	bool handshake; /* TLS handshake under way */
 	char qid[QUEUE_ID_LEN + 1];
 };
 
 static void pump(struct conn *c);
+static void on_read(struct bufferevent *bev, void *arg);
+static void on_write(struct bufferevent *bev, void *arg);
+static void on_event(struct bufferevent *bev, short what, void *arg);
 
 static void peer_to_text(const struct sockaddr *sa, char *out, size_t outsz)
 {
@@ -62,6 +71,7 @@ static void conn_free(struct conn *c)
 	if (c->bev)
 		bufferevent_free(c->bev);
 	session_free(c->sess);
+	free(c->pol.login);
 	free(c);
 }
 
@@ -113,6 +123,19 @@ static void committed(void *arg, int err)
 	pump(c);
 }
 
+/* RFC 6409 8.2, 8.3: a submission server adds a missing Date and Message-ID. */
+static void complete_headers(struct conn *c, struct buf *hdr, time_t now)
+{
+	const struct buf *body = session_body(c->sess);
+	if (!header_has(body->p ? body->p : "", body->len, "Date")) {
+		buf_puts(hdr, "Date: ");
+		rfc5322_date(hdr, now);
+		buf_puts(hdr, "\r\n");
+	}
+	if (!header_has(body->p ? body->p : "", body->len, "Message-ID"))
+		buf_printf(hdr, "Message-ID: <%s@%s>\r\n", c->qid, c->srv->cfg->hostname);
+}
+
 static void submit(struct conn *c)
 {
 	const struct envelope *env = session_envelope(c->sess);
@@ -122,16 +145,21 @@ static void submit(struct conn *c)
 	time_t now = time(NULL);
 	struct received_info ri = {
 		.helo = session_helo(c->sess), .client_addr = c->peer_text,
-		.by = c->srv->cfg->hostname, .protocol = env->esmtp ? "ESMTP" : "SMTP",
+		.by = c->srv->cfg->hostname,
+		.protocol = received_protocol(env->esmtp, session_tls_active(c->sess),
+					      session_login(c->sess) != NULL, env->smtputf8),
 		.queue_id = c->qid, .for_rcpt = env->rcpt_orig.n == 1 ? env->rcpt_orig.v[0] : NULL,
 		.when = now,
 	};
 	received_header(&hdr, &ri);
+	if (c->mode != LISTEN_SMTP)
+		complete_headers(c, &hdr, now);
 	struct iovec iov[2] = {{hdr.p, hdr.len}, {body->p, body->len}};
 	struct spool_new_msg m = {
 		.id = c->qid, .arrival = now, .sender = env->sender,
 		.helo = session_helo(c->sess), .client = c->peer_text,
-		.flags = env->body_8bit ? SPOOL_MSG_8BITMIME : 0,
+		.flags = (env->body_8bit ? SPOOL_MSG_8BITMIME : 0) |
+			 (env->smtputf8 ? SPOOL_MSG_SMTPUTF8 : 0),
 		.nrcpt = env->rcpt_addr.n,
 		.rcpt_addr = (const char *const *)env->rcpt_addr.v,
 		.rcpt_orig = (const char *const *)env->rcpt_orig.v,
@@ -141,6 +169,93 @@ static void submit(struct conn *c)
 	c->waiting = true;
 	spool_submit(c->srv->spool, &m, committed, c);
 	buf_free(&hdr);
+}
+
+/* Sends what is queued for the client before the socket changes hands;
+ * it is a few reply lines, so a short wait for room is enough. (The bytes
+ * are copied, not drained: a socket bufferevent's output is frozen.) */
+static bool drain_output(struct bufferevent *bev, int fd)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+	size_t len = evbuffer_get_length(out), sent = 0;
+	const char *p = len ? (const char *)evbuffer_pullup(out, -1) : "";
+	for (int tries = 0; sent < len && tries < 50; tries++) {
+		ssize_t n = send(fd, p + sent, len - sent, MSG_NOSIGNAL);
+		if (n > 0) {
+			sent += (size_t)n;
+		} else if (n < 0 && errno != EAGAIN && errno != EINTR) {
+			return false;
+		} else {
+			struct pollfd w = {fd, POLLOUT, 0};
+			poll(&w, 1, 100);
+		}
+	}
+	return sent == len;
+}
+
+/* After "220 Ready to start TLS": everything the client sent after STARTTLS
+ * is thrown away unread (CVE-2011-0411), then the handshake starts on the
+ * same socket, now owned by an OpenSSL bufferevent. */
+static void start_tls(struct conn *c)
+{
+	int fd = bufferevent_getfd(c->bev);
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	evbuffer_drain(in, evbuffer_get_length(in));
+	SSL *ssl = drain_output(c->bev, fd) ? SSL_new(c->srv->tls) : NULL;
+	if (!ssl) {
+		log_error("STARTTLS from [%s]: cannot set up TLS", c->peer_text);
+		begin_close(c);
+		return;
+	}
+	bufferevent_setfd(c->bev, -1);
+	bufferevent_free(c->bev);
+	c->bev = bufferevent_openssl_socket_new(c->srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+						BEV_OPT_CLOSE_ON_FREE);
+	c->handshake = true;
+	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	set_timeouts(c);
+}
+
+static void tls_established(struct conn *c)
+{
+	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
+	c->handshake = false;
+	log_info("TLS from [%s]: %s %s", c->peer_text, SSL_get_version(ssl), SSL_get_cipher(ssl));
+	session_tls_started(c->sess);
+	if (c->mode == LISTEN_SUBMISSIONS) {
+		/* Implicit TLS: the greeting comes only now. */
+		session_start(c->sess);
+	}
+	pump(c);
+}
+
+static void credentials_checked(void *arg, enum auth_result r)
+{
+	struct conn *c = arg;
+	c->waiting = false;
+	if (c->dead) {
+		conn_free(c);
+		return;
+	}
+	log_info("auth from [%s]: user=<%s>, %s", c->peer_text, session_auth_user(c->sess),
+		 r == AUTH_OK ? "ok" : r == AUTH_BLOCKED ? "blocked (too many failures)" : "failed");
+	if (r == AUTH_OK)
+		c->pol.login = xstrdup(session_auth_user(c->sess));
+	session_auth_done(c->sess, r);
+	pump(c);
+}
+
+static void check_credentials(struct conn *c)
+{
+	if (!c->srv->auth) {
+		session_auth_done(c->sess, AUTH_FAILED);
+		pump(c);
+		return;
+	}
+	c->waiting = true;
+	auth_check_start(c->srv->auth, c->peer_text, session_auth_user(c->sess),
+			 session_auth_pass(c->sess), credentials_checked, c);
 }
 
 /* Feeds everything buffered into the session until it raises an event. */
@@ -170,6 +285,13 @@ static void pump(struct conn *c)
 	case SESSION_EV_CLOSE:
 		begin_close(c);
 		break;
+	case SESSION_EV_STARTTLS:
+		start_tls(c);
+		break;
+	case SESSION_EV_AUTH:
+		if (!c->waiting)
+			check_credentials(c);
+		break;
 	case SESSION_EV_NONE:
 		set_timeouts(c);
 		break;
@@ -194,6 +316,10 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
 	(void)bev;
 	struct conn *c = arg;
+	if (what & BEV_EVENT_CONNECTED) {
+		tls_established(c);
+		return;
+	}
 	if ((what & BEV_EVENT_TIMEOUT) && !c->closing && !c->waiting) {
 		log_info("timeout from [%s]", c->peer_text);
 		session_timeout(c->sess);
@@ -222,8 +348,9 @@ static void refuse(struct server *srv, int fd, const char *why)
 	close(fd);
 }
 
-void conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int salen)
+void conn_accept(struct listener *li, int fd, const struct sockaddr *sa, int salen)
 {
+	struct server *srv = li->srv;
 	char peer[INET6_ADDRSTRLEN + 8];
 	peer_to_text(sa, peer, sizeof peer);
 	if (srv->stopping || srv->nconns >= srv->cfg->max_connections) {
@@ -236,9 +363,18 @@ void conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int sale
 	c->srv = srv;
 	memcpy(&c->peer, sa, (size_t)salen < sizeof c->peer ? (size_t)salen : sizeof c->peer);
 	snprintf(c->peer_text, sizeof c->peer_text, "%s", peer);
-	c->pol = (struct policy_ctx){srv->cfg, (const struct sockaddr *)&c->peer};
-	c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	c->sess = session_new(&srv->lim, &receive_policy, &c->pol);
+	c->mode = li->mode;
+	c->pol = (struct policy_ctx){srv->cfg, (const struct sockaddr *)&c->peer, NULL};
+	c->sess = session_new(&srv->lim[li->mode], &receive_policy, &c->pol);
+	if (li->mode == LISTEN_SUBMISSIONS) {
+		/* RFC 8314 3.3: TLS from the first byte. */
+		c->bev = bufferevent_openssl_socket_new(srv->base, fd, SSL_new(srv->tls),
+							BUFFEREVENT_SSL_ACCEPTING,
+							BEV_OPT_CLOSE_ON_FREE);
+		c->handshake = true;
+	} else {
+		c->bev = bufferevent_socket_new(srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	}
 	c->next = srv->conns;
 	if (c->next)
 		c->next->prev = c;
@@ -247,7 +383,8 @@ void conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int sale
 	log_info("connect from [%s]", c->peer_text);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
-	session_start(c->sess);
+	if (li->mode != LISTEN_SUBMISSIONS)
+		session_start(c->sess);
 	flush_output(c);
 	set_timeouts(c);
 }

@@ -46,7 +46,7 @@ static bool split_hostport(const char *s, char *host, size_t hsz, char *port, si
 	return true;
 }
 
-static bool listen_one(struct server *srv, const char *spec)
+static bool listen_one(struct server *srv, const char *spec, enum listen_mode mode)
 {
 	char host[256], port[32];
 	struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV,
@@ -59,24 +59,41 @@ static bool listen_one(struct server *srv, const char *spec)
 	unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
 	if (ai->ai_family == AF_INET6)
 		flags |= LEV_OPT_BIND_IPV6ONLY;
-	struct evconnlistener *l = evconnlistener_new_bind(srv->base, on_accept, srv, flags, 1024,
-							   ai->ai_addr, (int)ai->ai_addrlen);
+	struct listener *li = &srv->listeners[srv->nlisteners];
+	*li = (struct listener){srv, mode, NULL};
+	li->l = evconnlistener_new_bind(srv->base, on_accept, li, flags, 1024, ai->ai_addr,
+					(int)ai->ai_addrlen);
 	freeaddrinfo(ai);
-	if (!l) {
+	if (!li->l) {
 		log_error("listen %s: %s", spec, strerror(errno));
 		return false;
 	}
-	evconnlistener_set_error_cb(l, on_accept_error);
-	srv->listeners = xrealloc(srv->listeners, (srv->nlisteners + 1) * sizeof *srv->listeners);
-	srv->listeners[srv->nlisteners++] = l;
-	log_info("listening on %s", spec);
+	evconnlistener_set_error_cb(li->l, on_accept_error);
+	srv->nlisteners++;
+	static const char *const names[] = {"smtp", "submission", "submissions"};
+	log_info("listening on %s (%s)", spec, names[mode]);
 	return true;
+}
+
+void server_limits(const struct server *srv, enum listen_mode mode, struct session_limits *lim)
+{
+	const struct config *cfg = srv->cfg;
+	*lim = (struct session_limits){
+		.hostname = cfg->hostname, .max_message_size = cfg->max_message_size,
+		.max_recipients = cfg->max_recipients, .max_errors = 20,
+		.vrfy = cfg->vrfy, .expn = cfg->expn,
+		.starttls = srv->tls != NULL && mode != LISTEN_SUBMISSIONS,
+		.auth = srv->auth != NULL,
+		.submission = mode != LISTEN_SMTP,
+	};
 }
 
 bool server_listen(struct server *srv)
 {
+	/* Allocated once: each listener's address is its accept callback's argument. */
+	srv->listeners = xcalloc(srv->cfg->listen.n, sizeof *srv->listeners);
 	for (size_t i = 0; i < srv->cfg->listen.n; i++)
-		if (!listen_one(srv, srv->cfg->listen.v[i]))
+		if (!listen_one(srv, srv->cfg->listen.v[i], srv->cfg->listen_mode[i]))
 			return false;
 	return true;
 }
@@ -87,7 +104,7 @@ void server_stop(struct server *srv)
 		return;
 	srv->stopping = true;
 	for (size_t i = 0; i < srv->nlisteners; i++)
-		evconnlistener_free(srv->listeners[i]);
+		evconnlistener_free(srv->listeners[i].l);
 	free(srv->listeners);
 	srv->listeners = NULL;
 	srv->nlisteners = 0;

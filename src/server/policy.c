@@ -61,7 +61,7 @@ static void policy_rcpt(void *ctx, const struct address *a, struct smtp_verdict 
 		break;
 	case RESOLVE_REMOTE:
 		/* Domains we are a backup MX for take mail from anyone. */
-		if (!config_is_relay_domain(pc->cfg, a->domain) &&
+		if (!pc->login && !config_is_relay_domain(pc->cfg, a->domain) &&
 		    !cidr_list_match(&pc->cfg->relay_from, pc->peer)) {
 			/* RFC 5321 3.6.2: no relaying for strangers. */
 			verdict(v, 554, "5.7.1", "<%s>: Relay access denied", addr);
@@ -186,8 +186,23 @@ static void policy_expn(void *ctx, const char *arg, struct smtp_verdict *v)
 	strlist_free(&members);
 }
 
+/* RFC 6409 6.1: a submission server may insist that a user sends only as
+ * an address of theirs; which ones, the config says. */
+static void policy_mail(void *ctx, const char *login, const struct address *sender,
+			struct smtp_verdict *v)
+{
+	const struct policy_ctx *pc = ctx;
+	char addr[ADDR_PATH_MAX + 1];
+	addr_format(sender, addr, sizeof addr);
+	if (sender->is_null || config_may_send_as(pc->cfg, login, addr))
+		verdict(v, 250, "2.1.0", "Ok");
+	else
+		verdict(v, 553, "5.7.1", "<%s>: Sender address not owned by user %s", addr, login);
+}
+
 const struct smtp_policy receive_policy = {
 	.rcpt = policy_rcpt,
 	.vrfy = policy_vrfy,
 	.expn = policy_expn,
+	.mail = policy_mail,
 };

@@ -15,6 +15,7 @@
 struct policy_ctx {
 	const struct config *cfg;
 	const struct sockaddr *peer; /* the client's address */
+	char *login;                 /* the authenticated user, or NULL */
 };
 
 extern const struct smtp_policy receive_policy;

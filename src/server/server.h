@@ -8,6 +8,7 @@
 #define PETREL_SERVER_SERVER_H
 
 #include <event2/event.h>
+#include <openssl/ssl.h>
 
 #include "config/config.h"
 #include "queue/spool.h"
@@ -15,20 +16,34 @@
 
 struct conn;
 struct scheduler;
+struct auth_check;
+
+struct listener {
+	struct server *srv;
+	enum listen_mode mode;
+	struct evconnlistener *l;
+};
 
 struct server {
 	struct event_base *base;
 	const struct config *cfg;
-	struct session_limits lim;
+	struct session_limits lim[3]; /* per enum listen_mode */
+	SSL_CTX *tls;                 /* NULL without tls-cert */
+	struct auth_check *auth;      /* NULL without passwd-file */
 	struct spool *spool;
 	struct scheduler *sched;
-	struct evconnlistener **listeners;
+	struct listener *listeners;
 	size_t nlisteners;
 	struct conn *conns;       /* every open connection */
 	unsigned nconns;
 	bool stopping;
 	struct event *drain;      /* while stopping: exit once everything is done */
 };
+
+/* The session limits for a listener of mode: what to offer (STARTTLS with a
+ * certificate, AUTH with a passwd file) and what to demand (AUTH on
+ * submission). srv->tls and srv->auth must be set up already. */
+void server_limits(const struct server *srv, enum listen_mode mode, struct session_limits *lim);
 
 /* Binds every "listen" address; false (with a log line) if one fails. */
 bool server_listen(struct server *srv);
@@ -37,7 +52,7 @@ bool server_listen(struct server *srv);
 void server_stop(struct server *srv);
 
 /* conn.c: takes over an accepted socket. */
-void conn_accept(struct server *srv, int fd, const struct sockaddr *sa, int salen);
+void conn_accept(struct listener *li, int fd, const struct sockaddr *sa, int salen);
 /* conn.c: ends every session (421) as the server stops. */
 void conn_shutdown_all(struct server *srv);
 /* conn.c: frees whatever connections remain once the loop has ended. */

@@ -202,6 +202,8 @@ static void send_mail(struct smtp_client *c)
 		buf_printf(&c->out, " SIZE=%" PRIu64, t->size);
 	if (t->body_8bit && client_has_ext(c, "8BITMIME"))
 		buf_puts(&c->out, " BODY=8BITMIME");
+	if (t->smtputf8)
+		buf_puts(&c->out, " SMTPUTF8");
 	buf_append(&c->out, "\r\n", 2);
 }
 
@@ -430,6 +432,14 @@ void client_start(struct smtp_client *c, struct client_txn *txn)
 	c->st = CS_TXN;
 	for (size_t i = 0; i < txn->nrcpt; i++)
 		set_reply(&txn->result[i], 0, "", "");
+	if (txn->smtputf8 && !client_has_ext(c, "SMTPUTF8")) {
+		/* RFC 6531 3.4: UTF-8 addresses cannot go to this server. */
+		set_reply(&c->mail_reply, 553, "553 5.6.7 the server does not support SMTPUTF8",
+			  "MAIL FROM");
+		c->mail_failed = true;
+		finish_txn(c, false);
+		return;
+	}
 	if (c->size_limit && txn->size > c->size_limit) {
 		/* RFC 1870 6: do not send what the server said it will refuse. */
 		char text[128];

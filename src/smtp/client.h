@@ -44,6 +44,7 @@ struct client_txn {
 	uint64_t size;
 	bool body_8bit;
 	struct client_reply *result;    /* nrcpt entries, filled by the client */
+	bool smtputf8;                  /* needs the server's SMTPUTF8 (RFC 6531) */
 };
 
 enum client_event {

@@ -47,12 +47,18 @@ static void proceed_helo(struct session *s, const char *arg)
 static void proceed_ehlo(struct session *s, const char *arg)
 {
 	greet(s, arg, true);
-	char text[512];
+	struct buf text = BUF_INIT;
 	/* RFC 1870: SIZE with the fixed maximum; RFC 2920, 6152, 2034. */
-	snprintf(text, sizeof text, "%s greets %s\nPIPELINING\nSIZE %" PRIu64
-		 "\n8BITMIME\nENHANCEDSTATUSCODES", s->lim->hostname, arg,
-		 s->lim->max_message_size);
-	session_reply(s, 250, NULL, text);
+	buf_printf(&text, "%s greets %.200s\nPIPELINING\nSIZE %" PRIu64
+		   "\n8BITMIME\nENHANCEDSTATUSCODES\nCHUNKING\nSMTPUTF8", s->lim->hostname, arg,
+		   s->lim->max_message_size);
+	if (s->lim->starttls && !s->tls)
+		buf_puts(&text, "\nSTARTTLS");
+	/* RFC 4954 4: mechanisms that send passwords only under TLS. */
+	if (s->lim->auth && s->tls)
+		buf_puts(&text, "\nAUTH PLAIN LOGIN");
+	session_reply(s, 250, NULL, text.p);
+	buf_free(&text);
 }
 
 /* Accepts "FROM:" / "TO:" (any case) and the one optional space some clients
@@ -90,10 +96,19 @@ static bool parse_path(struct session *s, const char *p, unsigned flags, const c
 	}
 }
 
+static bool non_ascii(const char *str)
+{
+	for (; *str; str++)
+		if ((unsigned char)*str >= 0x80)
+			return true;
+	return false;
+}
+
 /* ESMTP parameters of MAIL (RFC 5321 4.1.2 Mail-parameters). */
 static bool parse_mail_params(struct session *s, const char *p)
 {
 	s->mail_8bit = false;
+	s->mail_utf8 = false;
 	while (*p == ' ')
 		p++;
 	if (*p && !s->esmtp) {
@@ -134,7 +149,10 @@ static bool parse_mail_params(struct session *s, const char *p)
 				session_reply(s, 504, "5.5.4", "BODY type not supported");
 				return false;
 			}
-		} else {
+		} else if (strcasecmp(tok, "SMTPUTF8") == 0 && !eq) {
+			s->mail_utf8 = true; /* RFC 6531 3.4 */
+		} else if (strcasecmp(tok, "AUTH") != 0) {
+			/* RFC 4954 5: AUTH= is accepted; we trust only our own login. */
 			session_replyf(s, 555, "5.5.4", "Unsupported parameter %s", tok);
 			return false;
 		}
@@ -156,8 +174,30 @@ static bool check_mail(struct session *s, const char *arg)
 		session_reply(s, 501, "5.5.4", "Syntax: MAIL FROM:<address>");
 		return false;
 	}
+	if (s->lim->submission && !s->login) {
+		/* RFC 6409 4.3 / RFC 4954 6: submission needs a login first. */
+		session_reply(s, 530, "5.7.0", "Authentication required");
+		return false;
+	}
 	const char *rest;
-	return parse_path(s, p, ADDR_ALLOW_NULL, "5.1.7", &rest) && parse_mail_params(s, rest);
+	if (!parse_path(s, p, ADDR_ALLOW_NULL | ADDR_ALLOW_UTF8, "5.1.7", &rest) ||
+	    !parse_mail_params(s, rest))
+		return false;
+	if (!s->mail_utf8 && (non_ascii(s->addr.local) || non_ascii(s->addr.domain))) {
+		/* RFC 6531 3.5: a UTF-8 address needs the SMTPUTF8 parameter. */
+		session_reply(s, 553, "5.6.7", "Sender address needs SMTPUTF8");
+		return false;
+	}
+	if (s->login && s->pol->mail) {
+		struct smtp_verdict v = {0};
+		s->pol->mail(s->pol_ctx, s->login, &s->addr, &v);
+		bool ok = v.code >= 200 && v.code < 300;
+		if (!ok)
+			session_reply(s, v.code, v.ext, v.text.p ? v.text.p : "");
+		buf_free(&v.text);
+		return ok;
+	}
+	return true;
 }
 
 static void proceed_mail(struct session *s, const char *arg)
@@ -167,6 +207,7 @@ static void proceed_mail(struct session *s, const char *arg)
 	addr_format(&s->addr, text, sizeof text);
 	s->env.sender = xstrdup(text);
 	s->env.body_8bit = s->mail_8bit;
+	s->env.smtputf8 = s->mail_utf8;
 	s->state = ST_MAIL;
 	session_reply(s, 250, "2.1.0", "Ok");
 }
@@ -183,7 +224,8 @@ static bool check_rcpt(struct session *s, const char *arg)
 		return false;
 	}
 	const char *rest;
-	if (!parse_path(s, p, ADDR_ALLOW_NO_DOMAIN, "5.1.3", &rest))
+	unsigned flags = ADDR_ALLOW_NO_DOMAIN | (s->env.smtputf8 ? ADDR_ALLOW_UTF8 : 0);
+	if (!parse_path(s, p, flags, "5.1.3", &rest))
 		return false;
 	while (*rest == ' ')
 		rest++;
@@ -224,6 +266,10 @@ static bool check_data(struct session *s, const char *arg)
 	(void)arg;
 	if (s->state != ST_MAIL) {
 		session_reply(s, 503, "5.5.1", "Need MAIL and RCPT before DATA");
+		return false;
+	}
+	if (s->bdat_used) {
+		session_reply(s, 503, "5.5.1", "DATA not allowed after BDAT (RFC 3030)");
 		return false;
 	}
 	if (!s->env.rcpt_addr.n) {
@@ -300,6 +346,30 @@ static void proceed_help(struct session *s, const char *arg)
 		      "See RFC 5321 for their syntax.\nEnd of HELP info");
 }
 
+static bool check_starttls(struct session *s, const char *arg)
+{
+	(void)arg;
+	if (!s->lim->starttls) {
+		session_reply(s, 502, "5.5.1", "STARTTLS not available");
+		return false;
+	}
+	if (s->tls) {
+		session_reply(s, 503, "5.5.1", "TLS already active");
+		return false;
+	}
+	return true;
+}
+
+static void proceed_starttls(struct session *s, const char *arg)
+{
+	(void)arg;
+	session_reset_transaction(s);
+	session_reply(s, 220, "2.0.0", "Ready to start TLS");
+	/* The session consumes nothing more: whatever the client pipelined
+	 * after STARTTLS is dropped by the shell, never executed (CVE-2011-0411). */
+	s->event = SESSION_EV_STARTTLS;
+}
+
 static void proceed_obsolete(struct session *s, const char *arg)
 {
 	(void)arg;
@@ -319,6 +389,10 @@ static const struct smtp_command commands[] = {
 	{"VRFY", CMD_NEEDS_ARG, NULL, proceed_vrfy},
 	{"EXPN", CMD_NEEDS_ARG, NULL, proceed_expn},
 	{"HELP", 0, NULL, proceed_help},
+	{"STARTTLS", CMD_NO_ARG, check_starttls, proceed_starttls},
+	/* No CMD_NEEDS_HELO: a refused chunk must still be read (bdat.c). */
+	{"BDAT", CMD_NEEDS_ARG, check_bdat, proceed_bdat},
+	{"AUTH", CMD_NEEDS_ARG | CMD_NEEDS_HELO, check_auth, proceed_auth},
 	{"SEND", CMD_ERROR, NULL, proceed_obsolete},
 	{"SOML", CMD_ERROR, NULL, proceed_obsolete},
 	{"SAML", CMD_ERROR, NULL, proceed_obsolete},

@@ -25,3 +25,14 @@ void received_header(struct buf *out, const struct received_info *ri)
 	rfc5322_date(out, ri->when);
 	buf_puts(out, "\r\n");
 }
+
+const char *received_protocol(bool esmtp, bool tls, bool auth, bool utf8)
+{
+	static const char *const names[2][4] = {
+		{"ESMTP", "ESMTPA", "ESMTPS", "ESMTPSA"},
+		{"UTF8SMTP", "UTF8SMTPA", "UTF8SMTPS", "UTF8SMTPSA"},
+	};
+	if (!esmtp)
+		return "SMTP";
+	return names[utf8][(tls ? 2 : 0) + (auth ? 1 : 0)];
+}

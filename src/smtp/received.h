@@ -5,6 +5,7 @@
 #ifndef PETREL_SMTP_RECEIVED_H
 #define PETREL_SMTP_RECEIVED_H
 
+#include <stdbool.h>
 #include <time.h>
 
 #include "util/buf.h"
@@ -18,6 +19,10 @@ struct received_info {
 	const char *for_rcpt;    /* the single recipient, or NULL */
 	time_t when;
 };
+
+/* The "with" protocol name (RFC 3848, RFC 6531 3.7.3): SMTP or ESMTP, with
+ * S for TLS, A for an authenticated client, UTF8 in front for SMTPUTF8. */
+const char *received_protocol(bool esmtp, bool tls, bool auth, bool utf8);
 
 /* Appends "Received: ...\r\n" (folded, CRLF) to out. */
 void received_header(struct buf *out, const struct received_info *ri);

@@ -30,7 +30,10 @@ void session_reset_transaction(struct session *s)
 	strlist_free(&s->env.rcpt_orig);
 	s->env = (struct envelope){.esmtp = s->esmtp};
 	buf_free(&s->body);
-	if (s->state == ST_MAIL || s->state == ST_DATA || s->state == ST_WAIT)
+	s->bdat_used = false;
+	s->bdat_cr = false;
+	if (s->state == ST_MAIL || s->state == ST_DATA || s->state == ST_WAIT ||
+	    s->state == ST_BDAT)
 		s->state = ST_READY;
 }
 
@@ -39,6 +42,8 @@ void session_free(struct session *s)
 	if (!s)
 		return;
 	session_reset_transaction(s);
+	auth_clear(s);
+	free(s->login);
 	free(s->helo);
 	buf_free(&s->out);
 	buf_free(&s->line);
@@ -74,7 +79,7 @@ void session_start(struct session *s)
 
 /* Counts a client error; past the limit the session ends (RFC 5321 4.3.2
  * allows 421 at any time when the server must close). */
-static void count_error(struct session *s)
+void session_count_error(struct session *s)
 {
 	s->errors++;
 	if (s->lim->max_errors && s->errors >= s->lim->max_errors && s->state != ST_CLOSED) {
@@ -87,14 +92,14 @@ static void dispatch(struct session *s, const char *line, size_t len)
 {
 	if (memchr(line, '\0', len)) {
 		session_reply(s, 500, "5.5.2", "NUL byte in command line");
-		count_error(s);
+		session_count_error(s);
 		return;
 	}
 	size_t vlen = strcspn(line, " ");
 	const struct smtp_command *cmd = command_lookup(line, vlen);
 	if (!cmd) {
 		session_reply(s, 500, "5.5.2", "Command unrecognized");
-		count_error(s);
+		session_count_error(s);
 		return;
 	}
 	const char *arg = line + vlen;
@@ -117,9 +122,9 @@ static void dispatch(struct session *s, const char *line, size_t len)
 	if (ok) {
 		cmd->proceed(s, arg);
 		if (cmd->flags & CMD_ERROR)
-			count_error(s);
+			session_count_error(s);
 	} else if (s->out.len > before && s->out.p[before] >= '4') {
-		count_error(s);
+		session_count_error(s);
 	}
 }
 
@@ -142,14 +147,17 @@ static size_t feed_command(struct session *s, const char *p, size_t n)
 	if (s->line_overflow) {
 		s->line_overflow = false;
 		session_reply(s, 500, "5.5.2", "Line too long (RFC 5321 4.5.3.1.4: 512 octets)");
-		count_error(s);
+		session_count_error(s);
 		return take;
 	}
 	size_t len = s->line.len - 1;
 	if (len && s->line.p[len - 1] == '\r')
 		len--;
 	s->line.p[len] = '\0';
-	dispatch(s, s->line.p, len);
+	if (s->state == ST_AUTH_LINE)
+		auth_response(s, s->line.p, len);
+	else
+		dispatch(s, s->line.p, len);
 	buf_reset(&s->line);
 	return take;
 }
@@ -167,7 +175,7 @@ static void data_finished(struct session *s)
 		s->event = SESSION_EV_MESSAGE;
 		return;
 	}
-	count_error(s);
+	session_count_error(s);
 	session_reset_transaction(s);
 }
 
@@ -180,6 +188,8 @@ size_t session_feed(struct session *s, const char *p, size_t n)
 			used += data_reader_feed(&s->dr, p + used, n - used, &s->body, &done);
 			if (done)
 				data_finished(s);
+		} else if (s->state == ST_BDAT) {
+			used += bdat_feed(s, p + used, n - used);
 		} else {
 			used += feed_command(s, p + used, n - used);
 		}
@@ -246,4 +256,55 @@ void session_shutdown(struct session *s)
 	session_replyf(s, 421, "4.3.2", "%s Service shutting down, closing connection",
 		       s->lim->hostname);
 	session_close(s);
+}
+
+void session_tls_started(struct session *s)
+{
+	/* RFC 3207 4.2: discard everything learnt before the handshake. */
+	session_reset_transaction(s);
+	free(s->helo);
+	s->helo = NULL;
+	s->esmtp = false;
+	s->tls = true;
+	s->state = ST_FRESH;
+	s->event = SESSION_EV_NONE;
+}
+
+bool session_tls_active(const struct session *s)
+{
+	return s->tls;
+}
+
+const char *session_auth_user(const struct session *s)
+{
+	return s->auth_user.p ? s->auth_user.p : "";
+}
+
+const char *session_auth_pass(const struct session *s)
+{
+	return s->auth_pass.p ? s->auth_pass.p : "";
+}
+
+void session_auth_done(struct session *s, enum auth_result r)
+{
+	if (s->state != ST_AUTH_WAIT)
+		return;
+	s->event = SESSION_EV_NONE;
+	s->state = s->auth_return;
+	if (r == AUTH_OK) {
+		s->login = xstrdup(session_auth_user(s));
+		session_reply(s, 235, "2.7.0", "Authentication successful");
+	} else if (r == AUTH_BLOCKED) {
+		session_reply(s, 454, "4.7.0", "Too many failed authentication attempts, try later");
+		session_count_error(s);
+	} else {
+		session_reply(s, 535, "5.7.8", "Authentication credentials invalid");
+		session_count_error(s);
+	}
+	auth_clear(s);
+}
+
+const char *session_login(const struct session *s)
+{
+	return s->login;
 }

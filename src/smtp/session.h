@@ -44,6 +44,9 @@ struct smtp_policy {
 	/* VRFY / EXPN with the argument as given (already known to be enabled). */
 	void (*vrfy)(void *ctx, const char *arg, struct smtp_verdict *v);
 	void (*expn)(void *ctx, const char *arg, struct smtp_verdict *v);
+	/* MAIL FROM by a logged-in user (may be NULL): may login use sender? */
+	void (*mail)(void *ctx, const char *login, const struct address *sender,
+		     struct smtp_verdict *v);
 };
 
 struct session_limits {
@@ -53,12 +56,16 @@ struct session_limits {
 	unsigned max_errors;        /* 421 and close after this many errors; 0 = no limit */
 	bool vrfy;                  /* off: VRFY answers 252 */
 	bool expn;                  /* off: EXPN answers 502 */
+	bool starttls;              /* offer STARTTLS (RFC 3207) when not yet under TLS */
+	bool auth;                  /* offer AUTH (RFC 4954), only ever under TLS */
+	bool submission;            /* RFC 6409: a transaction needs AUTH first */
 };
 
 /* The transaction handed over at SESSION_EV_MESSAGE. */
 struct envelope {
 	char *sender;               /* "" for the null reverse-path */
 	bool body_8bit;             /* BODY=8BITMIME */
+	bool smtputf8;              /* SMTPUTF8 (RFC 6531) */
 	bool esmtp;                 /* EHLO (vs HELO): "with ESMTP" in Received */
 	struct strlist rcpt_addr;   /* final delivery addresses, deduplicated */
 	struct strlist rcpt_orig;   /* the RCPT TO address each came from */
@@ -69,7 +76,11 @@ enum session_event {
 	SESSION_EV_NONE,
 	SESSION_EV_MESSAGE,  /* envelope + body complete: make it durable */
 	SESSION_EV_CLOSE,    /* flush output, then close */
+	SESSION_EV_STARTTLS, /* flush output, drop unread input, handshake, session_tls_started() */
+	SESSION_EV_AUTH,     /* check session_auth_user()/_pass(), then session_auth_done() */
 };
+
+enum auth_result { AUTH_OK, AUTH_FAILED, AUTH_BLOCKED };
 
 struct session *session_new(const struct session_limits *lim, const struct smtp_policy *pol,
 			    void *pol_ctx);
@@ -97,5 +108,17 @@ void session_timeout(struct session *s);
 void session_shutdown(struct session *s);
 /* True while the session is inside DATA (used for the data timeout). */
 bool session_in_data(const struct session *s);
+
+/* The TLS handshake succeeded (after STARTTLS, or at once on an implicit-TLS
+ * listener): RFC 3207 4.2, the session starts over, the client greets again. */
+void session_tls_started(struct session *s);
+bool session_tls_active(const struct session *s);
+/* The credentials of a pending SESSION_EV_AUTH (valid until session_auth_done). */
+const char *session_auth_user(const struct session *s);
+const char *session_auth_pass(const struct session *s);
+/* The verdict on them: 235, 535, or 454 when the client is rate-limited. */
+void session_auth_done(struct session *s, enum auth_result r);
+/* The logged-in user, or NULL. */
+const char *session_login(const struct session *s);
 
 #endif

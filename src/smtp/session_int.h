@@ -17,6 +17,9 @@ enum session_state {
 	ST_MAIL,      /* MAIL accepted */
 	ST_DATA,      /* reading message content */
 	ST_WAIT,      /* message complete, waiting for the spool */
+	ST_BDAT,      /* reading a BDAT chunk's octets (RFC 3030) */
+	ST_AUTH_LINE, /* AUTH: the next line is a response, not a command */
+	ST_AUTH_WAIT, /* AUTH: credentials out for checking */
 	ST_CLOSED,
 };
 
@@ -35,6 +38,22 @@ struct session {
 	struct envelope env;
 	struct address addr;    /* the path check_mail/check_rcpt parsed */
 	bool mail_8bit;         /* BODY=8BITMIME seen by check_mail */
+	bool mail_utf8;         /* SMTPUTF8 seen by check_mail */
+	/* BDAT (RFC 3030) */
+	uint64_t bdat_left;     /* octets of the current chunk still to read */
+	bool bdat_last;         /* the current chunk is the LAST one */
+	bool bdat_used;         /* this transaction sends its content by BDAT */
+	bool bdat_cr;           /* a CR ended the previous piece */
+	enum session_state bdat_prev; /* state before a refused chunk */
+	int bdat_error;         /* reply code owed once the chunk is read, or 0 */
+	const char *bdat_ext;
+	const char *bdat_text;
+	bool tls;               /* under TLS */
+	char *login;            /* authenticated user */
+	enum session_state auth_return; /* state to resume after AUTH */
+	int auth_step;          /* AUTH LOGIN: 0 user, 1 password; -1 PLAIN */
+	struct buf auth_user;
+	struct buf auth_pass;
 	struct buf body;
 	struct data_reader dr;
 };
@@ -57,6 +76,16 @@ struct smtp_command {
 };
 
 const struct smtp_command *command_lookup(const char *verb, size_t len);
+/* auth.c: one line of an AUTH exchange (ST_AUTH_LINE). */
+void auth_response(struct session *s, const char *line, size_t len);
+void auth_clear(struct session *s);
+/* bdat.c */
+bool check_bdat(struct session *s, const char *arg);
+void proceed_bdat(struct session *s, const char *arg);
+size_t bdat_feed(struct session *s, const char *p, size_t n);
+void session_count_error(struct session *s);
+bool check_auth(struct session *s, const char *arg);
+void proceed_auth(struct session *s, const char *arg);
 void session_reply(struct session *s, int code, const char *ext, const char *text);
 void session_replyf(struct session *s, int code, const char *ext, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

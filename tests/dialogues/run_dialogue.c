@@ -19,6 +19,7 @@
 
 #include "config/config.h"
 #include "server/policy.h"
+#include "server/server.h"
 #include "smtp/session.h"
 
 static size_t unescape(const char *in, char *out)
@@ -91,12 +92,10 @@ static int play(const char *file, const struct config *cfg)
 	}
 	struct sockaddr_in peer = {.sin_family = AF_INET};
 	inet_pton(AF_INET, "127.0.0.1", &peer.sin_addr);
-	struct policy_ctx pc = {cfg, (const struct sockaddr *)&peer};
-	struct session_limits lim = {
-		.hostname = cfg->hostname, .max_message_size = cfg->max_message_size,
-		.max_recipients = cfg->max_recipients, .max_errors = 20,
-		.vrfy = cfg->vrfy, .expn = cfg->expn,
-	};
+	struct policy_ctx pc = {cfg, (const struct sockaddr *)&peer, NULL};
+	struct server srv = {.cfg = cfg};
+	struct session_limits lim;
+	server_limits(&srv, LISTEN_SMTP, &lim);
 	struct session *s = session_new(&lim, &receive_policy, &pc);
 	session_start(s);
 	char line[4096], raw[4096], got[1024];

@@ -33,7 +33,7 @@ static void test_pipelined_transaction(void **state)
 					"250 8BITMIME\r\n");
 	assert_int_equal(client_event(c), CLIENT_EV_READY);
 	struct client_reply res[3];
-	struct client_txn t = {"s@y.test", 3, rcpts, 100, true, res};
+	struct client_txn t = {"s@y.test", 3, rcpts, 100, true, res, false};
 	client_start(c, &t);
 	expect_out(c, "MAIL FROM:<s@y.test> SIZE=100 BODY=8BITMIME\r\nRCPT TO:<a@x.test>\r\n"
 		      "RCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n");
@@ -62,7 +62,7 @@ static void test_lockstep_without_pipelining(void **state)
 	(void)state;
 	struct smtp_client *c = greeted("250 peer\r\n");
 	struct client_reply res[2];
-	struct client_txn t = {"", 2, rcpts, 10, false, res};
+	struct client_txn t = {"", 2, rcpts, 10, false, res, false};
 	client_start(c, &t);
 	expect_out(c, "MAIL FROM:<>\r\n");
 	client_feed(c, "250 ok\r\n", 8);
@@ -83,7 +83,7 @@ static void test_mail_refused_applies_to_all(void **state)
 	(void)state;
 	struct smtp_client *c = greeted("250-peer\r\n250 PIPELINING\r\n");
 	struct client_reply res[2];
-	struct client_txn t = {"s@y.test", 2, rcpts, 10, false, res};
+	struct client_txn t = {"s@y.test", 2, rcpts, 10, false, res, false};
 	client_start(c, &t);
 	buf_reset(client_output(c));
 	const char *r = "553 5.7.1 sender refused\r\n503 no mail\r\n503 no mail\r\n503 no mail\r\n";
@@ -154,7 +154,7 @@ static void test_size_limit_and_abort(void **state)
 	(void)state;
 	struct smtp_client *c = greeted("250-peer\r\n250 SIZE 50\r\n");
 	struct client_reply res[1];
-	struct client_txn t = {"s@y.test", 1, rcpts, 51, false, res};
+	struct client_txn t = {"s@y.test", 1, rcpts, 51, false, res, false};
 	client_start(c, &t);
 	assert_int_equal(client_event(c), CLIENT_EV_TXN_DONE);
 	assert_int_equal(res[0].code, 552);

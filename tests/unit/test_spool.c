@@ -330,8 +330,6 @@ static void test_relocation(void **state)
 	assert_true(spool_find(fx->sp, l)->seg > 1);
 	assert_body(fx->sp, l, 2000, 9);
 	for (int round = 0; round < 2; round++) {
-		/* 26 segments were written; relocation keeps about 8. */
-		assert_true(count_files(fx, "log", "") <= 10);
 		assert_int_equal(spool_count(fx->sp), 1);
 		struct spool_msg *m = spool_find(fx->sp, l);
 		assert_non_null(m);
@@ -341,7 +339,22 @@ static void test_relocation(void **state)
 		assert_string_equal(m->rcpt[1].last_error, "451 later");
 		assert_string_equal(m->rcpt[0].orig, "One@Example.ORG");
 		assert_body(fx->sp, l, 2000, 9);
-		reopen(fx);
+		/*
+		 * Reclaimed segments are unlinked by the writer thread some time
+		 * after the dispatch that reclaimed them (UNLINK requests have no
+		 * callback, so wait_all() cannot wait for them): on a busy machine
+		 * the directory lags the index. spool_close() drains the writer's
+		 * queue, so count only then. 26 segments were written; what is
+		 * left is at most the segments from the one holding the newest
+		 * copy of l to the current one: relocation starts when there are
+		 * 9 (RELOCATE_AFTER + 1), plus one for a relocation record still
+		 * in flight at the close.
+		 */
+		spool_close(fx->sp);
+		fx->sp = NULL;
+		assert_true(count_files(fx, "log", "") <= 10);
+		fx->sp = spool_open(fx->dir);
+		assert_non_null(fx->sp);
 	}
 }
 

@@ -1,0 +1,545 @@
+/*
+ * pickup - the maildrop file format and its import into the spool; see
+ * pickup.h. The trace header is RFC 5321 4.4 / RFC 5322 3.6.7; recipients
+ * are resolved with config_resolve, exactly as at SMTP RCPT time.
+ *
+ * Everything runs in the loop thread. Files are local and were just
+ * written, so reading one is a page-cache copy; what must not block the
+ * loop — making the message durable — is the spool writer's job.
+ */
+#include "queue/pickup.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "smtp/address.h"
+#include "smtp/received.h"
+#include "util/fsutil.h"
+#include "util/log.h"
+
+#define SCAN_INTERVAL 1       /* seconds between scans when inotify is quiet */
+#define RETRY_PAUSE 10        /* seconds to wait after the spool refused a write */
+#define INFLIGHT_MAX 16       /* files handed to the spool at once */
+#define SKIP_MAX 256          /* names remembered as not importable */
+#define TEMP_MAX_AGE 3600     /* a submitter's temporary file older than this is dead */
+#define NAME_MAX_LEN 64
+
+/* ---- the file format ---- */
+
+void maildrop_encode(struct buf *out, const struct maildrop_msg *m)
+{
+	struct rec_rcpt *r = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof *r);
+	for (size_t i = 0; i < m->nrcpt; i++)
+		r[i].addr = r[i].orig = str_from(m->rcpt[i]);
+	struct rec_msg rm = {
+		.id = str_from(m->id), .sender = str_from(m->sender), .helo = STR_LIT(""),
+		.client = STR_LIT(""), .arrival = m->arrival, .nrcpt = m->nrcpt, .rcpt = r,
+	};
+	size_t start;
+	size_t at = rec_msg_begin(out, &rm, m->body_len, &start);
+	if (m->body_len)
+		memcpy(out->p + at, m->body, m->body_len);
+	rec_end(out, start);
+	rec_bind((uint8_t *)out->p + start, 0, 0);
+	free(r);
+}
+
+bool maildrop_decode(const uint8_t *p, size_t len, struct rec_msg *out)
+{
+	struct rec_hdr h;
+	memset(out, 0, sizeof *out);
+	if (len < REC_HDR_LEN || rec_check(p, len, 0, 0, &h) != REC_VALID || h.type != REC_MSG ||
+	    (size_t)h.len != len - REC_HDR_LEN)
+		return false;
+	return rec_decode_msg(p + REC_HDR_LEN, h.len, out);
+}
+
+uint64_t maildrop_max_size(const struct config *cfg)
+{
+	return cfg->max_message_size + 65536 +
+	       (uint64_t)(cfg->max_recipients + 1) * 2 * (ADDR_MAILBOX_MAX + 32);
+}
+
+/* <spool_dir>/maildrop into out; creates it (and the spool directory) when
+ * missing. The mode is set explicitly: mkdir's is cut by the umask. */
+static int maildrop_dir(const char *spool_dir, char *out, size_t outsz)
+{
+	int n = snprintf(out, outsz, "%s/" MAILDROP_DIR, spool_dir);
+	if (n < 0 || (size_t)n >= outsz) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (access(out, F_OK) == 0)
+		return 0;
+	if (fsutil_mkdir_p(spool_dir, 0700) < 0)
+		return -1;
+	if (mkdir(out, 0700) < 0)
+		return errno == EEXIST ? 0 : -1;
+	if (chmod(out, 01733) < 0)
+		return -1;
+	return fsutil_fsync_dir(spool_dir);
+}
+
+int maildrop_write(const char *spool_dir, const struct maildrop_msg *m)
+{
+	char dir[PATH_MAX], path[PATH_MAX];
+	if (maildrop_dir(spool_dir, dir, sizeof dir) < 0)
+		return -1;
+	int n = snprintf(path, sizeof path, "%s/%s.%ld", dir, m->id, (long)getpid());
+	if (n < 0 || (size_t)n >= sizeof path) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	struct buf rec = BUF_INIT;
+	maildrop_encode(&rec, m);
+	int rc = fsutil_write_atomic(path, rec.p, rec.len, 0600);
+	int saved = errno;
+	buf_free(&rec);
+	errno = saved;
+	return rc;
+}
+
+/* ---- the importer ---- */
+
+struct item {
+	struct pickup *p;
+	struct item *next;
+	char name[NAME_MAX_LEN];
+	char id[QUEUE_ID_LEN + 1];
+	char sender[ADDR_MAILBOX_MAX + 1];
+	uid_t uid;
+	size_t size, nrcpt;
+};
+
+struct pickup {
+	struct spool *sp;
+	const struct config *cfg;
+	pickup_queued_fn queued;
+	void *arg;
+	char dir[PATH_MAX];
+	int dirfd;
+	int qdirfd;
+	int ino_fd;
+	struct event *ino_ev;
+	struct event *timer;
+	struct item *items;           /* handed to the spool, callback not yet run */
+	unsigned ninflight;
+	struct strlist skip;          /* names not to try again in this run */
+	time_t pause_until;
+	bool stopped;
+};
+
+/* "<queue ID>.<pid>": what maildrop_write names a finished file. */
+static bool final_name(const char *name)
+{
+	const char *dot = strchr(name, '.');
+	if (!dot || dot - name != QUEUE_ID_LEN || dot[1] == '\0' ||
+	    strspn(dot + 1, "0123456789") != strlen(dot + 1))
+		return false;
+	char id[QUEUE_ID_LEN + 1];
+	memcpy(id, name, QUEUE_ID_LEN);
+	id[QUEUE_ID_LEN] = '\0';
+	return queue_id_valid(id);
+}
+
+static void skip_name(struct pickup *p, const char *name)
+{
+	/* Bounded: when full, start over (those names are tried, and logged, again). */
+	if (p->skip.n >= SKIP_MAX)
+		strlist_free(&p->skip);
+	strlist_add(&p->skip, name);
+}
+
+static void quarantine(struct pickup *p, const char *name, const char *why)
+{
+	if (renameat(p->dirfd, name, p->qdirfd, name) == 0) {
+		log_warn("%s/%s: %s; moved to %s/" MAILDROP_QUARANTINE "/", p->dir, name, why,
+			 p->dir);
+		return;
+	}
+	log_error("%s/%s: %s, and it cannot be moved to quarantine: %s; left in place", p->dir,
+		  name, why, strerror(errno));
+	skip_name(p, name);
+}
+
+/* Reads the whole file into out; its owner and size into st. NULL, or why
+ * not; *gone when the file is no longer there. */
+static const char *read_drop(struct pickup *p, const char *name, struct buf *out,
+			     struct stat *st, bool *gone)
+{
+	int fd = openat(p->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	*gone = fd < 0 && errno == ENOENT;
+	if (fd < 0)
+		return strerror(errno);
+	const char *why = NULL;
+	if (fstat(fd, st) < 0)
+		why = strerror(errno);
+	else if (!S_ISREG(st->st_mode))
+		why = "not a regular file";
+	else if ((uint64_t)st->st_size > maildrop_max_size(p->cfg))
+		why = "larger than the message size limit allows";
+	if (!why) {
+		size_t size = (size_t)st->st_size;
+		buf_reserve(out, size);
+		ssize_t n = 0;
+		while (out->len < size && (n = pread(fd, out->p + out->len, size - out->len,
+						     (off_t)out->len)) > 0)
+			out->len += (size_t)n;
+		out->p[out->len] = '\0';
+		if (n < 0)
+			why = strerror(errno);
+		else if (out->len != size)
+			why = "file changed while being read";
+	}
+	close(fd);
+	return why;
+}
+
+/* A decoded string as a C string in out; false when it does not fit. */
+static bool copy_str(struct str s, char *out, size_t outsz)
+{
+	if (s.len >= outsz)
+		return false;
+	memcpy(out, s.p, s.len);
+	out[s.len] = '\0';
+	return true;
+}
+
+/* The local part with the quotes of a Quoted-string removed (RFC 5321
+ * 4.1.2), as config_resolve wants it. */
+static void unquote(const char *in, char *out, size_t outsz)
+{
+	size_t n = strlen(in), j = 0;
+	if (n < 2 || in[0] != '"') {
+		snprintf(out, outsz, "%s", in);
+		return;
+	}
+	for (size_t i = 1; i + 1 < n && j + 1 < outsz; i++) {
+		if (in[i] == '\\' && i + 2 < n)
+			i++;
+		out[j++] = in[i];
+	}
+	out[j] = '\0';
+}
+
+static bool has_8bit(const char *s, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return true;
+	return false;
+}
+
+/* Adds the final recipients of one given address, each with the given one
+ * as its original (RFC 3461 ORCPT's sense). False when it is no address. */
+static bool resolve_one(struct pickup *p, const char *given, struct strlist *addr,
+			struct strlist *orig)
+{
+	struct address a;
+	if (addr_parse_mailbox(given, strlen(given), ADDR_ALLOW_UTF8, &a) != ADDR_OK)
+		return false;
+	char local[ADDR_LOCAL_MAX + 1], safe[ADDR_MAILBOX_MAX + 1];
+	unquote(a.local, local, sizeof local);
+	struct resolution res = {0};
+	config_resolve(p->cfg, local, a.domain, &res);
+	if (res.kind == RESOLVE_UNKNOWN || res.kind == RESOLVE_RELOCATED) {
+		/* Accepted anyway: the submitter has gone, so the answer SMTP would
+		 * give at RCPT time comes back as a bounce from the local agent. */
+		log_info("%s: to=<%s>: %s; queued so that delivery returns it to the sender",
+			 p->dir, log_safe(safe, sizeof safe, given, strlen(given)),
+			 res.kind == RESOLVE_UNKNOWN ? "no such local recipient" : "relocated");
+		strlist_add(&res.targets, given);
+	}
+	for (size_t i = 0; i < res.targets.n; i++)
+		if (strlist_add_unique(addr, res.targets.v[i]))
+			strlist_add(orig, given);
+	resolution_free(&res);
+	return true;
+}
+
+/* The envelope of a decoded file; NULL, or why it is unusable. */
+static const char *envelope(struct pickup *p, const struct rec_msg *rm, struct item *it,
+			    struct strlist *addr, struct strlist *orig)
+{
+	struct address a;
+	if (!copy_str(rm->sender, it->sender, sizeof it->sender) ||
+	    (it->sender[0] && addr_parse_mailbox(it->sender, strlen(it->sender),
+						 ADDR_ALLOW_UTF8, &a) != ADDR_OK))
+		return "bad sender address";
+	for (size_t i = 0; i < rm->nrcpt; i++) {
+		char given[ADDR_MAILBOX_MAX + 1];
+		if (!copy_str(rm->rcpt[i].addr, given, sizeof given) ||
+		    !resolve_one(p, given, addr, orig))
+			return "bad recipient address";
+	}
+	it->nrcpt = addr->n;
+	return addr->n ? NULL : "no recipients";
+}
+
+static void free_item(struct item *it)
+{
+	struct pickup *p = it->p;
+	struct item **pp = &p->items;
+	while (*pp != it)
+		pp = &(*pp)->next;
+	*pp = it->next;
+	p->ninflight--;
+	free(it);
+}
+
+static void pickup_free(struct pickup *p)
+{
+	strlist_free(&p->skip);
+	close(p->dirfd);
+	close(p->qdirfd);
+	free(p);
+}
+
+static void imported(void *arg, int err)
+{
+	struct item *it = arg;
+	struct pickup *p = it->p;
+	char safe[ADDR_MAILBOX_MAX + 1];
+	if (err == EINVAL || err == EFBIG) {
+		quarantine(p, it->name, strerror(err));
+	} else if (err) {
+		log_error("%s/%s: not queued: %s; left in the maildrop, retried in %d s", p->dir,
+			  it->name, strerror(err), RETRY_PAUSE);
+		p->pause_until = time(NULL) + RETRY_PAUSE;
+	} else {
+		log_info("%s: uid=%u, from=<%s>, size=%zu, nrcpt=%zu, status=queued (maildrop %s)",
+			 it->id, (unsigned)it->uid,
+			 log_safe(safe, sizeof safe, it->sender, strlen(it->sender)), it->size,
+			 it->nrcpt, it->name);
+		if (unlinkat(p->dirfd, it->name, 0) < 0 && errno != ENOENT) {
+			log_error("%s/%s: queued as %s but cannot be removed: %s", p->dir, it->name,
+				  it->id, strerror(errno));
+			skip_name(p, it->name);
+		}
+		if (!p->stopped && p->queued)
+			p->queued(p->arg, it->id);
+	}
+	free_item(it);
+	if (p->stopped && !p->items)
+		pickup_free(p);
+	else if (!p->stopped)
+		event_active(p->timer, EV_TIMEOUT, 0);
+}
+
+/* "Received: by HOST (Petrel, from userid UID) id QID; DATE" (RFC 5321 4.4
+ * for a message that came from no network peer). */
+static void local_received(struct buf *out, const char *host, uid_t uid, const char *id,
+			   time_t when)
+{
+	buf_printf(out, "Received: by %s (Petrel, from userid %u)\r\n\tid %s; ", host,
+		   (unsigned)uid, id);
+	rfc5322_date(out, when);
+	buf_puts(out, "\r\n");
+}
+
+/* Hands a decoded file to the spool. */
+static void submit(struct pickup *p, struct item *it, const struct rec_msg *rm,
+		   const char *body, struct strlist *addr, struct strlist *orig)
+{
+	time_t now = time(NULL);
+	bool utf8 = has_8bit(it->sender, strlen(it->sender));
+	for (size_t i = 0; i < addr->n; i++)
+		utf8 |= has_8bit(addr->v[i], strlen(addr->v[i]));
+	struct buf hdr = BUF_INIT;
+	queue_id_next(it->id);
+	local_received(&hdr, p->cfg->hostname, it->uid, it->id, now);
+	struct iovec iov[2] = {{hdr.p, hdr.len}, {(void *)body, (size_t)rm->body_len}};
+	struct spool_new_msg m = {
+		.id = it->id, .sender = it->sender, .helo = p->cfg->hostname, .client = "local",
+		/* When the user said it was sent; never later than now. */
+		.arrival = rm->arrival > 0 && rm->arrival < now ? rm->arrival : now,
+		.flags = (has_8bit(body, (size_t)rm->body_len) ? SPOOL_MSG_8BITMIME : 0) |
+			 (utf8 ? SPOOL_MSG_SMTPUTF8 : 0),
+		.nrcpt = addr->n, .rcpt_addr = (const char *const *)addr->v,
+		.rcpt_orig = (const char *const *)orig->v, .body = iov, .nbody = 2,
+	};
+	it->size = hdr.len + (size_t)rm->body_len;
+	it->next = p->items;
+	p->items = it;
+	p->ninflight++;
+	spool_submit(p->sp, &m, imported, it);
+	buf_free(&hdr);
+}
+
+static void import(struct pickup *p, const char *name)
+{
+	struct buf data = BUF_INIT;
+	struct stat st;
+	bool gone;
+	const char *why = read_drop(p, name, &data, &st, &gone);
+	if (why) {
+		if (!gone) {
+			log_warn("%s/%s: cannot read: %s; skipped", p->dir, name, why);
+			skip_name(p, name);
+		}
+		buf_free(&data);
+		return;
+	}
+	struct item *it = xcalloc(1, sizeof *it);
+	*it = (struct item){.p = p, .uid = st.st_uid};
+	snprintf(it->name, sizeof it->name, "%s", name);
+	struct strlist addr = STRLIST_INIT, orig = STRLIST_INIT;
+	struct rec_msg rm;
+	if (!maildrop_decode((const uint8_t *)data.p, data.len, &rm))
+		why = "damaged (not one valid record)";
+	else
+		why = envelope(p, &rm, it, &addr, &orig);
+	if (why) {
+		quarantine(p, name, why);
+		free(it);
+	} else {
+		submit(p, it, &rm, data.p + REC_HDR_LEN + rm.body_off, &addr, &orig);
+	}
+	rec_msg_free(&rm);
+	strlist_free(&addr);
+	strlist_free(&orig);
+	buf_free(&data);
+}
+
+/* Removes a submitter's temporary file (fsutil's "NAME.tmp.PID.N") that has
+ * outlived any write: its writer died before the rename. */
+static void reap_temp(struct pickup *p, const char *name)
+{
+	struct stat st;
+	if (fstatat(p->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    time(NULL) - st.st_mtime < TEMP_MAX_AGE)
+		return;
+	if (unlinkat(p->dirfd, name, 0) == 0)
+		log_info("%s/%s: removed an abandoned temporary file", p->dir, name);
+	else
+		skip_name(p, name);
+}
+
+static bool in_flight(const struct pickup *p, const char *name)
+{
+	for (const struct item *it = p->items; it; it = it->next)
+		if (strcmp(it->name, name) == 0)
+			return true;
+	return false;
+}
+
+static void scan(struct pickup *p)
+{
+	if (p->stopped || time(NULL) < p->pause_until)
+		return;
+	DIR *d = opendir(p->dir);
+	if (!d) {
+		log_error("%s: %s", p->dir, strerror(errno));
+		return;
+	}
+	const struct dirent *de;
+	while (p->ninflight < INFLIGHT_MAX && (de = readdir(d))) {
+		const char *name = de->d_name;
+		if (strlen(name) >= NAME_MAX_LEN || strlist_contains(&p->skip, name))
+			continue;
+		if (strstr(name, ".tmp."))
+			reap_temp(p, name);
+		else if (final_name(name) && !in_flight(p, name))
+			import(p, name);
+	}
+	closedir(d);
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	scan(arg);
+}
+
+/* inotify said a name was renamed into the maildrop: drain, then scan. */
+static void on_inotify(evutil_socket_t fd, short what, void *arg)
+{
+	(void)what;
+	_Alignas(struct inotify_event) char ev[4096];
+	while (read(fd, ev, sizeof ev) > 0)
+		continue;
+	scan(arg);
+}
+
+/* Opens the maildrop and its quarantine; false after a log line. */
+static bool open_dirs(struct pickup *p)
+{
+	if (maildrop_dir(p->cfg->spool_dir, p->dir, sizeof p->dir) < 0) {
+		log_error("%s/" MAILDROP_DIR ": %s", p->cfg->spool_dir, strerror(errno));
+		return false;
+	}
+	p->dirfd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p->dirfd < 0 || (mkdirat(p->dirfd, MAILDROP_QUARANTINE, 0700) < 0 && errno != EEXIST)) {
+		log_error("%s: %s", p->dir, strerror(errno));
+		return false;
+	}
+	p->qdirfd = openat(p->dirfd, MAILDROP_QUARANTINE, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p->qdirfd < 0) {
+		log_error("%s/" MAILDROP_QUARANTINE ": %s", p->dir, strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+/* Without inotify (a full table of watches, an odd file system) the timer
+ * alone still finds every file, a second later. */
+static void watch(struct pickup *p, struct event_base *base)
+{
+	p->ino_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (p->ino_fd >= 0 && inotify_add_watch(p->ino_fd, p->dir, IN_MOVED_TO) < 0) {
+		close(p->ino_fd);
+		p->ino_fd = -1;
+	}
+	if (p->ino_fd < 0) {
+		log_warn("%s: inotify unavailable (%s); scanning every %d s", p->dir,
+			 strerror(errno), SCAN_INTERVAL);
+		return;
+	}
+	p->ino_ev = event_new(base, p->ino_fd, EV_READ | EV_PERSIST, on_inotify, p);
+	event_add(p->ino_ev, NULL);
+}
+
+struct pickup *pickup_start(struct event_base *base, struct spool *sp, const struct config *cfg,
+			    pickup_queued_fn queued, void *arg)
+{
+	struct pickup *p = xcalloc(1, sizeof *p);
+	*p = (struct pickup){.sp = sp, .cfg = cfg, .queued = queued, .arg = arg,
+			     .dirfd = -1, .qdirfd = -1, .ino_fd = -1};
+	if (!open_dirs(p)) {
+		if (p->dirfd >= 0)
+			close(p->dirfd);
+		free(p);
+		return NULL;
+	}
+	watch(p, base);
+	p->timer = event_new(base, -1, EV_PERSIST, on_timer, p);
+	struct timeval tv = {SCAN_INTERVAL, 0};
+	event_add(p->timer, &tv);
+	scan(p);
+	return p;
+}
+
+void pickup_stop(struct pickup *p)
+{
+	if (!p)
+		return;
+	p->stopped = true;
+	event_free(p->timer);
+	p->timer = NULL;
+	if (p->ino_ev)
+		event_free(p->ino_ev);
+	if (p->ino_fd >= 0)
+		close(p->ino_fd);
+	if (!p->items)
+		pickup_free(p);
+}

@@ -1,0 +1,269 @@
+/*
+ * test_pickup - the maildrop: the file format (a MSG record at position
+ * (0, 0), nothing else), and the import into a real spool in a scratch
+ * directory: recipients resolved as at RCPT time (aliases, duplicates,
+ * unknown local, remote), the local Received: header, the file removed
+ * only after the spool's callback, damaged files quarantined, abandoned
+ * temporary files reaped, other names left alone, and a stop with an
+ * import in flight. Waits on the event loop, never on sleeps.
+ */
+#include "test_util.h"
+
+#include <dirent.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "config_fixture.h"
+#include "queue/pickup.h"
+#include "queue/queue_id.h"
+#include "util/log.h"
+
+static const char *const RCPTS[] = {"team@example.test", "nobody@example.test",
+				    "someone@remote.test", "ALICE@example.test"};
+static const char BODY[] = "Subject: hi\r\n\r\nhello\r\n";
+
+static void sample(struct maildrop_msg *m, char id[QUEUE_ID_LEN + 1])
+{
+	queue_id_next(id);
+	*m = (struct maildrop_msg){
+		.id = id, .arrival = 1000, .sender = "alice@example.test", .nrcpt = 4,
+		.rcpt = RCPTS, .body = BODY, .body_len = sizeof BODY - 1,
+	};
+}
+
+static void test_roundtrip(void **state)
+{
+	(void)state;
+	struct maildrop_msg m;
+	char id[QUEUE_ID_LEN + 1];
+	sample(&m, id);
+	struct buf b = BUF_INIT;
+	maildrop_encode(&b, &m);
+	struct rec_msg rm;
+	assert_true(maildrop_decode((const uint8_t *)b.p, b.len, &rm));
+	assert_int_equal(rm.id.len, QUEUE_ID_LEN);
+	assert_memory_equal(rm.id.p, id, QUEUE_ID_LEN);
+	assert_int_equal(rm.arrival, 1000);
+	assert_int_equal(rm.sender.len, strlen("alice@example.test"));
+	assert_int_equal(rm.nrcpt, 4);
+	assert_memory_equal(rm.rcpt[2].addr.p, "someone@remote.test", rm.rcpt[2].addr.len);
+	assert_int_equal(rm.body_len, sizeof BODY - 1);
+	assert_memory_equal(b.p + REC_HDR_LEN + rm.body_off, BODY, sizeof BODY - 1);
+	rec_msg_free(&rm);
+	buf_free(&b);
+}
+
+static void test_damage_refused(void **state)
+{
+	(void)state;
+	struct maildrop_msg m;
+	char id[QUEUE_ID_LEN + 1];
+	sample(&m, id);
+	struct buf b = BUF_INIT;
+	maildrop_encode(&b, &m);
+	struct rec_msg rm;
+	for (size_t i = 0; i < b.len; i += 7) {
+		b.p[i] ^= 0x20;
+		assert_false(maildrop_decode((const uint8_t *)b.p, b.len, &rm));
+		b.p[i] ^= 0x20;
+	}
+	assert_false(maildrop_decode((const uint8_t *)b.p, b.len - 1, &rm));
+	assert_false(maildrop_decode((const uint8_t *)b.p, 3, &rm));
+	buf_putc(&b, '\n');
+	assert_false(maildrop_decode((const uint8_t *)b.p, b.len, &rm));
+	/* The same record as the spool writes it, bound to a segment position. */
+	struct buf seg = BUF_INIT;
+	struct rec_rcpt r = {.addr = STR_LIT("a@b.test"), .orig = STR_LIT("a@b.test")};
+	struct rec_msg msg = {.id = str_from(id), .sender = STR_LIT(""), .helo = STR_LIT(""),
+			      .client = STR_LIT(""), .nrcpt = 1, .rcpt = &r};
+	size_t start;
+	rec_msg_begin(&seg, &msg, 0, &start);
+	rec_end(&seg, start);
+	rec_bind((uint8_t *)seg.p, 1, 0);
+	assert_false(maildrop_decode((const uint8_t *)seg.p, seg.len, &rm));
+	buf_free(&seg);
+	buf_free(&b);
+}
+
+/* ---- import into a spool ---- */
+
+struct world {
+	struct config *cfg;
+	struct spool *sp;
+	struct event_base *base;
+	struct event *spool_ev;
+	char queued[4][QUEUE_ID_LEN + 1];
+	size_t nqueued;
+};
+
+static void on_spool(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	spool_dispatch(arg);
+}
+
+static void on_queued(void *arg, const char *id)
+{
+	struct world *w = arg;
+	assert_true(w->nqueued < 4);
+	snprintf(w->queued[w->nqueued++], QUEUE_ID_LEN + 1, "%s", id);
+}
+
+static void world_open(struct world *w)
+{
+	struct buf err = BUF_INIT;
+	scratch_write("aliases", "team: alice, bob\npostmaster: alice\n");
+	scratch_write("relocated", "carol carol@elsewhere.test\n");
+	*w = (struct world){0};
+	w->cfg = scratch_load("hostname mx.example.test\nlisten 127.0.0.1:2525\nspool spool\n"
+			      "maildir-root mail\ndomain example.test\nmailbox alice\n"
+			      "mailbox bob\naliases aliases\nrelocated relocated\n", &err);
+	if (!w->cfg)
+		fail_msg("config: %s", err.p);
+	buf_free(&err);
+	w->sp = spool_open(w->cfg->spool_dir);
+	assert_non_null(w->sp);
+	w->base = event_base_new();
+	w->spool_ev = event_new(w->base, spool_notify_fd(w->sp), EV_READ | EV_PERSIST, on_spool,
+				w->sp);
+	event_add(w->spool_ev, NULL);
+}
+
+static void world_close(struct world *w)
+{
+	spool_close(w->sp);
+	event_free(w->spool_ev);
+	event_base_free(w->base);
+	config_free(w->cfg);
+}
+
+static bool exists(const char *path)
+{
+	return access(path, F_OK) == 0;
+}
+
+static size_t count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	assert_non_null(d);
+	size_t n = 0;
+	for (struct dirent *de; (de = readdir(d));)
+		n += de->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+static void check_message(struct world *w)
+{
+	struct spool_msg *msg = spool_find(w->sp, w->queued[0]);
+	assert_non_null(msg);
+	assert_string_equal(msg->sender, "alice@example.test");
+	assert_string_equal(msg->client, "local");
+	assert_int_equal(msg->arrival, 1000);
+	const char *want[][2] = {
+		{"alice@example.test", "team@example.test"},
+		{"bob@example.test", "team@example.test"},
+		{"nobody@example.test", "nobody@example.test"},
+		{"someone@remote.test", "someone@remote.test"},
+	};
+	assert_int_equal(msg->nrcpt, 4);
+	for (size_t i = 0; i < 4; i++) {
+		assert_string_equal(msg->rcpt[i].addr, want[i][0]);
+		assert_string_equal(msg->rcpt[i].orig, want[i][1]);
+	}
+	char body[512] = {0};
+	assert_true(spool_read_body(w->sp, msg, body, sizeof body - 1, 0) > 0);
+	char want_hdr[128];
+	snprintf(want_hdr, sizeof want_hdr,
+		 "Received: by mx.example.test (Petrel, from userid %u)\r\n\tid %s; ",
+		 (unsigned)getuid(), msg->id);
+	assert_memory_equal(body, want_hdr, strlen(want_hdr));
+	assert_non_null(strstr(body, " +0000\r\nSubject: hi\r\n\r\nhello\r\n"));
+}
+
+static void test_import(void **state)
+{
+	(void)state;
+	struct world w;
+	world_open(&w);
+	struct maildrop_msg m;
+	char id[QUEUE_ID_LEN + 1], path[PATH_MAX];
+	sample(&m, id);
+	assert_int_equal(maildrop_write(w.cfg->spool_dir, &m), 0);
+	struct stat st;
+	snprintf(path, sizeof path, "%s/maildrop", w.cfg->spool_dir);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 01733);
+	/* A damaged file, a dead temporary file and a stranger. */
+	queue_id_next(id);
+	snprintf(path, sizeof path, "%s/maildrop/%s.77", w.cfg->spool_dir, id);
+	scratch_write(path, "PTRL but not really a record");
+	snprintf(path, sizeof path, "%s/maildrop/%s.78.tmp.78.0", w.cfg->spool_dir, id);
+	scratch_write(path, "half");
+	struct timespec old[2] = {{1000, 0}, {1000, 0}};
+	assert_int_equal(utimensat(AT_FDCWD, path, old, 0), 0);
+	snprintf(path, sizeof path, "%s/maildrop/README", w.cfg->spool_dir);
+	scratch_write(path, "not mail");
+
+	struct pickup *p = pickup_start(w.base, w.sp, w.cfg, on_queued, &w);
+	assert_non_null(p);
+	while (w.nqueued < 1)
+		event_base_loop(w.base, EVLOOP_ONCE);
+	check_message(&w);
+	snprintf(path, sizeof path, "%s/maildrop", w.cfg->spool_dir);
+	assert_int_equal(count_dir(path), 2);   /* README and quarantine/ */
+	snprintf(path, sizeof path, "%s/maildrop/README", w.cfg->spool_dir);
+	assert_true(exists(path));
+	snprintf(path, sizeof path, "%s/maildrop/quarantine/%s.77", w.cfg->spool_dir, id);
+	assert_true(exists(path));
+	pickup_stop(p);
+	world_close(&w);
+}
+
+/* A file written while the pickup runs is found without waiting for a
+ * restart; one handed to the spool when the pickup stops is still removed. */
+static void test_live_and_stop(void **state)
+{
+	(void)state;
+	struct world w;
+	world_open(&w);
+	struct pickup *p = pickup_start(w.base, w.sp, w.cfg, on_queued, &w);
+	assert_non_null(p);
+	struct maildrop_msg m;
+	char id[QUEUE_ID_LEN + 1], dir[PATH_MAX];
+	sample(&m, id);
+	assert_int_equal(maildrop_write(w.cfg->spool_dir, &m), 0);
+	while (w.nqueued < 1)
+		event_base_loop(w.base, EVLOOP_ONCE);
+	snprintf(dir, sizeof dir, "%s/maildrop", w.cfg->spool_dir);
+	assert_int_equal(count_dir(dir), 1);
+	pickup_stop(p);
+
+	sample(&m, id);
+	assert_int_equal(maildrop_write(w.cfg->spool_dir, &m), 0);
+	p = pickup_start(w.base, w.sp, w.cfg, on_queued, &w);
+	assert_non_null(p);
+	pickup_stop(p);           /* the import is in flight */
+	world_close(&w);          /* its callback runs here */
+	assert_int_equal(w.nqueued, 1);
+	assert_int_equal(count_dir(dir), 1);
+}
+
+int main(void)
+{
+	log_set_level(LOG_LVL_ERROR);
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_damage_refused),
+		cmocka_unit_test_setup_teardown(test_import, scratch_setup, scratch_teardown),
+		cmocka_unit_test_setup_teardown(test_live_and_stop, scratch_setup,
+						scratch_teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
