@@ -52,7 +52,8 @@ test: deps
 	$(MAKE) all
 	$(MAKE) BUILD=build-asan CC=clang \
 	  OPT="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" all
-	@python3 tests/run.py --build $(BUILD) --asan-build build-asan
+	$(MAKE) fuzz-build
+	@python3 tests/run.py --build $(BUILD) --asan-build build-asan --fuzz-smoke
 
 install: $(BUILD)/petrel
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/doc/petrel

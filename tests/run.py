@@ -132,11 +132,26 @@ def run_integration(build, tag, only):
             record("%s (%.1fs)" % (full, time.monotonic() - t0), ok, detail)
 
 
+def run_fuzz_smoke():
+    """Each libFuzzer harness for 3 s (make fuzz-smoke): it builds and finds nothing."""
+    p = subprocess.run(["make", "-s", "fuzz-smoke"], cwd=ROOT, capture_output=True, text=True,
+                       timeout=600)
+    out = p.stdout + p.stderr
+    seen = 0
+    for line in out.splitlines():
+        if line.startswith("ok fuzz") or line.startswith("FAIL fuzz"):
+            seen += 1
+            record(line.split(" ", 1)[1], line.startswith("ok"), out[-3000:])
+    if p.returncode != 0 and not seen:
+        record("fuzz smoke", False, out[-3000:])
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default="build")
     ap.add_argument("--asan-build")
     ap.add_argument("--only", help="regex: run only matching integration tests")
+    ap.add_argument("--fuzz-smoke", action="store_true", help="also run make fuzz-smoke")
     args = ap.parse_args()
     builds = [(os.path.join(ROOT, args.build), "")]
     if args.asan_build:
@@ -147,6 +162,8 @@ def main():
             run_unit(build, tag)
             run_dialogues(build, tag, live=True)
         run_integration(build, tag, args.only)
+    if args.fuzz_smoke and not args.only:
+        run_fuzz_smoke()
     if failures:
         print("\nfailed:\n  " + "\n  ".join(failures))
     print("%d passed, %d failed" % (passed, failed))
