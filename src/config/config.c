@@ -510,6 +510,8 @@ static const struct keyword keywords[] = {
 	 (uint64_t)1 << 40},
 	{"max-recipients", "N", 1, false, set_count, CFG(max_recipients), 1, 100000},
 	{"max-connections", "N", 1, false, set_count, CFG(max_connections), 1, 1000000},
+	{"max-connections-per-client", "N", 1, false, set_count, CFG(max_per_client), 1, 1000000},
+	{"max-no-progress", "N", 1, false, set_count, CFG(max_no_progress), 1, 1000000},
 	{"command-timeout", "DURATION", 1, false, set_duration, CFG(command_timeout), 1, DAY},
 	{"data-timeout", "DURATION", 1, false, set_duration, CFG(data_timeout), 1, DAY},
 	{"vrfy", "on|off", 1, false, set_switch, CFG(vrfy), 0, 0},
@@ -594,6 +596,8 @@ static void set_defaults(struct config *cfg)
 	cfg->max_message_size = 10u << 20;
 	cfg->max_recipients = 100;
 	cfg->max_connections = 1000;
+	cfg->max_per_client = 20;
+	cfg->max_no_progress = 30;
 	cfg->command_timeout = 300;
 	cfg->data_timeout = 600;
 	cfg->vrfy = true;

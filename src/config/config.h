@@ -54,6 +54,8 @@ struct config {
 	uint64_t max_message_size;    /* "max-message-size" bytes, default 10 MiB */
 	unsigned max_recipients;      /* "max-recipients", default 100 */
 	unsigned max_connections;     /* "max-connections", default 1000 */
+	unsigned max_per_client;      /* "max-connections-per-client", default 20; relay-from exempt */
+	unsigned max_no_progress;     /* "max-no-progress", default 30 commands without a message */
 	unsigned command_timeout;     /* "command-timeout" seconds, default 300 (RFC 5321 4.5.3.2.7) */
 	unsigned data_timeout;        /* "data-timeout" seconds, default 600 */
 	bool vrfy;                    /* "vrfy on|off", default on */

@@ -348,15 +348,31 @@ static void refuse(struct server *srv, int fd, const char *why)
 	close(fd);
 }
 
+/* One client may not take every slot: its open connections, unless it is
+ * a trusted (relay-from) network. */
+static bool over_client_limit(const struct server *srv, const struct sockaddr *sa,
+			      const char *peer)
+{
+	if (cidr_list_match(&srv->cfg->relay_from, sa))
+		return false;
+	unsigned n = 0;
+	for (const struct conn *c = srv->conns; c; c = c->next)
+		n += strcmp(c->peer_text, peer) == 0;
+	return n >= srv->cfg->max_per_client;
+}
+
 void conn_accept(struct listener *li, int fd, const struct sockaddr *sa, int salen)
 {
 	struct server *srv = li->srv;
 	char peer[INET6_ADDRSTRLEN + 8];
 	peer_to_text(sa, peer, sizeof peer);
-	if (srv->stopping || srv->nconns >= srv->cfg->max_connections) {
-		log_warn("refused connection from [%s]: %s", peer,
-			 srv->stopping ? "shutting down" : "too many connections");
-		refuse(srv, fd, srv->stopping ? "Service shutting down" : "Too many connections");
+	const char *why = srv->stopping ? "Service shutting down"
+			  : srv->nconns >= srv->cfg->max_connections ? "Too many connections"
+			  : over_client_limit(srv, sa, peer) ? "Too many connections from your address"
+							      : NULL;
+	if (why) {
+		log_warn("refused connection from [%s]: %s", peer, why);
+		refuse(srv, fd, why);
 		return;
 	}
 	struct conn *c = xcalloc(1, sizeof *c);

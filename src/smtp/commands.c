@@ -256,6 +256,11 @@ static void proceed_rcpt(struct session *s, const char *arg)
 		}
 		s->env.naccepted++;
 	}
+	if (v.code >= 300 && session_no_progress(s)) {
+		strlist_free(&targets);
+		buf_free(&v.text);
+		return;
+	}
 	session_reply(s, v.code, v.ext, v.text.p ? v.text.p : "");
 	strlist_free(&targets);
 	buf_free(&v.text);
@@ -383,12 +388,12 @@ static const struct smtp_command commands[] = {
 	{"MAIL", CMD_NEEDS_ARG | CMD_NEEDS_HELO, check_mail, proceed_mail},
 	{"RCPT", CMD_NEEDS_ARG | CMD_NEEDS_HELO, check_rcpt, proceed_rcpt},
 	{"DATA", CMD_NO_ARG | CMD_NEEDS_HELO, check_data, proceed_data},
-	{"RSET", CMD_NO_ARG, NULL, proceed_rset},
-	{"NOOP", 0, NULL, proceed_noop},
+	{"RSET", CMD_NO_ARG | CMD_NO_PROGRESS, NULL, proceed_rset},
+	{"NOOP", CMD_NO_PROGRESS, NULL, proceed_noop},
 	{"QUIT", CMD_NO_ARG, NULL, proceed_quit},
-	{"VRFY", CMD_NEEDS_ARG, NULL, proceed_vrfy},
-	{"EXPN", CMD_NEEDS_ARG, NULL, proceed_expn},
-	{"HELP", 0, NULL, proceed_help},
+	{"VRFY", CMD_NEEDS_ARG | CMD_NO_PROGRESS, NULL, proceed_vrfy},
+	{"EXPN", CMD_NEEDS_ARG | CMD_NO_PROGRESS, NULL, proceed_expn},
+	{"HELP", CMD_NO_PROGRESS, NULL, proceed_help},
 	{"STARTTLS", CMD_NO_ARG, check_starttls, proceed_starttls},
 	/* No CMD_NEEDS_HELO: a refused chunk must still be read (bdat.c). */
 	{"BDAT", CMD_NEEDS_ARG, check_bdat, proceed_bdat},

@@ -88,6 +88,16 @@ void session_count_error(struct session *s)
 	}
 }
 
+bool session_no_progress(struct session *s)
+{
+	if (!s->lim->max_no_progress || ++s->no_progress <= s->lim->max_no_progress)
+		return false;
+	/* Address harvesting (refused RCPTs, VRFY, EXPN probing) never sends mail. */
+	session_reply(s, 421, "4.7.0", "Too many commands without sending mail, closing connection");
+	session_close(s);
+	return true;
+}
+
 static void dispatch(struct session *s, const char *line, size_t len)
 {
 	if (memchr(line, '\0', len)) {
@@ -105,6 +115,8 @@ static void dispatch(struct session *s, const char *line, size_t len)
 	const char *arg = line + vlen;
 	while (*arg == ' ')
 		arg++;
+	if ((cmd->flags & CMD_NO_PROGRESS) && session_no_progress(s))
+		return;
 	size_t before = s->out.len;
 	bool ok;
 	if ((cmd->flags & CMD_NEEDS_ARG) && !*arg) {
@@ -232,8 +244,10 @@ void session_message_done(struct session *s, const char *queue_id, int err)
 	if (s->state != ST_WAIT)
 		return;
 	s->event = SESSION_EV_NONE;
-	if (queue_id)
+	if (queue_id) {
+		s->no_progress = 0;
 		session_replyf(s, 250, "2.0.0", "Ok: queued as %s", queue_id);
+	}
 	else if (err == ENOSPC)
 		session_reply(s, 452, "4.3.1", "Insufficient system storage, try again later");
 	else

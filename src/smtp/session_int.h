@@ -35,6 +35,7 @@ struct session {
 	struct buf line;        /* command line being assembled */
 	bool line_overflow;     /* discarding the rest of an overlong line */
 	unsigned errors;
+	unsigned no_progress;   /* commands since the last accepted message */
 	struct envelope env;
 	struct address addr;    /* the path check_mail/check_rcpt parsed */
 	bool mail_8bit;         /* BODY=8BITMIME seen by check_mail */
@@ -64,6 +65,7 @@ enum {
 	CMD_NO_ARG = 2,      /* 501 with one */
 	CMD_NEEDS_HELO = 4,  /* 503 before HELO/EHLO (RFC 5321 4.1.4) */
 	CMD_ERROR = 8,       /* counts as a client error */
+	CMD_NO_PROGRESS = 16, /* VRFY, EXPN, RCPT...: harvesting if it never ends in a message */
 };
 
 struct smtp_command {
@@ -84,6 +86,8 @@ bool check_bdat(struct session *s, const char *arg);
 void proceed_bdat(struct session *s, const char *arg);
 size_t bdat_feed(struct session *s, const char *p, size_t n);
 void session_count_error(struct session *s);
+/* Counts a command that did not bring mail closer; true when it closed the session. */
+bool session_no_progress(struct session *s);
 bool check_auth(struct session *s, const char *arg);
 void proceed_auth(struct session *s, const char *arg);
 void session_reply(struct session *s, int code, const char *ext, const char *text);

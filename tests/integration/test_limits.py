@@ -156,3 +156,38 @@ def test_vrfy_and_expn_can_be_switched_off():
         assert code == 252
         assert "Alice" not in text[0]
         assert c.cmd("EXPN team")[0] == 502
+
+
+def test_connections_per_client_limited_for_strangers():
+    # 127.0.0.1 is not a trusted network here, so the per-address limit applies.
+    with Petrel({"relay-from": "10.0.0.0/8", "max-connections-per-client": "3"}) as d:
+        held = [d.connect() for _ in range(3)]
+        for c in held:
+            assert c.reply()[0] == 220
+        extra = d.connect()
+        code, text = extra.reply()
+        assert code == 421 and "from your address" in text[0]
+        held[0].cmd("QUIT")
+        wait_for(lambda: held[0].closed())
+        again = d.connect()
+        wait_for(lambda: again.reply()[0] == 220, what="a slot for this address")
+
+
+def test_rcpt_harvesting_gets_421():
+    with Petrel({"max-no-progress": "10"}) as d:
+        c = d.connect()
+        c.reply()
+        c.cmd("EHLO harvester.example")
+        c.cmd("MAIL FROM:<h@example.org>")
+        codes = [c.cmd("RCPT TO:<guess%d@example.test>" % i)[0] for i in range(10)]
+        assert codes == [550] * 10
+        code, text = c.cmd("RCPT TO:<guess10@example.test>")
+        assert code == 421 and text[0].startswith("4.7.0")
+        assert c.closed()
+        # Accepted recipients are progress: a 100-recipient message is fine.
+        c2 = d.connect()
+        c2.reply()
+        c2.cmd("EHLO c")
+        c2.cmd("MAIL FROM:<s@example.org>")
+        for i in range(20):
+            assert c2.cmd("RCPT TO:<%s@example.test>" % ("alice" if i % 2 else "bob"))[0] == 250
