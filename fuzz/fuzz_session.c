@@ -135,7 +135,7 @@ static void policy_mail(void *ctx, const char *login, const struct address *send
 			struct smtp_verdict *v)
 {
 	(void)ctx;
-	if (!strcmp(login, "any") || !strcasecmp(sender->domain, LOCAL_DOMAIN))
+	if (!login || !strcmp(login, "any") || !strcasecmp(sender->domain, LOCAL_DOMAIN))
 		verdict(v, 250, "2.1.0", "Ok");
 	else
 		verdict(v, 553, "5.7.1", "Sender address not owned by the logged-in user");

@@ -18,6 +18,7 @@
 #include "control/admin.h"
 #include "control/control.h"
 #include "schedule/scheduler.h"
+#include "auth/ratelimit.h"
 #include "queue/pickup.h"
 #include "server/auth_check.h"
 #include "server/server.h"
@@ -95,6 +96,7 @@ static bool setup_tls_and_auth(struct server *srv)
 		log_error("%s", err.p);
 	bool ok = err.len == 0;
 	buf_free(&err);
+	srv->msg_rate = ratelimit_new(cfg->max_msgs_per_client, cfg->msg_rate_window);
 	for (int m = LISTEN_SMTP; m <= LISTEN_SUBMISSIONS; m++)
 		server_limits(srv, (enum listen_mode)m, &srv->lim[m]);
 	return ok;
@@ -145,6 +147,7 @@ static int serve(const char *path)
 	conn_free_all(&srv);
 	scheduler_free(srv.sched);
 	auth_check_free(srv.auth);
+	ratelimit_free(srv.msg_rate);
 	SSL_CTX_free(srv.tls);
 	event_free(srv.drain);
 	event_free(spool_ev);

@@ -512,6 +512,9 @@ static const struct keyword keywords[] = {
 	{"max-connections", "N", 1, false, set_count, CFG(max_connections), 1, 1000000},
 	{"max-connections-per-client", "N", 1, false, set_count, CFG(max_per_client), 1, 1000000},
 	{"max-no-progress", "N", 1, false, set_count, CFG(max_no_progress), 1, 1000000},
+	{"max-messages-per-client", "N", 1, false, set_count, CFG(max_msgs_per_client), 1,
+	 100000000},
+	{"message-rate-window", "DURATION", 1, false, set_duration, CFG(msg_rate_window), 1, DAY},
 	{"command-timeout", "DURATION", 1, false, set_duration, CFG(command_timeout), 1, DAY},
 	{"data-timeout", "DURATION", 1, false, set_duration, CFG(data_timeout), 1, DAY},
 	{"vrfy", "on|off", 1, false, set_switch, CFG(vrfy), 0, 0},
@@ -598,6 +601,8 @@ static void set_defaults(struct config *cfg)
 	cfg->max_connections = 1000;
 	cfg->max_per_client = 20;
 	cfg->max_no_progress = 30;
+	cfg->max_msgs_per_client = 100;
+	cfg->msg_rate_window = 60;
 	cfg->command_timeout = 300;
 	cfg->data_timeout = 600;
 	cfg->vrfy = true;

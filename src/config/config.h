@@ -56,6 +56,8 @@ struct config {
 	unsigned max_connections;     /* "max-connections", default 1000 */
 	unsigned max_per_client;      /* "max-connections-per-client", default 20; relay-from exempt */
 	unsigned max_no_progress;     /* "max-no-progress", default 30 commands without a message */
+	unsigned max_msgs_per_client; /* "max-messages-per-client", default 100 per ... */
+	unsigned msg_rate_window;     /* "message-rate-window", default 1m; relay-from exempt */
 	unsigned command_timeout;     /* "command-timeout" seconds, default 300 (RFC 5321 4.5.3.2.7) */
 	unsigned data_timeout;        /* "data-timeout" seconds, default 600 */
 	bool vrfy;                    /* "vrfy on|off", default on */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "schedule/scheduler.h"
+#include "auth/ratelimit.h"
 #include "server/auth_check.h"
 #include "server/policy.h"
 #include "server/server.h"
@@ -109,6 +110,8 @@ static void committed(void *arg, int err)
 			 c->qid, c->peer_text, session_helo(c->sess), env->sender,
 			 session_body(c->sess)->len, env->rcpt_addr.n);
 		scheduler_enqueue(c->srv->sched, c->qid);
+		if (c->srv->msg_rate)
+			ratelimit_fail(c->srv->msg_rate, c->peer_text, time(NULL));
 	} else {
 		log_error("%s: client=[%s], not queued: %s", c->qid, c->peer_text, strerror(err));
 	}
@@ -380,7 +383,8 @@ void conn_accept(struct listener *li, int fd, const struct sockaddr *sa, int sal
 	memcpy(&c->peer, sa, (size_t)salen < sizeof c->peer ? (size_t)salen : sizeof c->peer);
 	snprintf(c->peer_text, sizeof c->peer_text, "%s", peer);
 	c->mode = li->mode;
-	c->pol = (struct policy_ctx){srv->cfg, (const struct sockaddr *)&c->peer, NULL};
+	c->pol = (struct policy_ctx){srv->cfg, (const struct sockaddr *)&c->peer, NULL,
+				     c->peer_text, srv->msg_rate};
 	c->sess = session_new(&srv->lim[li->mode], &receive_policy, &c->pol);
 	if (li->mode == LISTEN_SUBMISSIONS) {
 		/* RFC 8314 3.3: TLS from the first byte. */

@@ -5,6 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
+
+#include "auth/ratelimit.h"
 
 /* Strips the quotes of a Quoted-string local part (RFC 5321 4.1.2) so
  * "alice" and alice name the same user. */
@@ -194,7 +197,14 @@ static void policy_mail(void *ctx, const char *login, const struct address *send
 	const struct policy_ctx *pc = ctx;
 	char addr[ADDR_PATH_MAX + 1];
 	addr_format(sender, addr, sizeof addr);
-	if (sender->is_null || config_may_send_as(pc->cfg, login, addr))
+	if (!login) {
+		/* A stranger sending too fast waits; trusted networks never do. */
+		if (pc->msg_rate && !cidr_list_match(&pc->cfg->relay_from, pc->peer) &&
+		    ratelimit_blocked(pc->msg_rate, pc->peer_text, time(NULL)))
+			verdict(v, 450, "4.7.1", "Too much mail from your address, try again later");
+		else
+			verdict(v, 250, "2.1.0", "Ok");
+	} else if (sender->is_null || config_may_send_as(pc->cfg, login, addr))
 		verdict(v, 250, "2.1.0", "Ok");
 	else
 		verdict(v, 553, "5.7.1", "<%s>: Sender address not owned by user %s", addr, login);

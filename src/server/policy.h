@@ -16,6 +16,8 @@ struct policy_ctx {
 	const struct config *cfg;
 	const struct sockaddr *peer; /* the client's address */
 	char *login;                 /* the authenticated user, or NULL */
+	const char *peer_text;       /* the client's address as text */
+	struct ratelimit *msg_rate;  /* messages per client address, or NULL */
 };
 
 extern const struct smtp_policy receive_policy;

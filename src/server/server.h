@@ -30,6 +30,7 @@ struct server {
 	struct session_limits lim[3]; /* per enum listen_mode */
 	SSL_CTX *tls;                 /* NULL without tls-cert */
 	struct auth_check *auth;      /* NULL without passwd-file */
+	struct ratelimit *msg_rate;   /* accepted messages per client address */
 	struct spool *spool;
 	struct scheduler *sched;
 	struct listener *listeners;

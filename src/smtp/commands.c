@@ -188,7 +188,7 @@ static bool check_mail(struct session *s, const char *arg)
 		session_reply(s, 553, "5.6.7", "Sender address needs SMTPUTF8");
 		return false;
 	}
-	if (s->login && s->pol->mail) {
+	if (s->pol->mail) {
 		struct smtp_verdict v = {0};
 		s->pol->mail(s->pol_ctx, s->login, &s->addr, &v);
 		bool ok = v.code >= 200 && v.code < 300;

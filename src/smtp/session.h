@@ -44,7 +44,8 @@ struct smtp_policy {
 	/* VRFY / EXPN with the argument as given (already known to be enabled). */
 	void (*vrfy)(void *ctx, const char *arg, struct smtp_verdict *v);
 	void (*expn)(void *ctx, const char *arg, struct smtp_verdict *v);
-	/* MAIL FROM by a logged-in user (may be NULL): may login use sender? */
+	/* MAIL FROM (may be NULL): may this client send now, and may login
+	 * (NULL when not logged in) use sender? */
 	void (*mail)(void *ctx, const char *login, const struct address *sender,
 		     struct smtp_verdict *v);
 };

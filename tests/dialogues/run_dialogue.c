@@ -92,7 +92,7 @@ static int play(const char *file, const struct config *cfg)
 	}
 	struct sockaddr_in peer = {.sin_family = AF_INET};
 	inet_pton(AF_INET, "127.0.0.1", &peer.sin_addr);
-	struct policy_ctx pc = {cfg, (const struct sockaddr *)&peer, NULL};
+	struct policy_ctx pc = {cfg, (const struct sockaddr *)&peer, NULL, "127.0.0.1", NULL};
 	struct server srv = {.cfg = cfg};
 	struct session_limits lim;
 	server_limits(&srv, LISTEN_SMTP, &lim);

@@ -191,3 +191,19 @@ def test_rcpt_harvesting_gets_421():
         c2.cmd("MAIL FROM:<s@example.org>")
         for i in range(20):
             assert c2.cmd("RCPT TO:<%s@example.test>" % ("alice" if i % 2 else "bob"))[0] == 250
+
+
+def test_message_rate_per_client():
+    with Petrel({"relay-from": "10.0.0.0/8", "max-messages-per-client": "3"}) as d:
+        c = d.connect()
+        c.reply()
+        c.cmd("EHLO c")
+        for i in range(3):
+            assert c.cmd("MAIL FROM:<s@example.org>")[0] == 250
+            assert c.cmd("RCPT TO:<alice@example.test>")[0] == 250
+            assert c.cmd("DATA")[0] == 354
+            c.send("Subject: %d\r\n\r\nx\r\n.\r\n" % i)
+            assert c.reply()[0] == 250
+        code, text = c.cmd("MAIL FROM:<s@example.org>")
+        assert code == 450 and text[0].startswith("4.7.1")
+        d.wait_mail("alice", 3)
