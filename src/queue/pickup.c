@@ -214,23 +214,6 @@ static bool copy_str(struct str s, char *out, size_t outsz)
 	return true;
 }
 
-/* The local part with the quotes of a Quoted-string removed (RFC 5321
- * 4.1.2), as config_resolve wants it. */
-static void unquote(const char *in, char *out, size_t outsz)
-{
-	size_t n = strlen(in), j = 0;
-	if (n < 2 || in[0] != '"') {
-		snprintf(out, outsz, "%s", in);
-		return;
-	}
-	for (size_t i = 1; i + 1 < n && j + 1 < outsz; i++) {
-		if (in[i] == '\\' && i + 2 < n)
-			i++;
-		out[j++] = in[i];
-	}
-	out[j] = '\0';
-}
-
 static bool has_8bit(const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++)
@@ -248,7 +231,7 @@ static bool resolve_one(struct pickup *p, const char *given, struct strlist *add
 	if (addr_parse_mailbox(given, strlen(given), ADDR_ALLOW_UTF8, &a) != ADDR_OK)
 		return false;
 	char local[ADDR_LOCAL_MAX + 1], safe[ADDR_MAILBOX_MAX + 1];
-	unquote(a.local, local, sizeof local);
+	addr_unquote_local(a.local, local, sizeof local);
 	struct resolution res = {0};
 	config_resolve(p->cfg, local, a.domain, &res);
 	if (res.kind == RESOLVE_UNKNOWN || res.kind == RESOLVE_RELOCATED) {

@@ -9,23 +9,6 @@
 
 #include "auth/ratelimit.h"
 
-/* Strips the quotes of a Quoted-string local part (RFC 5321 4.1.2) so
- * "alice" and alice name the same user. */
-static void unquote_local(const char *in, char *out, size_t outsz)
-{
-	size_t j = 0, n = strlen(in);
-	if (n < 2 || in[0] != '"') {
-		snprintf(out, outsz, "%s", in);
-		return;
-	}
-	for (size_t i = 1; i + 1 < n && j + 1 < outsz; i++) {
-		if (in[i] == '\\' && i + 2 < n)
-			i++;
-		out[j++] = in[i];
-	}
-	out[j] = '\0';
-}
-
 static void verdict(struct smtp_verdict *v, int code, const char *ext, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 
@@ -44,7 +27,7 @@ static void policy_rcpt(void *ctx, const struct address *a, struct smtp_verdict 
 {
 	const struct policy_ctx *pc = ctx;
 	char local[ADDR_LOCAL_MAX + 1], addr[ADDR_PATH_MAX + 1];
-	unquote_local(a->local, local, sizeof local);
+	addr_unquote_local(a->local, local, sizeof local);
 	addr_format(a, addr, sizeof addr);
 	struct resolution res = {0};
 	config_resolve(pc->cfg, local, a->domain, &res);

@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -514,4 +515,19 @@ const char *addr_status_text(enum addr_status st)
 		return "null path not allowed here (RFC 5321 4.1.1.3)";
 	}
 	return "unknown address error";
+}
+
+void addr_unquote_local(const char *in, char *out, size_t outsz)
+{
+	size_t n = strlen(in), j = 0;
+	if (n < 2 || in[0] != '"') {
+		snprintf(out, outsz, "%s", in);
+		return;
+	}
+	for (size_t i = 1; i + 1 < n && j + 1 < outsz; i++) {
+		if (in[i] == '\\' && i + 2 < n)
+			i++; /* quoted-pairSMTP: keep the escaped character */
+		out[j++] = in[i];
+	}
+	out[j] = '\0';
 }

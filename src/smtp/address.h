@@ -74,6 +74,10 @@ bool addr_valid_domain(const char *s, size_t len, bool allow_utf8);
  * a Domain (ASCII only, at most 255 octets) or an address-literal. */
 bool addr_valid_helo(const char *s, size_t len);
 
+/* The local part with the quotes of a Quoted-string removed (RFC 5321
+ * 4.1.2), so "alice" and alice name the same user; truncated to outsz. */
+void addr_unquote_local(const char *in, char *out, size_t outsz);
+
 /* A short human-readable reason for a status, for reply texts. */
 const char *addr_status_text(enum addr_status st);
 
