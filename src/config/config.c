@@ -478,6 +478,62 @@ static void set_relay_auth(struct loader *ld, const struct keyword *kw, char **a
 	free(path);
 }
 
+static void set_word(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
+{
+	(void)argc;
+	char **dst = field(ld, kw);
+	free(*dst);
+	*dst = xstrdup(argv[0]);
+}
+
+/* Metrics are for the local scraper only: never served beyond loopback. */
+static void set_metrics_listen(struct loader *ld, const struct keyword *kw, char **argv,
+			       size_t argc)
+{
+	(void)argc;
+	const char *s = argv[0];
+	bool loopback = strncmp(s, "127.", 4) == 0 || strncmp(s, "[::1]:", 6) == 0 ||
+			strncmp(s, "localhost:", 10) == 0;
+	if (!valid_listen(s))
+		kw_error(ld, kw, "'%s' is not HOST:PORT", s);
+	else if (!loopback)
+		kw_error(ld, kw, "'%s' is not a loopback address (127.0.0.0/8, [::1])", s);
+	else
+		ld->cfg->metrics_listen = xstrdup(s);
+}
+
+static void set_log_format(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
+{
+	(void)argc;
+	if (strcmp(argv[0], "text") == 0 || strcmp(argv[0], "json") == 0)
+		ld->cfg->log_json = argv[0][0] == 'j';
+	else
+		kw_error(ld, kw, "expected text or json, not '%s'", argv[0]);
+}
+
+/* "local-delivery maildir" or "local-delivery lmtp HOST:PORT|unix:PATH" */
+static void set_local_delivery(struct loader *ld, const struct keyword *kw, char **argv,
+			       size_t argc)
+{
+	if (argc == 1 && strcmp(argv[0], "maildir") == 0)
+		return;
+	if (argc != 2 || strcmp(argv[0], "lmtp") != 0) {
+		kw_error(ld, kw, "usage: local-delivery maildir | lmtp HOST:PORT | lmtp unix:PATH");
+		return;
+	}
+	if (strncmp(argv[1], "unix:", 5) == 0 && argv[1][5]) {
+		char *path = absolute_path(ld, argv[1] + 5);
+		struct buf b = BUF_INIT;
+		buf_printf(&b, "unix:%s", path);
+		ld->cfg->lmtp_target = b.p;
+		free(path);
+	} else if (valid_listen(argv[1])) {
+		ld->cfg->lmtp_target = xstrdup(argv[1]);
+	} else {
+		kw_error(ld, kw, "'%s' is not HOST:PORT or unix:PATH", argv[1]);
+	}
+}
+
 const struct route *config_find_route(const struct config *cfg, const char *domain)
 {
 	for (size_t i = 0; i < cfg->nroutes; i++)
@@ -542,6 +598,12 @@ static const struct keyword keywords[] = {
 	{"auth-max-failures", "N", 1, false, set_count, CFG(auth_max_failures), 1, 100000},
 	{"auth-failure-window", "DURATION", 1, false, set_duration, CFG(auth_failure_window), 1,
 	 DAY},
+	{"user", "NAME", 1, false, set_word, CFG(run_user), 0, 0},
+	{"shutdown-timeout", "DURATION", 1, false, set_duration, CFG(shutdown_timeout), 1, DAY},
+	{"metrics-listen", "HOST:PORT", 1, false, set_metrics_listen, 0, 0, 0},
+	{"log-format", "text|json", 1, false, set_log_format, 0, 0, 0},
+	{"local-delivery", "maildir | lmtp HOST:PORT | lmtp unix:PATH", 2, false,
+	 set_local_delivery, 0, 0, 0},
 };
 
 #define NKEYWORDS (sizeof keywords / sizeof keywords[0])
@@ -620,6 +682,8 @@ static void set_defaults(struct config *cfg)
 	cfg->smtp_timeout = 300;
 	cfg->auth_max_failures = 5;
 	cfg->auth_failure_window = 300;
+	cfg->run_user = xstrdup("petrel");
+	cfg->shutdown_timeout = 30;
 }
 
 static void file_error(struct loader *ld, const char *msg)
@@ -794,5 +858,8 @@ void config_free(struct config *cfg)
 	free(cfg->relay_host);
 	free(cfg->relay_auth_user);
 	free(cfg->relay_auth_pass);
+	free(cfg->run_user);
+	free(cfg->metrics_listen);
+	free(cfg->lmtp_target);
 	free(cfg);
 }

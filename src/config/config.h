@@ -91,6 +91,13 @@ struct config {
 	size_t nsend_as;
 	unsigned auth_max_failures;   /* "auth-max-failures", default 5 per client address ... */
 	unsigned auth_failure_window; /* "auth-failure-window", default 5m ... then 454 */
+
+	/* Running in production. */
+	char *run_user;               /* "user NAME": started as root, drop to it; default petrel */
+	unsigned shutdown_timeout;    /* "shutdown-timeout", default 30s: SIGTERM waits for DATA */
+	char *metrics_listen;         /* "metrics-listen HOST:PORT" (loopback only); NULL = off */
+	bool log_json;                /* "log-format text|json", default text */
+	char *lmtp_target;            /* "local-delivery lmtp HOST:PORT|unix:PATH"; NULL = maildir */
 };
 
 /* True when the authenticated user may use addr as the envelope sender:
