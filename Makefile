@@ -59,6 +59,13 @@ install: $(BUILD)/petrel
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/doc/petrel
 	install -m 755 $(BUILD)/petrel $(DESTDIR)$(PREFIX)/sbin/petrel
 	install -m 644 etc/petrel.conf $(DESTDIR)$(PREFIX)/share/doc/petrel/petrel.conf.example
+	install -d $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 \
+	  $(DESTDIR)$(PREFIX)/lib/systemd/system
+	install -m 644 man/petrel.8 $(DESTDIR)$(PREFIX)/share/man/man8/petrel.8
+	install -m 644 man/petrel.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/petrel.conf.5
+	sed 's|/usr/local/sbin/petrel|$(PREFIX)/sbin/petrel|g' etc/petrel.service \
+	  > $(DESTDIR)$(PREFIX)/lib/systemd/system/petrel.service
+	chmod 644 $(DESTDIR)$(PREFIX)/lib/systemd/system/petrel.service
 
 clean:
 	rm -rf build build-asan

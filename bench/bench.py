@@ -289,6 +289,12 @@ class PetrelServer:
         self.binary = binary
         self.dir = tempfile.mkdtemp(prefix="petrel-", dir=workdir)
         self.port = free_port()
+        # Started as root, Petrel drops to its 'user' (default petrel) after
+        # binding: run as nobody, who must be able to reach the spool.
+        run_as = ["user nobody"] if os.geteuid() == 0 else []
+        if run_as:
+            for d in (workdir, self.dir):
+                os.chmod(d, 0o711)
         self.proc = None
         self.cg = Cgroup("petrel")
         self.config = os.path.join(self.dir, "petrel.conf")
@@ -301,7 +307,7 @@ class PetrelServer:
                 "relay-from 127.0.0.0/8",
                 "relay-host 127.0.0.1:%d" % relay_port,
                 "max-connections 11000",
-            ]) + "\n")
+            ] + run_as) + "\n")
 
     def start(self):
         cg = self.cg

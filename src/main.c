@@ -4,6 +4,7 @@
  *   petrel serve -c FILE          run the mail server in the foreground
  *   petrel check-config -c FILE   validate FILE; errors as file:line: reason
  *   petrel queue / flush          the queue commands (control/admin.c); mailq
+ *   petrel status                 the running daemon's figures (control/status.c)
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -17,10 +18,13 @@
 #include "config/config.h"
 #include "control/admin.h"
 #include "control/control.h"
+#include "control/metrics_http.h"
+#include "control/status.h"
 #include "schedule/scheduler.h"
 #include "auth/ratelimit.h"
 #include "queue/pickup.h"
 #include "server/auth_check.h"
+#include "server/privilege.h"
 #include "server/server.h"
 #include "server/tls.h"
 #include "submit/sendmail.h"
@@ -34,6 +38,7 @@ static int usage(void)
 	      "       petrel check-config [-c FILE]\n"
 	      "       petrel queue [show|delete|hold|release ID] [-c FILE]   (also: mailq)\n"
 	      "       petrel flush [-c FILE]\n"
+	      "       petrel status [-c FILE]\n"
 	      "       petrel passwd [-d] USER [-c FILE]\n"
 	      "       petrel sendmail [-t] [-i] [-f SENDER] [-F NAME] [RCPT...]   (also: sendmail)\n",
 	      stderr);
@@ -44,6 +49,10 @@ static struct config *load(const char *path)
 {
 	struct buf errs = BUF_INIT;
 	struct config *cfg = config_load(path, &errs);
+	if (cfg && !config_check_secrets(cfg, &errs)) {
+		config_free(cfg);
+		cfg = NULL;
+	}
 	if (!cfg)
 		fprintf(stderr, "%s", errs.p ? errs.p : "petrel: cannot load config\n");
 	buf_free(&errs);
@@ -72,17 +81,28 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
 		event_base_loopbreak(srv->base);
 }
 
-static void on_signal(evutil_socket_t sig, short what, void *arg)
+static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
 	(void)what;
 	struct server *srv = arg;
+	if (srv->stopping)
+		return;
 	log_info("signal %d: stopping", (int)sig);
 	server_stop(srv);
 	struct timeval tick = {0, 50000};
 	event_add(srv->drain, &tick);
-	/* Bound the wait: sessions in the middle of DATA get 10 seconds. */
-	struct timeval bound = {10, 0};
+	/* Bound the wait: sessions in the middle of a message get this long. */
+	struct timeval bound = {srv->cfg->shutdown_timeout, 0};
 	event_base_loopexit(srv->base, &bound);
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+	(void)sig;
+	(void)what;
+	struct server *srv = arg;
+	if (!srv->stopping)
+		server_reload(srv);
 }
 
 /* TLS and AUTH, when configured; false (logged) if the files are unusable. */
@@ -97,9 +117,86 @@ static bool setup_tls_and_auth(struct server *srv)
 	bool ok = err.len == 0;
 	buf_free(&err);
 	srv->msg_rate = ratelimit_new(cfg->max_msgs_per_client, cfg->msg_rate_window);
-	for (int m = LISTEN_SMTP; m <= LISTEN_SUBMISSIONS; m++)
-		server_limits(srv, (enum listen_mode)m, &srv->lim[m]);
 	return ok;
+}
+
+/* What needs root: the directories handed to the run user, the sockets, the
+ * key and passwd files. Then root is given up, before any network input. */
+static bool start_privileged(struct server *srv)
+{
+	struct privilege priv;
+	return privilege_prepare(srv->cfg, &priv) && server_listen(srv) &&
+	       setup_tls_and_auth(srv) && privilege_drop(&priv);
+}
+
+/* Everything serve() sets up, so that one teardown serves every exit. */
+struct daemon {
+	struct server srv;
+	struct event *spool_ev;
+	struct event *sigs[3];
+	struct control *ctl;
+	struct metrics_http *metrics;
+};
+
+static struct event *add_signal(struct server *srv, int sig, event_callback_fn fn)
+{
+	struct event *ev = evsignal_new(srv->base, sig, fn, srv);
+	event_add(ev, NULL);
+	return ev;
+}
+
+/* Everything up to the event loop; false (logged) on the first failure. */
+static bool start(struct daemon *dm)
+{
+	struct server *srv = &dm->srv;
+	const struct config *cfg = srv->cfg;
+	if (!(srv->base = event_base_new()) || !start_privileged(srv))
+		return false;
+	if (!(srv->spool = spool_open(cfg->spool_dir))) {
+		log_error("spool %s: %s", cfg->spool_dir, strerror(errno));
+		return false;
+	}
+	if (!(srv->sched = scheduler_new(srv->base, srv->spool, cfg)))
+		return false;
+	dm->spool_ev = event_new(srv->base, spool_notify_fd(srv->spool), EV_READ | EV_PERSIST,
+				 on_spool, srv->spool);
+	event_add(dm->spool_ev, NULL);
+	dm->sigs[0] = add_signal(srv, SIGTERM, on_stop_signal);
+	dm->sigs[1] = add_signal(srv, SIGINT, on_stop_signal);
+	dm->sigs[2] = add_signal(srv, SIGHUP, on_hup);
+	srv->drain = event_new(srv->base, -1, EV_PERSIST, on_drain, srv);
+	return (dm->ctl = control_start(srv->base, srv->spool, srv->sched, cfg)) &&
+	       (srv->pickup = pickup_start(srv->base, srv->spool, cfg, pickup_queued, srv->sched)) &&
+	       (!cfg->metrics_listen ||
+		(dm->metrics = metrics_http_start(srv->base, cfg, srv->spool)));
+}
+
+static void teardown(struct daemon *dm)
+{
+	struct server *srv = &dm->srv;
+	control_stop(dm->ctl);
+	metrics_http_stop(dm->metrics);
+	pickup_stop(srv->pickup);
+	server_stop(srv);
+	server_unlisten(srv);
+	/* Order matters: finished deliveries record their outcomes, the spool
+	 * then runs every pending callback (sessions included), and only then
+	 * can the connections go. */
+	if (srv->sched)
+		scheduler_stop(srv->sched);
+	spool_close(srv->spool);
+	conn_free_all(srv);
+	scheduler_free(srv->sched);
+	auth_check_free(srv->auth);
+	ratelimit_free(srv->msg_rate);
+	SSL_CTX_free(srv->tls);
+	struct event *evs[] = {srv->drain, dm->spool_ev, dm->sigs[0], dm->sigs[1], dm->sigs[2]};
+	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
+		if (evs[i])
+			event_free(evs[i]);
+	if (srv->base)
+		event_base_free(srv->base);
+	config_free(srv->cfg);
 }
 
 static int serve(const char *path)
@@ -108,55 +205,19 @@ static int serve(const char *path)
 	if (!cfg)
 		return 1;
 	log_set_level((enum log_level)cfg->log_level);
+	log_set_json(cfg->log_json);
 	signal(SIGPIPE, SIG_IGN);
-	struct server srv = {.cfg = cfg};
-	srv.spool = spool_open(cfg->spool_dir);
-	if (!srv.spool) {
-		log_error("spool %s: %s", cfg->spool_dir, strerror(errno));
-		return 1;
+	struct daemon dm = {.srv = {.cfg = cfg}};
+	bool ok = start(&dm);
+	if (ok) {
+		log_info("petrel started: %zu queued message(s) recovered",
+			 spool_count(dm.srv.spool));
+		scheduler_start(dm.srv.sched);
+		event_base_dispatch(dm.srv.base);
 	}
-	srv.base = event_base_new();
-	srv.sched = scheduler_new(srv.base, srv.spool, cfg);
-	if (!srv.base || !srv.sched || !setup_tls_and_auth(&srv) || !server_listen(&srv))
-		return 1;
-	struct event *spool_ev = event_new(srv.base, spool_notify_fd(srv.spool),
-					   EV_READ | EV_PERSIST, on_spool, srv.spool);
-	event_add(spool_ev, NULL);
-	struct event *sigterm = evsignal_new(srv.base, SIGTERM, on_signal, &srv);
-	struct event *sigint = evsignal_new(srv.base, SIGINT, on_signal, &srv);
-	event_add(sigterm, NULL);
-	event_add(sigint, NULL);
-	struct control *ctl = control_start(srv.base, srv.spool, srv.sched, cfg);
-	if (!ctl)
-		return 1;
-	struct pickup *pk = pickup_start(srv.base, srv.spool, cfg, pickup_queued, srv.sched);
-	if (!pk)
-		return 1;
-	log_info("petrel started: %zu queued message(s) recovered", spool_count(srv.spool));
-	scheduler_start(srv.sched);
-	srv.drain = event_new(srv.base, -1, EV_PERSIST, on_drain, &srv);
-	event_base_dispatch(srv.base);
-	control_stop(ctl);
-	pickup_stop(pk);
-	server_stop(&srv);
-	/* Order matters: finished deliveries record their outcomes, the spool
-	 * then runs every pending callback (sessions included), and only then
-	 * can the connections go. */
-	scheduler_stop(srv.sched);
-	spool_close(srv.spool);
-	conn_free_all(&srv);
-	scheduler_free(srv.sched);
-	auth_check_free(srv.auth);
-	ratelimit_free(srv.msg_rate);
-	SSL_CTX_free(srv.tls);
-	event_free(srv.drain);
-	event_free(spool_ev);
-	event_free(sigterm);
-	event_free(sigint);
-	event_base_free(srv.base);
-	config_free(cfg);
-	log_info("petrel stopped");
-	return 0;
+	teardown(&dm);
+	log_info(ok ? "petrel stopped" : "petrel not started");
+	return ok ? 0 : 1;
 }
 
 int main(int argc, char **argv)
@@ -175,6 +236,8 @@ int main(int argc, char **argv)
 		return admin_main(cmd, argc - 2, argv + 2);
 	if (strcmp(cmd, "sendmail") == 0)
 		return sendmail_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "status") == 0)
+		return status_main(argc - 1, argv + 1);
 	if (strcmp(cmd, "passwd") == 0)
 		return passwd_main(argc - 1, argv + 1);
 	const char *path = DEFAULT_CONFIG;

@@ -47,6 +47,9 @@ class Petrel:
     def __init__(self, settings=None, aliases=DEFAULT_ALIASES, relocated="carol carol@elsewhere.test\n",
                  listen=None, binary=None, host="127.0.0.1", port=None):
         self.dir = tempfile.mkdtemp(prefix="petrel-test-")
+        # Run as root, the daemon becomes the petrel user: it must reach its
+        # spool and mail under this directory.
+        os.chmod(self.dir, 0o755)
         self.host = host
         self.port = port or free_port(host=host)
         self.binary = binary or BINARY

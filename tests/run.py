@@ -70,6 +70,7 @@ def dialogue_config(workdir, port):
 def run_dialogues(build, tag, live):
     files = sorted(glob.glob(os.path.join(HERE, "dialogues", "*.dlg")))
     with tempfile.TemporaryDirectory(prefix="petrel-dlg-") as workdir:
+        os.chmod(workdir, 0o755)  # the live daemon may run as the petrel user
         port = harness.free_port()
         conf = dialogue_config(workdir, port)
         runner = os.path.join(build, "tests", "dialogue")

@@ -3,8 +3,10 @@
  * AUTH password file; see passwd.h for the file format and the options.
  *
  * Contract: the file is rewritten whole and atomically (temporary file,
- * fsync, rename, directory fsync) with mode 0600, every other line kept as
- * it was; concurrent runs are serialised by flock() on FILE.lock. The
+ * fsync, rename, directory fsync), every other line kept as it was; an
+ * existing file keeps its owner, group and (never world-readable) mode, a
+ * new one is 0640 with the group of the daemon's run user, so the daemon
+ * can read it again when it reloads after giving up root; concurrent runs are serialised by flock() on FILE.lock. The
  * password is never printed, logged or written anywhere but as its hash,
  * and the buffers that held it are wiped. Hash: yescrypt with a fresh salt
  * from the system's random source (libxcrypt crypt_gensalt_rn).
@@ -15,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +40,7 @@ struct args {
 	const char *file;
 	const char *user;
 	bool remove;
+	gid_t group;            /* for a new file made by root: the run user's */
 };
 
 static int usage(void)
@@ -49,7 +53,7 @@ static int usage(void)
 static bool parse_args(int argc, char **argv, struct args *a)
 {
 	const char *env = getenv("PETREL_CONFIG");
-	*a = (struct args){.config = env && *env ? env : DEFAULT_CONFIG};
+	*a = (struct args){.config = env && *env ? env : DEFAULT_CONFIG, .group = (gid_t)-1};
 	int opt;
 	opterr = 0;
 	optind = 1;
@@ -269,11 +273,14 @@ static int update_file(const struct args *a, const char *path, const char *newli
 		fprintf(stderr, "petrel passwd: %s: %s\n", path, strerror(errno));
 	} else if (rewrite(&cur, a->user, newline, &out) == 0 && a->remove) {
 		fprintf(stderr, "petrel passwd: %s: no user %s\n", path, a->user);
-	} else if (fsutil_write_atomic(path, out.p ? out.p : "", out.len, 0600) < 0) {
+	} else if (fsutil_write_atomic(path, out.p ? out.p : "", out.len,
+				       exists ? (st.st_mode & 0640) | 0600 : 0640) < 0) {
 		fprintf(stderr, "petrel passwd: cannot write %s: %s\n", path, strerror(errno));
 	} else {
 		/* root editing a file the daemon's user owns must not take it away. */
-		if (exists && geteuid() == 0 && chown(path, st.st_uid, st.st_gid) < 0)
+		uid_t uid = exists ? st.st_uid : 0;
+		gid_t gid = exists ? st.st_gid : a->group;
+		if (geteuid() == 0 && (exists || a->group != (gid_t)-1) && chown(path, uid, gid) < 0)
 			fprintf(stderr, "petrel passwd: %s: chown: %s\n", path, strerror(errno));
 		printf("%s: %s %s\n", path, a->remove ? "removed" : "password set for", a->user);
 		rc = 0;
@@ -284,8 +291,9 @@ static int update_file(const struct args *a, const char *path, const char *newli
 	return rc;
 }
 
-/* The passwd file named by -f or by the config. */
-static char *passwd_path(const struct args *a)
+/* The passwd file named by -f or by the config; with the config, the group
+ * of its run user too. */
+static char *passwd_path(struct args *a)
 {
 	if (a->file)
 		return xstrdup(a->file);
@@ -300,6 +308,9 @@ static char *passwd_path(const struct args *a)
 			a->config);
 	else
 		path = xstrdup(cfg->passwd_file);
+	struct passwd *pw = cfg ? getpwnam(cfg->run_user) : NULL;
+	if (pw)
+		a->group = pw->pw_gid;
 	config_free(cfg);
 	buf_free(&errs);
 	return path;

@@ -8,9 +8,14 @@
 #include <stdio.h>
 
 #include "smtp/address.h"
+#include "util/dsn.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 #define HEADERS_MAX 65536
+/* RET=FULL returns the whole message up to this size, a bigger one only its
+ * headers (RFC 6522 5 allows returning just the header section). */
+#define FULL_MAX (UINT64_C(10) << 20)
 
 struct pending {
 	char id[QUEUE_ID_LEN + 1];
@@ -70,14 +75,23 @@ int bounce_send(struct spool *sp, const struct config *cfg, const struct spool_m
 	char pm[300];
 	uint32_t flags = 0;
 	const char *to = report_to(cfg, msg, pm, sizeof pm, &flags);
-	if (!to || (action == REPORT_DELAYED && !msg->sender[0])) {
+	/* Only failures of our own reports go anywhere (to the postmaster). */
+	if (!to || (action != REPORT_FAILED && !msg->sender[0])) {
 		log_info("%s: no delivery report: the message came from the null sender", msg->id);
 		return 0;
 	}
-	size_t want = msg->body_len < HEADERS_MAX ? (size_t)msg->body_len : HEADERS_MAX;
+	/* RFC 3461 4.3: RET=FULL asks for the whole message in a failure report;
+	 * delay and success reports carry the headers only. */
+	bool full = action == REPORT_FAILED && msg->ret == DSN_RET_FULL && msg->body_len <= FULL_MAX;
+	size_t want = full || msg->body_len < HEADERS_MAX ? (size_t)msg->body_len : HEADERS_MAX;
 	char *orig = xmalloc(want + 1);
 	ssize_t got = spool_read_body(sp, msg, orig, want, 0);
-	size_t hlen = got > 0 ? report_header_len(orig, (size_t)got) : 0;
+	size_t olen = got <= 0 ? 0 : full ? (size_t)got : report_header_len(orig, (size_t)got);
+	/* RFC 3464 2.2.1: the ENVID as the sender wrote it, i.e. decoded. */
+	char envid[DSN_ENVID_MAX + 1];
+	size_t elen;
+	bool has_envid = msg->envid &&
+			 xtext_decode(msg->envid, strlen(msg->envid), envid, sizeof envid, &elen);
 	struct pending *p = xcalloc(1, sizeof *p);
 	queue_id_next(p->id);
 	p->queued = queued;
@@ -87,7 +101,8 @@ int bounce_send(struct spool *sp, const struct config *cfg, const struct spool_m
 		.reporting_mta = cfg->hostname, .queue_id = msg->id, .to = to,
 		.arrival = (time_t)msg->arrival, .now = now,
 		.retry_hours = cfg->bounce_after / 3600, .rcpt = rcpt, .nrcpt = n,
-		.original = orig, .original_len = hlen,
+		.original = orig, .original_len = olen, .full = full,
+		.envid = has_envid ? envid : NULL,
 	};
 	struct buf body = BUF_INIT;
 	report_compose(&body, &ri);
@@ -106,7 +121,10 @@ int bounce_send(struct spool *sp, const struct config *cfg, const struct spool_m
 		.body = &iov, .nbody = 1,
 	};
 	log_info("%s: sender %s notification: %s", msg->id,
-		 action == REPORT_DELAYED ? "delay" : "non-delivery", p->id);
+		 action == REPORT_DELAYED ? "delay" : action == REPORT_FAILED ? "non-delivery"
+									 : "success",
+		 p->id);
+	metrics_report_generated((int)action);
 	spool_submit(sp, &m, on_committed, p);
 	buf_free(&body);
 	strlist_free(&addr);

@@ -18,8 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "smtp/received.h"
+#include "util/dsn.h"
 
 enum {
 	MAX_LINE = 998,        /* RFC 5322 2.1.1, CRLF not counted */
@@ -32,13 +34,15 @@ enum {
 };
 
 /* RFC 3464 2.3.3, indexed by enum report_action. */
-static const char *const action_name[] = {"failed", "delayed", "delivered"};
+static const char *const action_name[] = {"failed", "delayed", "delivered", "relayed"};
 
 /* Unknown enum values count as failures: never claim a success by mistake. */
 static enum report_action action_of(const struct report_rcpt *r)
 {
-	return r->action == REPORT_DELAYED || r->action == REPORT_DELIVERED ? r->action
-									     : REPORT_FAILED;
+	return r->action == REPORT_DELAYED || r->action == REPORT_DELIVERED ||
+		       r->action == REPORT_RELAYED
+		       ? r->action
+		       : REPORT_FAILED;
 }
 
 /* The report is about the worst outcome among its recipients. */
@@ -193,6 +197,25 @@ static void put_typed_addr(struct buf *out, const char *a)
 	put_addr(out, a);
 }
 
+/* RFC 3461 6.3, RFC 3464 2.3.1: the client's ORCPT. An rfc822 address is
+ * shown decoded when that is printable ASCII; anything else stays in its
+ * xtext form, which is printable by construction. */
+static void put_orcpt(struct buf *out, const char *orcpt)
+{
+	const char *semi = strchr(orcpt, ';');
+	char dec[DSN_ORCPT_MAX + 1];
+	size_t n;
+
+	if (semi && semi - orcpt == 6 && strncasecmp(orcpt, "rfc822", 6) == 0 &&
+	    xtext_decode(semi + 1, strlen(semi + 1), dec, sizeof dec, &n) && n > 0 &&
+	    strlen(dec) == n && addr_plain(dec)) {
+		buf_puts(out, "rfc822;");
+		buf_append(out, dec, n);
+		return;
+	}
+	put_clean(out, orcpt, DSN_ORCPT_MAX);
+}
+
 /* Appends text (printable ASCII) from column col. A line that would pass
  * WRAP_COL is broken before a space and goes on after cont - with cont " "
  * that is RFC 5322 2.2.3 folding; a word too long for any line is cut so
@@ -271,7 +294,7 @@ static bool status_valid(const char *s)
 
 static const char *status_of(const struct report_rcpt *r)
 {
-	static const char *const fallback[] = {"5.0.0", "4.0.0", "2.0.0"};
+	static const char *const fallback[] = {"5.0.0", "4.0.0", "2.0.0", "2.0.0"};
 
 	return status_valid(r->status) ? r->status : fallback[action_of(r)];
 }
@@ -295,7 +318,11 @@ static void put_rcpt_fields(struct buf *out, const struct report_info *ri,
 	struct buf v = BUF_INIT;
 
 	buf_puts(out, "\r\n");
-	if (r->orig && *r->orig) {
+	if (r->orcpt && *r->orcpt) {
+		put_orcpt(&v, r->orcpt);
+		put_field(out, "Original-Recipient", &v);
+		buf_reset(&v);
+	} else if (r->orig && *r->orig) {
 		put_typed_addr(&v, r->orig);
 		put_field(out, "Original-Recipient", &v);
 		buf_reset(&v);
@@ -355,7 +382,7 @@ static void put_para(struct buf *out, const struct buf *text, const char *indent
 static void put_rcpt_text(struct buf *out, const struct report_rcpt *r)
 {
 	static const char *const none[] = {"delivery failed", "not delivered yet",
-					   "delivered"};
+					   "delivered", "relayed"};
 	struct buf t = BUF_INIT;
 	size_t start;
 
@@ -390,6 +417,10 @@ static void put_section_intro(struct buf *t, const struct report_info *ri,
 			    "This is a permanent error; we will not try again.");
 	} else if (a == REPORT_DELIVERED) {
 		buf_puts(t, "Your message was delivered to the recipients below.");
+	} else if (a == REPORT_RELAYED) {
+		buf_puts(t, "Your message was passed on to the recipients' mail servers below. "
+			    "They do not send delivery notifications, so this is the last "
+			    "report you will get about it.");
 	} else if (ri->retry_hours) {
 		buf_puts(t, "Your message has not been delivered yet to the recipients "
 			    "below. We will keep trying until ");
@@ -407,7 +438,7 @@ static void put_section_intro(struct buf *t, const struct report_info *ri,
 static void compose_text(struct buf *out, const struct report_info *ri)
 {
 	static const enum report_action order[] = {REPORT_FAILED, REPORT_DELAYED,
-						   REPORT_DELIVERED};
+						   REPORT_DELIVERED, REPORT_RELAYED};
 	struct buf t = BUF_INIT;
 
 	buf_puts(out, "Content-Type: text/plain; charset=us-ascii\r\n"

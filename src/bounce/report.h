@@ -13,7 +13,9 @@
 
 #include "util/buf.h"
 
-enum report_action { REPORT_FAILED, REPORT_DELAYED, REPORT_DELIVERED };
+/* RFC 3464 2.3.3: delivered (into a mailbox here), relayed (to a peer that
+ * will not report success, RFC 3461 6.2.1). */
+enum report_action { REPORT_FAILED, REPORT_DELAYED, REPORT_DELIVERED, REPORT_RELAYED };
 
 struct report_rcpt {
 	const char *addr;         /* final recipient */
@@ -23,12 +25,13 @@ struct report_rcpt {
 	const char *remote_mta;   /* host that answered, or NULL */
 	const char *diagnostic;   /* the remote reply or our reason, one line */
 	time_t last_attempt;
+	const char *orcpt;        /* DSN ORCPT "addr-type;xtext" as given, or NULL */
 };
 
 struct report_info {
 	const char *reporting_mta;   /* our hostname */
 	const char *queue_id;        /* of the original message */
-	const char *envid;           /* DSN ENVID, or NULL */
+	const char *envid;           /* DSN ENVID, decoded from xtext, or NULL */
 	const char *to;              /* where the report goes: the original sender */
 	time_t arrival;
 	time_t now;
@@ -48,7 +51,10 @@ struct report_info {
 /*
  * Appends the whole report message (headers + MIME body, CRLF line ends,
  * no line over 998 octets). The kind (Subject, Message-ID) is the worst
- * outcome among the recipients: failed, else delayed, else delivered.
+ * outcome among the recipients: failed, else delayed, else delivered
+ * (relayed counts as delivered). Original-Recipient is the ORCPT when there
+ * is one (an rfc822 one xtext-decoded when that gives printable ASCII,
+ * otherwise as given), else orig (RFC 3461 6.3, RFC 3464 2.3.1).
  * Network values are made safe: an address that is not printable ASCII is
  * written as RFC 6533 "utf-8;" utf-8-addr-xtext, text has controls turned
  * into spaces and non-ASCII into '?', host names keep [A-Za-z0-9-._:[]].

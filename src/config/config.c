@@ -267,8 +267,8 @@ static bool valid_port(const char *s)
 	return strlen(s) <= 5 && parse_digits(&s, &v) && *s == '\0' && v >= 1 && v <= 65535;
 }
 
-/* "host:port" with an IPv4 address or a host name, or "[v6]:port". */
-static bool valid_listen(const char *s)
+/* "host:port" with an IPv4 address or (names_ok) a host name, or "[v6]:port". */
+static bool valid_hostport(const char *s, bool names_ok)
 {
 	char host[ADDR_DOMAIN_MAX + 1];
 	const char *colon = s[0] == '[' ? strstr(s, "]:") : strrchr(s, ':');
@@ -283,7 +283,7 @@ static bool valid_listen(const char *s)
 	unsigned char addr[16];
 	if (s[0] == '[')
 		return inet_pton(AF_INET6, host, addr) == 1;
-	return inet_pton(AF_INET, host, addr) == 1 || addr_valid_domain(host, hlen, false);
+	return inet_pton(AF_INET, host, addr) == 1 || (names_ok && addr_valid_domain(host, hlen, false));
 }
 
 static bool parse_listen_mode(const char *s, enum listen_mode *mode)
@@ -305,8 +305,9 @@ static void add_listen(struct loader *ld, const struct keyword *kw, char **argv,
 	if (argc > 1 && parse_listen_mode(argv[argc - 1], &mode))
 		argc--;
 	for (size_t i = 0; i < argc; i++) {
-		if (!valid_listen(argv[i])) {
-			kw_error(ld, kw, "'%s' is not host:port or [ipv6]:port", argv[i]);
+		/* Bound as given, never resolved: a name could mean any address. */
+		if (!valid_hostport(argv[i], false)) {
+			kw_error(ld, kw, "'%s' is not IPv4:port or [IPv6]:port", argv[i]);
 		} else if (!strlist_add_unique(&cfg->listen, argv[i])) {
 			kw_error(ld, kw, "'%s' is listed twice", argv[i]);
 		} else {
@@ -421,9 +422,14 @@ static void add_relay_domain(struct loader *ld, const struct keyword *kw, char *
 	add_strings(ld, kw, argv, argc, &ld->cfg->relay_domains, valid_domain_arg, "a domain");
 }
 
+static bool valid_ip_port(const char *s)
+{
+	return valid_hostport(s, false);
+}
+
 static void add_dns_server(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
 {
-	add_strings(ld, kw, argv, argc, &ld->cfg->dns_servers, valid_listen,
+	add_strings(ld, kw, argv, argc, &ld->cfg->dns_servers, valid_ip_port,
 		    "an IP address and port (1.2.3.4:53 or [::1]:53)");
 }
 
@@ -434,7 +440,7 @@ static void add_route(struct loader *ld, const struct keyword *kw, char **argv, 
 		return;
 	}
 	lex_lower(argv[0]);
-	if (!valid_domain_arg(argv[0]) || !valid_listen(argv[1])) {
+	if (!valid_domain_arg(argv[0]) || !valid_hostport(argv[1], true)) {
 		kw_error(ld, kw, "'%s %s' is not DOMAIN HOST:PORT", argv[0], argv[1]);
 		return;
 	}
@@ -450,7 +456,7 @@ static void add_route(struct loader *ld, const struct keyword *kw, char **argv, 
 static void set_relay_host(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
 {
 	(void)argc;
-	if (!valid_listen(argv[0]))
+	if (!valid_hostport(argv[0], true))
 		kw_error(ld, kw, "'%s' is not HOST:PORT", argv[0]);
 	else
 		ld->cfg->relay_host = xstrdup(argv[0]);
@@ -466,16 +472,28 @@ static void set_relay_auth(struct loader *ld, const struct keyword *kw, char **a
 	char *path = absolute_path(ld, argv[1]);
 	FILE *f = path ? fopen(path, "r") : NULL;
 	char pass[512];
-	if (!f || !fgets(pass, sizeof pass, f)) {
-		kw_error(ld, kw, "cannot read the password file %s", argv[1]);
-	} else {
+	ld->cfg->relay_auth_user = xstrdup(argv[0]);
+	ld->cfg->relay_auth_file = path;
+	if (f && fgets(pass, sizeof pass, f)) {
 		pass[strcspn(pass, "\r\n")] = '\0';
-		ld->cfg->relay_auth_user = xstrdup(argv[0]);
 		ld->cfg->relay_auth_pass = xstrdup(pass);
+	} else if (f || errno != EACCES) {
+		kw_error(ld, kw, "cannot read the password file %s", argv[1]);
 	}
+	/* EACCES: a local user's sendmail or queue command may not read the
+	 * secret and has no use for it; the daemon checks (config_check_secrets). */
+	explicit_bzero(pass, sizeof pass);
 	if (f)
 		fclose(f);
-	free(path);
+}
+
+bool config_check_secrets(const struct config *cfg, struct buf *err)
+{
+	if (!cfg->relay_auth_user || cfg->relay_auth_pass)
+		return true;
+	buf_printf(err, "%s: relay-auth: cannot read the password file %s: %s\n", cfg->path,
+		   cfg->relay_auth_file, strerror(EACCES));
+	return false;
 }
 
 static void set_word(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
@@ -494,7 +512,7 @@ static void set_metrics_listen(struct loader *ld, const struct keyword *kw, char
 	const char *s = argv[0];
 	bool loopback = strncmp(s, "127.", 4) == 0 || strncmp(s, "[::1]:", 6) == 0 ||
 			strncmp(s, "localhost:", 10) == 0;
-	if (!valid_listen(s))
+	if (!valid_hostport(s, true))
 		kw_error(ld, kw, "'%s' is not HOST:PORT", s);
 	else if (!loopback)
 		kw_error(ld, kw, "'%s' is not a loopback address (127.0.0.0/8, [::1])", s);
@@ -527,7 +545,7 @@ static void set_local_delivery(struct loader *ld, const struct keyword *kw, char
 		buf_printf(&b, "unix:%s", path);
 		ld->cfg->lmtp_target = b.p;
 		free(path);
-	} else if (valid_listen(argv[1])) {
+	} else if (valid_hostport(argv[1], true)) {
 		ld->cfg->lmtp_target = xstrdup(argv[1]);
 	} else {
 		kw_error(ld, kw, "'%s' is not HOST:PORT or unix:PATH", argv[1]);
@@ -799,6 +817,7 @@ static void finish(struct loader *ld)
 struct config *config_load(const char *path, struct buf *errors)
 {
 	struct config *cfg = xcalloc(1, sizeof *cfg);
+	atomic_init(&cfg->refs, 1);
 	set_defaults(cfg);
 	unsigned seen[NKEYWORDS] = {0};
 	struct loader ld = {.cfg = cfg, .errors = errors, .seen = seen};
@@ -821,9 +840,17 @@ struct config *config_load(const char *path, struct buf *errors)
 	return cfg;
 }
 
-void config_free(struct config *cfg)
+const struct config *config_ref(const struct config *cfg)
 {
-	if (!cfg)
+	/* The count is bookkeeping beside the snapshot, not part of its value. */
+	atomic_fetch_add(&((struct config *)cfg)->refs, 1);
+	return cfg;
+}
+
+void config_free(const struct config *ccfg)
+{
+	struct config *cfg = (struct config *)ccfg;
+	if (!cfg || atomic_fetch_sub(&cfg->refs, 1) != 1)
 		return;
 	free(cfg->path);
 	free(cfg->hostname);
@@ -858,6 +885,7 @@ void config_free(struct config *cfg)
 	free(cfg->relay_host);
 	free(cfg->relay_auth_user);
 	free(cfg->relay_auth_pass);
+	free(cfg->relay_auth_file);
 	free(cfg->run_user);
 	free(cfg->metrics_listen);
 	free(cfg->lmtp_target);

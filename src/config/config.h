@@ -11,6 +11,7 @@
 #ifndef PETREL_CONFIG_CONFIG_H
 #define PETREL_CONFIG_CONFIG_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -39,6 +40,7 @@ struct mailbox_user {
 };
 
 struct config {
+	atomic_uint refs;         /* holders of this snapshot: see config_ref() */
 	char *path;               /* the config file itself */
 	char *hostname;           /* "hostname": our name in the banner, EHLO, Received */
 	struct strlist listen;    /* "listen": "127.0.0.1:2525", "[::1]:2525" */
@@ -75,7 +77,8 @@ struct config {
 	size_t nroutes;
 	char *relay_host;             /* "relay-host HOST:PORT": every outbound message goes there */
 	char *relay_auth_user;        /* "relay-auth USER PASSWORD-FILE" for the relay host */
-	char *relay_auth_pass;
+	char *relay_auth_pass;        /* NULL when this process may not read the file */
+	char *relay_auth_file;
 	unsigned warn_after;          /* "warn-after", default 4h: delay warning to the sender */
 	unsigned bounce_after;        /* "bounce-after", default 5d: give up and return the mail */
 	unsigned dest_concurrency;    /* "dest-concurrency", default 20 connections per destination */
@@ -119,7 +122,17 @@ bool config_is_relay_domain(const struct config *cfg, const char *domain);
  * returns NULL and appends one "file:line: reason\n" per error to errors.
  */
 struct config *config_load(const char *path, struct buf *errors);
-void config_free(struct config *cfg);
+/* A snapshot is shared by whoever works under it (the server, each session,
+ * each delivery) and outlives a reload until the last of them lets go:
+ * config_ref() takes a reference, config_free() drops one and frees the
+ * snapshot with the last. config_load() returns it with one reference.
+ * Thread-safe: delivery workers hold references too. */
+const struct config *config_ref(const struct config *cfg);
+void config_free(const struct config *cfg);
+/* The daemon needs every secret the config names: false, with a line in
+ * err, when one could not be read (a password file only root may read,
+ * say). Other commands load the config without them. */
+bool config_check_secrets(const struct config *cfg, struct buf *err);
 
 /* Parses "30", "30s", "5m", "2h", "5d" into seconds; false on junk. */
 bool config_parse_duration(const char *s, unsigned *out);

@@ -15,6 +15,7 @@
 #include "config/config.h"
 #include "control/control.h"
 #include "control/queue_view.h"
+#include "control/status.h"
 #include "queue/spool.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -34,6 +35,7 @@ static int usage(void)
 	fputs("usage: petrel queue [-c FILE]\n"
 	      "       petrel queue show|delete|hold|release ID [-c FILE]\n"
 	      "       petrel flush [-c FILE]\n"
+	      "       petrel status [-c FILE]\n"
 	      "       mailq [-c FILE]\n",
 	      stderr);
 	return 2;
@@ -72,6 +74,8 @@ static bool parse(const char *cmd, int argc, char **argv, const char **path, str
 		rq->verb = "flush";
 	else if (strcmp(cmd, "mailq") == 0 || strcmp(cmd, "queue") == 0)
 		rq->verb = "list";
+	else if (strcmp(cmd, "status") == 0)
+		rq->verb = "status";
 	else
 		return false;
 	if (nw == 0)
@@ -264,6 +268,8 @@ static int act_offline(struct spool *sp, const struct request *rq, struct waiter
 static int offline(const struct config *cfg, const struct request *rq, const char *sockpath)
 {
 	bool list = strcmp(rq->verb, "list") == 0;
+	if (strcmp(rq->verb, "status") == 0)
+		return status_not_running(sockpath);
 	if (strcmp(rq->verb, "flush") == 0) {
 		puts("the daemon is not running; messages will be tried when it starts");
 		return 0;

@@ -4,6 +4,7 @@
  *   petrel queue [-c FILE]                         list (also: mailq [-c FILE])
  *   petrel queue show|delete|hold|release ID [-c FILE]
  *   petrel flush [-c FILE]
+ *   petrel status [-c FILE]                        the daemon's figures (status.h)
  *
  * With the daemon running, the request goes over its control socket (see
  * control.h) and the daemon acts. When nothing answers there, the command
@@ -19,8 +20,9 @@
 
 #define ADMIN_DEFAULT_CONFIG "/etc/petrel/petrel.conf"
 
-/* cmd is "queue", "flush" or "mailq"; argv holds the argc arguments that
- * follow the command (options included), not the program name. */
+/* cmd is "queue", "flush", "mailq" or "status" (see status.h); argv holds
+ * the argc arguments that follow the command (options included), not the
+ * program name. */
 int admin_main(const char *cmd, int argc, char **argv);
 
 #endif

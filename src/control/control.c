@@ -15,9 +15,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "control/metrics_http.h"
 #include "control/queue_view.h"
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 #define WAIT_TICK_MS 10
 #define IO_TIMEOUT 30
@@ -171,6 +173,19 @@ static void req_flush(struct ctl_conn *cc, const char *id)
 		   spool_count(cc->ctl->sp));
 }
 
+/* The daemon's figures for a person (petrel status). */
+static void req_status(struct ctl_conn *cc, const char *id)
+{
+	(void)id;
+	struct metrics_queue q;
+	metrics_sample_queue(cc->ctl->sp, &q);
+	struct buf b = BUF_INIT;
+	buf_puts(&b, "ok\n");
+	metrics_render_status(&b, &q, time(NULL));
+	answer(cc, &b);
+	buf_free(&b);
+}
+
 static void req_delete(struct ctl_conn *cc, const char *id)
 {
 	start_action(cc, id, VERB_DELETE);
@@ -194,6 +209,7 @@ static const struct request {
 	{"list", false, req_list},     {"show", true, req_show},
 	{"flush", false, req_flush},   {"delete", true, req_delete},
 	{"hold", true, req_hold},      {"release", true, req_release},
+	{"status", false, req_status},
 };
 
 static void run_request(struct ctl_conn *cc, char *line)
@@ -370,6 +386,8 @@ struct control *control_start(struct event_base *base, struct spool *sp, struct 
 		return NULL;
 	}
 	evconnlistener_set_error_cb(ctl->lev, on_accept_error);
+	/* Uptime counts from here: the spool is recovered, the daemon answers. */
+	metrics_set_start(time(NULL));
 	return ctl;
 }
 

@@ -7,11 +7,12 @@
  *
  * Protocol: the client sends one request line (at most CONTROL_LINE_MAX
  * bytes, LF-terminated), the daemon answers and closes. Requests:
- *   list | show ID | flush | delete ID | hold ID | release ID
+ *   list | show ID | flush | delete ID | hold ID | release ID | status
  * The answer's first line is "ok" or "error: reason"; the rest is text for
- * the postmaster (rendered by queue_view). delete, hold and release are
- * answered once the spool index shows the change (it is durable then), or
- * after CONTROL_WAIT_MAX seconds with a note that it is still under way.
+ * the postmaster (rendered by queue_view; status by util/metrics). delete,
+ * hold and release are answered once the spool index shows the change (it
+ * is durable then), or after CONTROL_WAIT_MAX seconds with a note that it
+ * is still under way.
  *
  * Every request runs in the loop thread, like the rest of the daemon's work
  * on the spool; nothing here blocks.

@@ -6,6 +6,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "util/dsn.h"
+
 #define READ_CHUNK 4096
 
 void queue_view_safe(struct buf *out, const char *s, size_t len)
@@ -154,6 +156,23 @@ static void show_next_try(struct buf *out, const struct spool_msg *m,
 	}
 }
 
+/* The recipient's DSN parameters (RFC 3461 4.1, 4.2), when it has any. */
+static void show_rcpt_dsn(struct buf *out, const struct spool_rcpt *rc)
+{
+	char notify[DSN_NOTIFY_TEXT_MAX];
+	dsn_notify_text(rc->notify, notify, sizeof notify);
+	if (!notify[0] && !rc->orcpt)
+		return;
+	buf_puts(out, "    dsn:");
+	if (notify[0])
+		buf_printf(out, " NOTIFY=%s", notify);
+	if (rc->orcpt) {
+		buf_puts(out, " ORCPT=");
+		put_str(out, rc->orcpt);
+	}
+	buf_putc(out, '\n');
+}
+
 static void show_rcpt(struct buf *out, const struct spool_msg *m, const struct spool_rcpt *rc,
 		      int64_t now)
 {
@@ -174,6 +193,7 @@ static void show_rcpt(struct buf *out, const struct spool_msg *m, const struct s
 		put_str(out, rc->last_error);
 		buf_putc(out, '\n');
 	}
+	show_rcpt_dsn(out, rc);
 }
 
 static void show_envelope(struct buf *out, const struct spool_msg *m, int64_t now)
@@ -195,6 +215,16 @@ static void show_envelope(struct buf *out, const struct spool_msg *m, int64_t no
 		buf_puts(out, " SMTPUTF8");
 	if (!(m->flags & (SPOOL_MSG_8BITMIME | SPOOL_MSG_SMTPUTF8)))
 		buf_puts(out, " none");
+	if (m->envid || m->ret) {
+		/* RFC 3461 4.3, 4.4 */
+		buf_puts(out, "\ndsn:     ");
+		if (m->ret)
+			buf_puts(out, m->ret == DSN_RET_FULL ? " RET=FULL" : " RET=HDRS");
+		if (m->envid) {
+			buf_puts(out, " ENVID=");
+			put_str(out, m->envid);
+		}
+	}
 	buf_puts(out, m->held ? "\nstatus:   held (no delivery until released)\n"
 			      : "\nstatus:   active\n");
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "deliver/lmtp.h"
 #include "deliver/maildir.h"
 #include "util/buf.h"
 
@@ -31,31 +32,100 @@ static ssize_t read_body(void *ctx, void *dst, size_t len, uint64_t off)
 	return pread(j->body_fd, dst, len, (off_t)(j->body_off + off));
 }
 
+/* Recipients were checked at RCPT time; one that is no mailbox now came
+ * another way (a bounce, or the config changed since): bounced. */
+static bool known_mailbox(const struct config *cfg, struct job_rcpt *r)
+{
+	if (config_find_user(cfg, r->user))
+		return true;
+	r->res = JOB_PERM;
+	snprintf(r->status, sizeof r->status, "5.1.1");
+	snprintf(r->text, sizeof r->text, "no such mailbox: %s", r->user);
+	return false;
+}
+
+static void deliver_maildir(struct local_ctx *lc, size_t i)
+{
+	struct job *j = lc->job;
+	struct job_rcpt *r = &j->r[i];
+	struct maildir_msg m = {
+		.return_path = lc->sender, .delivered_to = lc->addrs.v[i],
+		.size = j->body_len, .read = read_body, .read_ctx = j,
+	};
+	enum maildir_result res = maildir_deliver(lc->cfg->maildir_root, r->user,
+						  lc->cfg->hostname, &m, r->text, sizeof r->text);
+	r->res = res == MAILDIR_OK ? JOB_OK : res == MAILDIR_PERMFAIL ? JOB_PERM : JOB_TEMP;
+	memcpy(r->status, res == MAILDIR_OK ? "2.0.0" : res == MAILDIR_PERMFAIL ? "5.1.1" : "4.2.0",
+	       6);
+	if (res == MAILDIR_OK)
+		strcpy(r->text, "delivered to maildir");
+}
+
+/* The LMTP server's reply for one recipient: 2xx sent, 5xx bounced, 4xx
+ * deferred; none at all (connection trouble) deferred too. */
+static void lmtp_result(struct job_rcpt *r, const struct client_reply *rep)
+{
+	if (rep->code) {
+		job_set_reply(r, rep->code, rep->text);
+		return;
+	}
+	r->res = JOB_TEMP;
+	snprintf(r->status, sizeof r->status, "4.4.2");
+	snprintf(r->text, sizeof r->text, "%s", rep->text);
+}
+
+/*
+ * Every known recipient in one LMTP transaction. The address given to the
+ * server is the mailbox's canonical one, user@<first local domain>: aliases
+ * are already expanded, so the server only ever sees its own users, and a
+ * server keyed by plain user names (Dovecot with auth_username_format = %Ln)
+ * and one keyed by full addresses both find them.
+ */
+static void deliver_lmtp(struct local_ctx *lc)
+{
+	struct job *j = lc->job;
+	const struct config *cfg = lc->cfg;
+	size_t *idx = xcalloc(j->n, sizeof *idx);
+	struct strlist addrs = STRLIST_INIT;
+	for (size_t i = 0; i < j->n; i++) {
+		if (!known_mailbox(cfg, &j->r[i]))
+			continue;
+		struct buf a = BUF_INIT;
+		buf_printf(&a, "%s@%s", j->r[i].user, cfg->local_domains.v[0]);
+		idx[addrs.n] = i;
+		strlist_add(&addrs, a.p);
+		buf_free(&a);
+	}
+	snprintf(j->relay, sizeof j->relay, "lmtp:%s", cfg->lmtp_target);
+	if (addrs.n) {
+		struct client_txn txn = {
+			.sender = lc->sender, .nrcpt = addrs.n, .rcpt = (const char *const *)addrs.v,
+			.size = j->body_len, .body_8bit = lc->flags & SPOOL_MSG_8BITMIME,
+			.result = xcalloc(addrs.n, sizeof *txn.result),
+			.smtputf8 = lc->flags & SPOOL_MSG_SMTPUTF8,
+		};
+		struct lmtp_msg m = {
+			.target = cfg->lmtp_target, .helo_name = cfg->hostname,
+			.connect_timeout = cfg->connect_timeout, .io_timeout = cfg->smtp_timeout,
+			.txn = &txn, .read = read_body, .read_ctx = j,
+		};
+		lmtp_deliver(&m);
+		for (size_t k = 0; k < addrs.n; k++)
+			lmtp_result(&j->r[idx[k]], &txn.result[k]);
+		free(txn.result);
+	}
+	strlist_free(&addrs);
+	free(idx);
+}
+
 void local_run(void *arg)
 {
 	struct local_ctx *lc = arg;
-	struct job *j = lc->job;
-	for (size_t i = 0; i < j->n; i++) {
-		struct job_rcpt *r = &j->r[i];
-		if (!config_find_user(lc->cfg, r->user)) {
-			/* Recipients were checked at RCPT time; this one came another
-			 * way (a bounce, or the config changed since). */
-			r->res = JOB_PERM;
-			snprintf(r->status, sizeof r->status, "5.1.1");
-			snprintf(r->text, sizeof r->text, "no such mailbox: %s", r->user);
-			continue;
-		}
-		struct maildir_msg m = {
-			.return_path = lc->sender, .delivered_to = lc->addrs.v[i],
-			.size = j->body_len, .read = read_body, .read_ctx = j,
-		};
-		enum maildir_result res = maildir_deliver(lc->cfg->maildir_root, r->user,
-							  lc->cfg->hostname, &m, r->text,
-							  sizeof r->text);
-		r->res = res == MAILDIR_OK ? JOB_OK : res == MAILDIR_PERMFAIL ? JOB_PERM : JOB_TEMP;
-		memcpy(r->status, res == MAILDIR_OK ? "2.0.0" : res == MAILDIR_PERMFAIL ? "5.1.1"
-								       : "4.2.0", 6);
-		if (res == MAILDIR_OK)
-			strcpy(r->text, "delivered to maildir");
+	if (lc->cfg->lmtp_target) {
+		deliver_lmtp(lc);
+		return;
 	}
+	for (size_t i = 0; i < lc->job->n; i++)
+		if (known_mailbox(lc->cfg, &lc->job->r[i]))
+			deliver_maildir(lc, i);
 }

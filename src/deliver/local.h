@@ -1,7 +1,9 @@
 /*
- * local - the local delivery agent: a job's recipients into their Maildirs.
- * local_run() runs in a worker thread: blocking file I/O through the job's
- * own descriptor of the spooled body, touching no shared state.
+ * local - the local delivery agent: a job's recipients into their Maildirs,
+ * or, with "local-delivery lmtp", to an LMTP server (RFC 2033, deliver/lmtp.c)
+ * in one transaction, each recipient getting the server's own reply.
+ * local_run() runs in a worker thread: blocking I/O through the job's own
+ * descriptor of the spooled body, touching no shared state.
  */
 #ifndef PETREL_DELIVER_LOCAL_H
 #define PETREL_DELIVER_LOCAL_H
@@ -15,6 +17,7 @@ struct local_ctx {
 	struct job *job;
 	/* copies made in the loop thread: the worker must not read the index */
 	char *sender;
+	uint32_t flags;            /* the message's SPOOL_MSG_* */
 	struct strlist addrs;      /* one per job recipient, in order */
 };
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/metrics.h"
 
 #define BODY_CHUNK 65536
 #define OUT_HIGH (256 * 1024) /* stop reading the spool above this much unsent */
@@ -60,6 +61,7 @@ static void free_later(evutil_socket_t fd, short what, void *arg)
 		bufferevent_free(sc->bev);
 	client_free(sc->cl);
 	mx_list_free(&sc->mx);
+	config_free(sc->o.cfg);
 	free(sc);
 }
 
@@ -239,6 +241,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 		if (sc->tls_pending) {
 			sc->tls_pending = false;
 			client_tls_done(sc->cl);
+			metrics_tls_established(true);
 			flush(sc);
 		}
 		return;
@@ -259,6 +262,15 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 }
 
 /* Connects to the next address of the MX list, or gives up. */
+/* 127.0.0.0/8, ::1 or ::ffff:127.0.0.0/104: bytes that never leave the host. */
+static bool is_loopback(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+	const struct in6_addr *a = &((const struct sockaddr_in6 *)ss)->sin6_addr;
+	return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
 static void try_next(struct smtp_conn *sc)
 {
 	if (sc->bev) {
@@ -292,6 +304,7 @@ static void try_next(struct smtp_conn *sc)
 		len = sizeof *a;
 	}
 	snprintf(sc->peer, sizeof sc->peer, "%s[%s]:%u", h->name, ip, sc->o.port);
+	sc->copts.auth_in_clear = is_loopback(&ss);
 	sc->cl = client_new(&sc->copts);
 	sc->bev = bufferevent_socket_new(sc->o.base, -1, BEV_OPT_CLOSE_ON_FREE);
 	bufferevent_setcb(sc->bev, on_read, on_write, on_event, sc);
@@ -310,6 +323,8 @@ struct smtp_conn *smtp_conn_new(const struct smtp_conn_opts *o, const struct mx_
 {
 	struct smtp_conn *sc = xcalloc(1, sizeof *sc);
 	sc->o = *o;
+	/* A reload may retire the config; this connection keeps its own. */
+	sc->o.cfg = config_ref(o->cfg);
 	sc->cb = on_event_fn;
 	sc->arg = arg;
 	mx_list_copy(&sc->mx, mx);

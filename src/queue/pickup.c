@@ -25,6 +25,7 @@
 #include "smtp/received.h"
 #include "util/fsutil.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 #define SCAN_INTERVAL 1       /* seconds between scans when inotify is quiet */
 #define RETRY_PAUSE 10        /* seconds to wait after the spool refused a write */
@@ -101,7 +102,10 @@ int maildrop_write(const char *spool_dir, const struct maildrop_msg *m)
 	}
 	struct buf rec = BUF_INIT;
 	maildrop_encode(&rec, m);
-	int rc = fsutil_write_atomic(path, rec.p, rec.len, 0600);
+	/* Readable by the daemon, which runs as its own user (as Postfix's
+	 * maildrop files are): the directory (1733) cannot be listed, so other
+	 * users cannot find a file to read. */
+	int rc = fsutil_write_atomic(path, rec.p, rec.len, 0644);
 	int saved = errno;
 	buf_free(&rec);
 	errno = saved;
@@ -284,6 +288,7 @@ static void pickup_free(struct pickup *p)
 	strlist_free(&p->skip);
 	close(p->dirfd);
 	close(p->qdirfd);
+	config_free(p->cfg);
 	free(p);
 }
 
@@ -303,6 +308,7 @@ static void imported(void *arg, int err)
 			 it->id, (unsigned)it->uid,
 			 log_safe(safe, sizeof safe, it->sender, strlen(it->sender)), it->size,
 			 it->nrcpt, it->name);
+		metrics_received(true, it->size);
 		if (unlinkat(p->dirfd, it->name, 0) < 0 && errno != ENOENT) {
 			log_error("%s/%s: queued as %s but cannot be removed: %s", p->dir, it->name,
 				  it->id, strerror(errno));
@@ -496,11 +502,12 @@ struct pickup *pickup_start(struct event_base *base, struct spool *sp, const str
 			    pickup_queued_fn queued, void *arg)
 {
 	struct pickup *p = xcalloc(1, sizeof *p);
-	*p = (struct pickup){.sp = sp, .cfg = cfg, .queued = queued, .arg = arg,
+	*p = (struct pickup){.sp = sp, .cfg = config_ref(cfg), .queued = queued, .arg = arg,
 			     .dirfd = -1, .qdirfd = -1, .ino_fd = -1};
 	if (!open_dirs(p)) {
 		if (p->dirfd >= 0)
 			close(p->dirfd);
+		config_free(p->cfg);
 		free(p);
 		return NULL;
 	}
@@ -510,6 +517,12 @@ struct pickup *pickup_start(struct event_base *base, struct spool *sp, const str
 	event_add(p->timer, &tv);
 	scan(p);
 	return p;
+}
+
+void pickup_set_config(struct pickup *p, const struct config *cfg)
+{
+	config_free(p->cfg);
+	p->cfg = config_ref(cfg);
 }
 
 void pickup_stop(struct pickup *p)

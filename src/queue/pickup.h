@@ -86,6 +86,9 @@ typedef void (*pickup_queued_fn)(void *arg, const char *queue_id);
 struct pickup *pickup_start(struct event_base *base, struct spool *sp, const struct config *cfg,
 			    pickup_queued_fn queued, void *arg);
 
+/* After a reload: files imported from now on are routed by cfg. */
+void pickup_set_config(struct pickup *p, const struct config *cfg);
+
 /* Stops looking for files. Imports already handed to the spool complete
  * when the spool runs their callbacks (at the latest in spool_close): their
  * files are unlinked then, but queued is no longer called (the scheduler

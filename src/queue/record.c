@@ -11,6 +11,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "util/dsn.h"
+
 /* Header layout: magic 0-3, type 4, reserved 5-7, length 8-11, crc 12-15. */
 #define HDR_TYPE 4
 #define HDR_LEN 8
@@ -139,6 +141,11 @@ static void put_rcpt(struct buf *b, const struct rec_rcpt *r)
 		if (r->has_error)
 			put_str(b, TAG_RCPT_ERROR, r->error);
 	}
+	/* DSN fields only when given: older files simply lack them. */
+	if (r->notify)
+		put_u8(b, TAG_RCPT_NOTIFY, r->notify);
+	if (r->orcpt.len)
+		put_str(b, TAG_RCPT_ORCPT, r->orcpt);
 	rec_put_le32((uint8_t *)b->p + at + 2, (uint32_t)(b->len - at - REC_TLV_HDR_LEN));
 }
 
@@ -155,6 +162,10 @@ size_t rec_msg_begin(struct buf *b, const struct rec_msg *m, uint64_t body_len, 
 		put_rcpt(b, &m->rcpt[i]);
 	if (m->held)
 		put_u8(b, TAG_MSG_HELD, 1);
+	if (m->envid.len)
+		put_str(b, TAG_MSG_ENVID, m->envid);
+	if (m->ret)
+		put_u8(b, TAG_MSG_RET, m->ret);
 	put_tlv_hdr(b, TAG_MSG_BODY, (uint32_t)body_len);
 	size_t body_at = b->len;
 	buf_reserve(b, (size_t)body_len);
@@ -271,6 +282,13 @@ static bool first_seen(uint32_t *seen, uint16_t tag)
 	return true;
 }
 
+/* What a session can produce: some of SUCCESS/FAILURE/DELAY, or NEVER alone. */
+static bool notify_ok(uint8_t v)
+{
+	return v != 0 && (v & ~DSN_NOTIFY_ALL) == 0 &&
+	       (!(v & DSN_NOTIFY_NEVER) || v == DSN_NOTIFY_NEVER);
+}
+
 static bool rcpt_field(const struct tlv *t, struct rec_rcpt *r)
 {
 	switch (t->tag) {
@@ -288,6 +306,10 @@ static bool rcpt_field(const struct tlv *t, struct rec_rcpt *r)
 	case TAG_RCPT_ERROR:
 		r->has_error = true;
 		return get_str(t, &r->error);
+	case TAG_RCPT_NOTIFY:
+		return get_u8(t, &r->notify) && notify_ok(r->notify);
+	case TAG_RCPT_ORCPT:
+		return get_str(t, &r->orcpt) && r->orcpt.len > 0;
 	default:
 		return true; /* a newer field: skipped */
 	}
@@ -295,7 +317,7 @@ static bool rcpt_field(const struct tlv *t, struct rec_rcpt *r)
 
 static bool known_rcpt_tag(uint16_t tag)
 {
-	return tag >= TAG_RCPT_ID && tag <= TAG_RCPT_ORIG;
+	return tag >= TAG_RCPT_ID && tag <= TAG_RCPT_ORCPT;
 }
 
 static bool decode_rcpt(const uint8_t *p, size_t len, struct rec_rcpt *r)
@@ -347,6 +369,10 @@ static bool msg_field(const uint8_t *payload, const struct tlv *t, struct rec_ms
 		m->held = v != 0;
 		return ok;
 	}
+	case TAG_MSG_ENVID:
+		return get_str(t, &m->envid) && m->envid.len > 0;
+	case TAG_MSG_RET:
+		return get_u8(t, &m->ret) && (m->ret == DSN_RET_FULL || m->ret == DSN_RET_HDRS);
 	case TAG_MSG_RCPT:
 		return decode_rcpt(t->v, t->len, &m->rcpt[m->nrcpt++]);
 	case TAG_MSG_BODY:

@@ -43,11 +43,13 @@ enum rec_msg_tag {
 	TAG_MSG_FLAGS = 6,   /* u32 */
 	TAG_MSG_RCPT = 7,    /* nested TLV with TAG_RCPT_ADDR... */
 	TAG_MSG_HELD = 8,    /* u8 */
+	TAG_MSG_ENVID = 9,   /* DSN ENVID, xtext as given (optional) */
+	TAG_MSG_RET = 10,    /* u8, enum dsn_ret (optional) */
 	TAG_MSG_BODY = 15,   /* written last */
 };
 
 /* Fields of a RCPT record (ID..ERROR) and of a MSG's nested recipient
- * (STATE..ORIG); HOLD and RELEASE records carry TAG_RCPT_ID only. */
+ * (STATE..ORCPT); HOLD and RELEASE records carry TAG_RCPT_ID only. */
 enum rec_rcpt_tag {
 	TAG_RCPT_ID = 1,
 	TAG_RCPT_INDEX = 2,    /* u32 */
@@ -57,6 +59,8 @@ enum rec_rcpt_tag {
 	TAG_RCPT_ERROR = 6,
 	TAG_RCPT_ADDR = 7,
 	TAG_RCPT_ORIG = 8,
+	TAG_RCPT_NOTIFY = 9,   /* u8, DSN_NOTIFY_* bits (optional) */
+	TAG_RCPT_ORCPT = 10,   /* DSN ORCPT "addr-type;xtext" (optional) */
 };
 
 #define REC_STATE_MAX 3u
@@ -81,6 +85,8 @@ struct rec_rcpt {
 	int64_t next_try;
 	bool has_error;
 	struct str error;
+	uint8_t notify;  /* 0 = absent */
+	struct str orcpt; /* len 0 = absent */
 };
 
 struct rec_msg {
@@ -88,6 +94,8 @@ struct rec_msg {
 	int64_t arrival;
 	uint32_t flags;
 	bool held;
+	struct str envid; /* len 0 = absent */
+	uint8_t ret;      /* 0 = absent */
 	size_t nrcpt;
 	struct rec_rcpt *rcpt; /* decode: allocated, free with rec_msg_free */
 	uint64_t body_off;     /* decode: offset of the body in the payload */

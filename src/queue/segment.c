@@ -4,10 +4,17 @@
  * The writer takes everything queued at once and appends it with pwritev at
  * the durable end of the current segment, then calls fdatasync once for the
  * whole batch (an append changes the file size, which fdatasync flushes
- * too). On any error it cuts the file back to where the batch began, so a
+ * too). On any error it cuts the file back to its durable end, so a
  * failed batch leaves nothing a reader could take for a record, and fails
- * every request of the batch; later batches are tried afresh, so service
+ * every request not yet durable; later batches are tried afresh, so service
  * resumes by itself once the disk has room again.
+ *
+ * A batch made only of lazy records (delivery outcomes) is written but not
+ * synced: its records are parked until the next batch that syncs, or until
+ * WRITER_LAZY_MS pass without one, and complete then. A lost outcome only
+ * means a duplicate delivery (docs/spool.md, invariant 3), and sparing that
+ * sync halves the syncs per relayed message, so a new message no longer
+ * waits behind the previous one's outcome.
  */
 #include "queue/segment.h"
 
@@ -124,6 +131,7 @@ static int pwritev_all(int fd, struct iovec *iov, size_t cnt, uint64_t off)
 static void cut_back(struct writer *w, struct spool_stats *d)
 {
 	d->syncs++;
+	w->end = w->size;
 	if (ftruncate(w->fd, (off_t)w->size) == 0 && fdatasync(w->fd) == 0) {
 		w->dirty = false;
 		return;
@@ -148,34 +156,62 @@ static void roll_segment(struct writer *w, uint64_t seg_max, struct spool_stats 
 	w->fd = fd;
 	w->seq++;
 	w->size = 0;
+	w->end = 0;
 	d->segments++;
 }
 
+static void fail_list(struct wreq *list, int err)
+{
+	for (struct wreq *r = list; r; r = r->next)
+		if (r->kind != WREQ_UNLINK && r->err == 0)
+			r->err = err;
+}
+
+/* The batch and the parked records fail: none of them is durable. */
 static void fail_batch(struct writer *w, struct wreq *batch, size_t n, int err,
 		       struct spool_stats *d)
 {
+	n += w->nparked;
 	log_error("spool: writing %zu records to segment %016" PRIx64 " failed: %s", n, w->seq,
 		  strerror(err));
 	if (!w->dirty)
 		cut_back(w, d);
-	for (struct wreq *r = batch; r; r = r->next)
-		if (r->kind != WREQ_UNLINK && r->err == 0)
-			r->err = err;
+	w->end = w->size;
+	fail_list(w->parked, err);
+	fail_list(batch, err);
 	d->failed += n;
 }
 
-/* Writes the records of batch (those not failed beforehand) and syncs. */
-static void write_records(struct writer *w, struct wreq *batch, uint64_t seg_max,
+/* A batch may go unsynced only when every record in it is lazy (UNLINKs
+ * aside): anything else completes now, and since callbacks run in
+ * submission order, the parked records must then be durable too. No batch
+ * (the deadline passed, or the writer stops) means: sync what is parked. */
+static bool may_park(const struct wreq *batch)
+{
+	if (!batch)
+		return false;
+	for (const struct wreq *r = batch; r; r = r->next)
+		if (r->kind != WREQ_UNLINK && !(r->lazy && r->err == 0))
+			return false;
+	return true;
+}
+
+/* Writes the records of batch (those not failed beforehand) and syncs,
+ * unless they may be parked; true when they were parked. */
+static bool write_records(struct writer *w, struct wreq *batch, uint64_t seg_max,
 			  struct spool_stats *d)
 {
 	size_t n = 0;
 	for (struct wreq *r = batch; r; r = r->next)
 		n += r->kind != WREQ_UNLINK && r->err == 0;
-	if (n == 0)
-		return;
-	roll_segment(w, seg_max, d);
-	struct iovec *iov = xcalloc(n, sizeof *iov);
-	uint64_t off = w->size;
+	bool park = may_park(batch);
+	if (n == 0 && (park || !w->parked))
+		return park;
+	/* Parked records must be synced in the segment they were written to. */
+	if (!w->parked)
+		roll_segment(w, seg_max, d);
+	struct iovec *iov = xcalloc(n ? n : 1, sizeof *iov);
+	uint64_t off = w->end;
 	size_t i = 0;
 	for (struct wreq *r = batch; r; r = r->next) {
 		if (r->kind == WREQ_UNLINK || r->err)
@@ -186,8 +222,8 @@ static void write_records(struct writer *w, struct wreq *batch, uint64_t seg_max
 		iov[i++] = (struct iovec){r->rec.p, r->rec.len};
 		off += r->rec.len;
 	}
-	int err = w->dirty ? EIO : pwritev_all(w->fd, iov, n, w->size);
-	if (!err) {
+	int err = w->dirty ? EIO : pwritev_all(w->fd, iov, n, w->end);
+	if (!err && !park) {
 		d->syncs++;
 		if (fdatasync(w->fd) < 0)
 			err = errno;
@@ -195,12 +231,17 @@ static void write_records(struct writer *w, struct wreq *batch, uint64_t seg_max
 	free(iov);
 	if (err) {
 		fail_batch(w, batch, n, err, d);
-		return;
+		return false;
 	}
+	w->end = off;
+	w->nparked += n;
+	if (park)
+		return true;
 	d->bytes += off - w->size;
 	w->size = off;
-	d->records += n;
+	d->records += w->nparked;
 	d->batches++;
+	return false;
 }
 
 /* Removes a reclaimed segment. Each removal is made durable before the
@@ -221,13 +262,32 @@ static void unlink_segment(struct writer *w, uint64_t seq)
 	log_debug("spool: removed segment %016" PRIx64, seq);
 }
 
-/* Handles one batch; returns it without the UNLINK requests, which are freed. */
+static void park_until_deadline(struct writer *w, struct wreq *list, struct wreq **tail,
+				unsigned lazy_ms)
+{
+	if (!list)
+		return;
+	if (!w->parked) {
+		clock_gettime(CLOCK_MONOTONIC, &w->park_until);
+		w->park_until.tv_sec += lazy_ms / 1000;
+		w->park_until.tv_nsec += (long)(lazy_ms % 1000) * 1000000L;
+		if (w->park_until.tv_nsec >= 1000000000L) {
+			w->park_until.tv_sec++;
+			w->park_until.tv_nsec -= 1000000000L;
+		}
+	}
+	*w->parked_tail = list;
+	w->parked_tail = tail;
+}
+
+/* Handles one batch (NULL: sync the parked records); returns the requests
+ * that completed, parked ones first, without the UNLINKs, which are freed. */
 static struct wreq *write_batch(struct writer *w, struct wreq *batch, uint64_t seg_max,
-				struct spool_stats *d)
+				unsigned lazy_ms, struct spool_stats *d)
 {
 	if (w->dirty)
 		cut_back(w, d);
-	write_records(w, batch, seg_max, d);
+	bool parked = write_records(w, batch, seg_max, d);
 	struct wreq *keep = NULL, **tail = &keep;
 	while (batch) {
 		struct wreq *r = batch;
@@ -241,7 +301,19 @@ static struct wreq *write_batch(struct writer *w, struct wreq *batch, uint64_t s
 		*tail = r;
 		tail = &r->next;
 	}
-	return keep;
+	if (parked) {
+		park_until_deadline(w, keep, tail, lazy_ms);
+		return NULL;
+	}
+	struct wreq *done = keep;
+	if (w->parked) {
+		*w->parked_tail = keep;
+		done = w->parked;
+	}
+	w->parked = NULL;
+	w->parked_tail = &w->parked;
+	w->nparked = 0;
+	return done;
 }
 
 /* ---- the thread ---- */
@@ -256,23 +328,35 @@ static void add_stats(struct spool_stats *s, const struct spool_stats *d)
 	s->segments += d->segments;
 }
 
+/* Under w->lock: waits for requests, for the stop, or until the parked
+ * records are due. */
+static void wait_work(struct writer *w)
+{
+	while (!w->queue && !w->stopping) {
+		if (!w->parked)
+			pthread_cond_wait(&w->cond, &w->lock);
+		else if (pthread_cond_timedwait(&w->cond, &w->lock, &w->park_until) == ETIMEDOUT)
+			return;
+	}
+}
+
 static void *writer_main(void *arg)
 {
 	struct writer *w = arg;
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		while (!w->queue && !w->stopping)
-			pthread_cond_wait(&w->cond, &w->lock);
-		if (!w->queue)
+		wait_work(w);
+		if (!w->queue && !w->parked)
 			break;
 		struct wreq *batch = w->queue;
 		w->queue = NULL;
 		w->queue_tail = &w->queue;
 		uint64_t seg_max = w->seg_max;
+		unsigned lazy_ms = w->lazy_ms;
 		pthread_mutex_unlock(&w->lock);
 
 		struct spool_stats d = {0};
-		struct wreq *done = write_batch(w, batch, seg_max, &d);
+		struct wreq *done = write_batch(w, batch, seg_max, lazy_ms, &d);
 
 		pthread_mutex_lock(&w->lock);
 		add_stats(&w->stats, &d);
@@ -296,8 +380,11 @@ int writer_start(struct writer *w, const char *logdir, uint64_t seq, uint64_t si
 	w->queue_tail = &w->queue;
 	w->done_tail = &w->done;
 	w->seg_max = SPOOL_SEGMENT_MAX;
+	w->lazy_ms = WRITER_LAZY_MS;
 	w->seq = seq;
 	w->size = size;
+	w->end = size;
+	w->parked_tail = &w->parked;
 	snprintf(w->logdir, sizeof w->logdir, "%s", logdir);
 	char path[PATH_MAX];
 	if (!seg_path(path, sizeof path, logdir, seq)) {
@@ -310,8 +397,12 @@ int writer_start(struct writer *w, const char *logdir, uint64_t seq, uint64_t si
 	w->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	int err = w->notify_fd < 0 ? errno : 0;
 	if (!err) {
+		pthread_condattr_t ca;
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 		pthread_mutex_init(&w->lock, NULL);
-		pthread_cond_init(&w->cond, NULL);
+		pthread_cond_init(&w->cond, &ca);
+		pthread_condattr_destroy(&ca);
 		err = pthread_create(&w->thread, NULL, writer_main, w);
 		if (err) {
 			pthread_mutex_destroy(&w->lock);
@@ -351,6 +442,13 @@ void writer_set_seg_max(struct writer *w, uint64_t bytes)
 {
 	pthread_mutex_lock(&w->lock);
 	w->seg_max = bytes;
+	pthread_mutex_unlock(&w->lock);
+}
+
+void writer_set_lazy_ms(struct writer *w, unsigned ms)
+{
+	pthread_mutex_lock(&w->lock);
+	w->lazy_ms = ms;
 	pthread_mutex_unlock(&w->lock);
 }
 

@@ -2,6 +2,8 @@
  * segment - spool internals shared by spool.c and recovery.c: segment file
  * names, the writer thread that appends batches of records to the current
  * segment (group commit: one fdatasync per batch), and the recovery scan.
+ * Delivery outcomes are "lazy": written at once but never synced on their
+ * own; they ride the next sync (docs/spool.md, invariant 3).
  *
  * Threading: writer_enqueue and writer_take_done are called by the loop
  * thread; the writer thread owns the current segment's fd and reads or
@@ -14,6 +16,7 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "queue/record.h"
 #include "queue/spool.h"
@@ -38,6 +41,9 @@ enum wreq_kind {
 	WREQ_UNLINK, /* removal of a reclaimed segment; freed by the writer */
 };
 
+/* How long a lazy record may wait for a sync when no other batch comes. */
+#define WRITER_LAZY_MS 50
+
 struct spool_msg;
 
 struct wreq {
@@ -47,6 +53,9 @@ struct wreq {
 	uint64_t unlink_seq;      /* writer: UNLINK only */
 	int err;                  /* writer: 0, or why the record is not durable;
 				   * preset by the loop to fail without writing */
+	bool lazy;                /* writer: needs no sync of its own; completes
+				   * with the next batch that syncs, or after
+				   * WRITER_LAZY_MS with none */
 	uint64_t seg, off;        /* writer: where the record landed */
 	/* Loop-side payload; the writer never touches it. */
 	spool_done_fn done;
@@ -70,6 +79,7 @@ struct writer {
 	struct wreq *done, **done_tail;
 	bool stopping;
 	uint64_t seg_max;
+	unsigned lazy_ms;   /* WRITER_LAZY_MS unless a test says otherwise */
 	struct spool_stats stats;
 	/* Set before the thread starts, then read-only: */
 	int notify_fd;
@@ -78,6 +88,10 @@ struct writer {
 	uint64_t seq;   /* current segment */
 	int fd;
 	uint64_t size;  /* end of the last durable record */
+	uint64_t end;   /* end of the last written record (> size: lazy ones wait) */
+	struct wreq *parked, **parked_tail; /* written lazy records, not yet synced */
+	size_t nparked;
+	struct timespec park_until;  /* CLOCK_MONOTONIC: sync the parked ones by then */
 	bool dirty;     /* a failed batch could not be cut off the file yet */
 	bool unlink_stopped; /* a removal failed: remove nothing newer */
 };
@@ -89,6 +103,8 @@ void writer_enqueue(struct writer *w, struct wreq *r);
 /* Detaches the finished requests, oldest first. */
 struct wreq *writer_take_done(struct writer *w);
 void writer_set_seg_max(struct writer *w, uint64_t bytes);
+/* How long lazy records may wait for a sync (default WRITER_LAZY_MS). */
+void writer_set_lazy_ms(struct writer *w, unsigned ms);
 void writer_stats(struct writer *w, struct spool_stats *out);
 /* Writes everything queued, stops the thread and closes the segment fd;
  * finished requests stay for writer_take_done. */

@@ -145,8 +145,10 @@ static void msg_free(struct smsg *s)
 		free(s->m.rcpt[i].addr);
 		free(s->m.rcpt[i].orig);
 		free(s->m.rcpt[i].last_error);
+		free(s->m.rcpt[i].orcpt);
 	}
 	free(s->m.rcpt);
+	free(s->m.envid);
 	free(s->m.sender);
 	free(s->m.helo);
 	free(s->m.client);
@@ -286,6 +288,22 @@ static const char *orig_of(const struct spool_new_msg *m, size_t i)
 	return m->rcpt_orig && m->rcpt_orig[i] ? m->rcpt_orig[i] : m->rcpt_addr[i];
 }
 
+/* The DSN values given for recipient i (RFC 3461 4.1, 4.2), or 0 / NULL. */
+static uint8_t notify_of(const struct spool_new_msg *m, size_t i)
+{
+	return m->rcpt_notify ? m->rcpt_notify[i] : 0;
+}
+
+static const char *orcpt_of(const struct spool_new_msg *m, size_t i)
+{
+	return m->rcpt_orcpt && m->rcpt_orcpt[i] && *m->rcpt_orcpt[i] ? m->rcpt_orcpt[i] : NULL;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s && *s ? xstrdup(s) : NULL;
+}
+
 /* 0, or the errno with which the submission fails without being written. */
 static int check_new(const struct spool *sp, const struct spool_new_msg *m, size_t body_len)
 {
@@ -298,11 +316,14 @@ static int check_new(const struct spool *sp, const struct spool_new_msg *m, size
 	 * length can overflow its 32-bit field. */
 	if (m->nrcpt > REC_MAX_PAYLOAD / 64 || body_len > REC_MAX_PAYLOAD)
 		return EFBIG;
-	uint64_t size = 128 + body_len + strlen(m->sender) + strlen(m->helo) + strlen(m->client);
+	uint64_t size = 160 + body_len + strlen(m->sender) + strlen(m->helo) + strlen(m->client) +
+			(m->envid ? strlen(m->envid) : 0);
 	for (size_t i = 0; i < m->nrcpt && size <= REC_MAX_PAYLOAD; i++) {
 		if (!m->rcpt_addr[i])
 			return EINVAL;
-		size += 32 + strlen(m->rcpt_addr[i]) + strlen(orig_of(m, i));
+		size += 48 + strlen(m->rcpt_addr[i]) + strlen(orig_of(m, i));
+		if (orcpt_of(m, i))
+			size += strlen(orcpt_of(m, i));
 	}
 	return size > REC_MAX_PAYLOAD ? EFBIG : 0;
 }
@@ -316,11 +337,15 @@ static struct smsg *msg_from_new(const struct spool_new_msg *m, size_t body_len)
 	s->m.helo = xstrdup(m->helo);
 	s->m.client = xstrdup(m->client);
 	s->m.flags = m->flags;
+	s->m.envid = dup_or_null(m->envid);
+	s->m.ret = m->ret;
 	s->m.nrcpt = m->nrcpt;
 	s->m.rcpt = xcalloc(m->nrcpt, sizeof *s->m.rcpt);
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		s->m.rcpt[i].addr = xstrdup(m->rcpt_addr[i]);
 		s->m.rcpt[i].orig = xstrdup(orig_of(m, i));
+		s->m.rcpt[i].notify = notify_of(m, i);
+		s->m.rcpt[i].orcpt = dup_or_null(orcpt_of(m, i));
 	}
 	s->m.body_len = body_len;
 	return s;
@@ -338,6 +363,8 @@ static size_t encode_msg(struct wreq *r, const struct smsg *s, bool with_state)
 		.arrival = s->m.arrival,
 		.flags = s->m.flags,
 		.held = s->m.held,
+		.envid = s->m.envid ? str_from(s->m.envid) : STR_LIT(""),
+		.ret = s->m.ret,
 		.nrcpt = s->m.nrcpt,
 	};
 	rm.rcpt = xcalloc(s->m.nrcpt, sizeof *rm.rcpt);
@@ -349,6 +376,7 @@ static size_t encode_msg(struct wreq *r, const struct smsg *s, bool with_state)
 			.attempts = c->attempts, .next_try = c->next_try,
 			.has_error = c->last_error != NULL,
 			.error = c->last_error ? str_from(c->last_error) : STR_LIT(""),
+			.notify = c->notify, .orcpt = c->orcpt ? str_from(c->orcpt) : STR_LIT(""),
 		};
 	}
 	size_t start;
@@ -391,6 +419,9 @@ void spool_update_rcpt(struct spool *sp, struct spool_msg *msg, size_t i, enum r
 		return;
 	}
 	r->idx = i;
+	/* A delivery outcome lost in a crash means a retry (a duplicate at
+	 * worst): it rides the next sync. The administrator's deletion does not. */
+	r->lazy = state != RCPT_DELETED;
 	r->state = state;
 	r->attempts = attempts;
 	r->next_try = next_try;
@@ -617,6 +648,8 @@ static struct smsg *msg_from_rec(const struct rec_msg *m)
 	s->m.client = xstrndup(m->client.p ? m->client.p : "", m->client.len);
 	s->m.flags = m->flags;
 	s->m.held = m->held;
+	s->m.envid = m->envid.len ? xstrndup(m->envid.p, m->envid.len) : NULL;
+	s->m.ret = m->ret;
 	s->m.nrcpt = m->nrcpt;
 	s->m.rcpt = xcalloc(m->nrcpt, sizeof *s->m.rcpt);
 	for (size_t i = 0; i < m->nrcpt; i++) {
@@ -624,6 +657,8 @@ static struct smsg *msg_from_rec(const struct rec_msg *m)
 		struct spool_rcpt *c = &s->m.rcpt[i];
 		c->addr = xstrndup(r->addr.p, r->addr.len);
 		c->orig = xstrndup(r->orig.p, r->orig.len);
+		c->notify = r->notify;
+		c->orcpt = r->orcpt.len ? xstrndup(r->orcpt.p, r->orcpt.len) : NULL;
 		if (r->has_state) {
 			c->state = (enum rcpt_state)r->state;
 			c->attempts = r->attempts;

@@ -34,6 +34,9 @@ struct spool_rcpt {
 	uint32_t attempts;
 	int64_t next_try;  /* unix seconds; 0 = as soon as possible */
 	char *last_error;  /* last temporary/permanent error text, or NULL */
+	/* DSN (RFC 3461), as the client sent them; see util/dsn.h */
+	uint8_t notify;    /* DSN_NOTIFY_* bits; 0 = not given (FAILURE,DELAY) */
+	char *orcpt;       /* ORCPT "addr-type;xtext" verbatim, or NULL */
 };
 
 /* What a session hands over when DATA ends. The spool copies what it keeps. */
@@ -47,6 +50,12 @@ struct spool_new_msg {
 	size_t nrcpt;
 	const char *const *rcpt_addr;
 	const char *const *rcpt_orig;
+	/* DSN (RFC 3461): each may be NULL (not given); per recipient arrays
+	 * parallel to rcpt_addr, where 0 / NULL / "" is "not given". */
+	const char *envid;             /* ENVID, xtext as given */
+	uint8_t ret;                   /* enum dsn_ret */
+	const uint8_t *rcpt_notify;    /* DSN_NOTIFY_* bits */
+	const char *const *rcpt_orcpt; /* ORCPT "addr-type;xtext" */
 	/* The message as it is to be stored (Received: header already prepended),
 	 * CRLF line endings, not dot-stuffed; may be in several pieces. */
 	const struct iovec *body;
@@ -70,6 +79,8 @@ struct spool_msg {
 	struct spool_rcpt *rcpt;
 	uint64_t body_len;
 	bool held;             /* administrator hold */
+	char *envid;           /* DSN ENVID, xtext as given, or NULL */
+	uint8_t ret;           /* DSN RET, enum dsn_ret (util/dsn.h) */
 	/* Where the body lives: private to the spool (segment, offset). */
 	uint64_t seg;
 	uint64_t body_off;

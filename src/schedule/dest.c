@@ -12,6 +12,11 @@
 #include "util/log.h"
 
 #define MX_CACHE_SECONDS 60
+/* How long a connection with no work stays open for the next message (as
+ * Postfix's smtp_connection_cache_time_limit): mail arriving one message at
+ * a time then costs no connect, greeting, EHLO and QUIT each, here or at
+ * the peer. Short, so a peer's session slots are not held for long. */
+#define IDLE_KEEP_SECONDS 2
 
 struct dest {
 	struct dests *ds;
@@ -34,8 +39,13 @@ struct dconn {
 	struct smtp_conn *sc;
 	struct job *job;
 	struct outbound_txn ot;
+	/* the current transaction's per-recipient arrays (client_txn) */
 	const char **rcpts;
+	const char **orcpt;
+	uint8_t *notify;
 	bool was_ready;
+	bool idle;               /* ready, no job; closed when idle_timer fires */
+	struct event *idle_timer;
 	struct dconn *next;
 };
 
@@ -59,7 +69,7 @@ struct dests *dests_new(struct event_base *base, const struct config *cfg,
 {
 	struct dests *ds = xcalloc(1, sizeof *ds);
 	ds->base = base;
-	ds->cfg = cfg;
+	ds->cfg = config_ref(cfg);
 	ds->dns = dns;
 	ds->done = done;
 	ds->owner = owner;
@@ -181,7 +191,26 @@ static unsigned dest_port(const struct dest *d)
 	return hostport ? (unsigned)atoi(strrchr(hostport, ':') + 1) : cfg->smtp_port;
 }
 
-static void conn_gone(struct dconn *dc)
+static void txn_arrays_free(struct dconn *dc)
+{
+	free(dc->rcpts);
+	free(dc->orcpt);
+	free(dc->notify);
+	free(dc->ot.txn.result);
+	dc->rcpts = dc->orcpt = NULL;
+	dc->notify = NULL;
+	dc->ot.txn.result = NULL;
+}
+
+static void conn_free(struct dconn *dc)
+{
+	event_free(dc->idle_timer);
+	txn_arrays_free(dc);
+	free(dc);
+}
+
+/* Forgets a connection that is gone or being closed. */
+static void conn_unlink(struct dconn *dc)
 {
 	struct dests *ds = dc->d->ds;
 	struct dconn **pp = &ds->conns;
@@ -190,9 +219,13 @@ static void conn_gone(struct dconn *dc)
 	*pp = dc->next;
 	dc->d->active--;
 	ds->active--;
-	free(dc->rcpts);
-	free(dc->ot.txn.result);
-	free(dc);
+	conn_free(dc);
+}
+
+static void conn_gone(struct dconn *dc)
+{
+	struct dests *ds = dc->d->ds;
+	conn_unlink(dc);
 	/* A freed slot may let another destination go. */
 	for (struct dest *d = ds->all; d; d = d->next)
 		if (d->queued)
@@ -204,12 +237,21 @@ static void start_txn(struct dconn *dc, struct job *j)
 	struct spool_msg *m = j->msg;
 	dc->job = j;
 	dc->rcpts = xcalloc(j->n, sizeof *dc->rcpts);
-	for (size_t i = 0; i < j->n; i++)
-		dc->rcpts[i] = m->rcpt[j->r[i].rcpt].addr;
+	dc->orcpt = xcalloc(j->n, sizeof *dc->orcpt);
+	dc->notify = xcalloc(j->n, sizeof *dc->notify);
+	for (size_t i = 0; i < j->n; i++) {
+		const struct spool_rcpt *rc = &m->rcpt[j->r[i].rcpt];
+		dc->rcpts[i] = rc->addr;
+		dc->orcpt[i] = rc->orcpt;
+		dc->notify[i] = rc->notify;
+	}
 	dc->ot = (struct outbound_txn){
-		.txn = {m->sender, j->n, dc->rcpts, j->body_len,
-			(m->flags & SPOOL_MSG_8BITMIME) != 0, xcalloc(j->n, sizeof(struct client_reply)),
-			(m->flags & SPOOL_MSG_SMTPUTF8) != 0},
+		.txn = {.sender = m->sender, .nrcpt = j->n, .rcpt = dc->rcpts, .size = j->body_len,
+			.body_8bit = (m->flags & SPOOL_MSG_8BITMIME) != 0,
+			.result = xcalloc(j->n, sizeof(struct client_reply)),
+			.smtputf8 = (m->flags & SPOOL_MSG_SMTPUTF8) != 0,
+			.envid = m->envid, .ret = m->ret, .notify = dc->notify,
+			.orcpt = (const char *const *)dc->orcpt},
 		.body_fd = j->body_fd, .body_off = j->body_off, .body_len = j->body_len,
 	};
 	smtp_conn_send(dc->sc, &dc->ot);
@@ -223,6 +265,8 @@ static void finish_txn(struct dconn *dc)
 		const struct client_reply *r = &dc->ot.txn.result[i];
 		if (r->code) {
 			job_set_reply(&j->r[i], r->code, r->text);
+			/* RFC 3461 6.2.1: a DSN-capable next hop reports from now on. */
+			j->r[i].peer_dsn = dc->ot.txn.peer_dsn && r->code / 100 == 2;
 		} else {
 			/* No answer for this one: the connection broke. */
 			j->r[i].res = JOB_TEMP;
@@ -231,13 +275,46 @@ static void finish_txn(struct dconn *dc)
 				 r->text[0] ? r->text : smtp_conn_reason(dc->sc));
 		}
 	}
-	free(dc->rcpts);
-	free(dc->ot.txn.result);
-	dc->rcpts = NULL;
-	dc->ot.txn.result = NULL;
+	txn_arrays_free(dc);
 	dc->job = NULL;
 	dc->d->failures = 0;
 	dc->d->ds->done(dc->d->ds->owner, j);
+}
+
+/* Starts the destination's next job on a ready connection, if there is one. */
+static bool give_job(struct dconn *dc)
+{
+	struct dest *d = dc->d;
+	struct job *j = d->dead_until > time(NULL) ? NULL : pop(d);
+	if (!j)
+		return false;
+	if (dc->idle)
+		evtimer_del(dc->idle_timer);
+	dc->idle = false;
+	start_txn(dc, j);
+	return true;
+}
+
+static void on_idle_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct dconn *dc = arg;
+	smtp_conn_close(dc->sc);
+	conn_gone(dc);
+}
+
+/* Closes another destination's idle connection to free an outbound slot. */
+static bool close_idle_elsewhere(struct dests *ds, const struct dest *d)
+{
+	for (struct dconn *dc = ds->conns; dc; dc = dc->next) {
+		if (dc->idle && dc->d != d) {
+			smtp_conn_close(dc->sc);
+			conn_unlink(dc);
+			return true;
+		}
+	}
+	return false;
 }
 
 static void on_conn(struct smtp_conn *sc, enum smtp_conn_event ev, void *arg)
@@ -245,17 +322,19 @@ static void on_conn(struct smtp_conn *sc, enum smtp_conn_event ev, void *arg)
 	struct dconn *dc = arg;
 	struct dest *d = dc->d;
 	switch (ev) {
-	case SMTP_CONN_READY: {
+	case SMTP_CONN_READY:
 		dc->was_ready = true;
-		struct job *j = d->dead_until > time(NULL) ? NULL : pop(d);
-		if (j) {
-			start_txn(dc, j);
-		} else {
+		if (give_job(dc))
+			break;
+		if (d->dead_until > time(NULL)) {
 			smtp_conn_close(sc);
 			conn_gone(dc);
+			break;
 		}
+		dc->idle = true;
+		const struct timeval keep = {IDLE_KEEP_SECONDS, 0};
+		evtimer_add(dc->idle_timer, &keep);
 		break;
-	}
 	case SMTP_CONN_TXN_DONE:
 		finish_txn(dc);
 		break;
@@ -273,6 +352,7 @@ static void open_conn(struct dest *d)
 	const struct config *cfg = ds->cfg;
 	struct dconn *dc = xcalloc(1, sizeof *dc);
 	dc->d = d;
+	dc->idle_timer = evtimer_new(ds->base, on_idle_timeout, dc);
 	dc->next = ds->conns;
 	ds->conns = dc;
 	d->active++;
@@ -303,8 +383,13 @@ static void pump(struct dest *d)
 		resolve(d);
 		return;
 	}
+	struct dests *ds = d->ds;
+	for (struct dconn *dc = ds->conns; dc && d->queued; dc = dc->next)
+		if (dc->d == d && dc->idle)
+			give_job(dc);
 	size_t want = d->queued < cfg->dest_concurrency ? d->queued : cfg->dest_concurrency;
-	while (d->active < want && d->ds->active < cfg->max_outbound)
+	while (d->active < want &&
+	       (ds->active < cfg->max_outbound || close_idle_elsewhere(ds, d)))
 		open_conn(d);
 }
 
@@ -338,9 +423,7 @@ void dests_free(struct dests *ds)
 		smtp_conn_destroy(dc->sc);
 		if (dc->job)
 			job_free(dc->job);
-		free(dc->rcpts);
-		free(dc->ot.txn.result);
-		free(dc);
+		conn_free(dc);
 	}
 	while (ds->all) {
 		struct dest *d = ds->all;
@@ -354,5 +437,12 @@ void dests_free(struct dests *ds)
 	}
 	strlist_free(&ds->self);
 	SSL_CTX_free(ds->tls);
+	config_free(ds->cfg);
 	free(ds);
+}
+
+void dests_set_config(struct dests *ds, const struct config *cfg)
+{
+	config_free(ds->cfg);
+	ds->cfg = config_ref(cfg);
 }

@@ -3,9 +3,10 @@
  * per relay host), the route to it (relay host, static route, or the MX
  * records of RFC 5321 5.1 with our own backup-MX records pruned), at most
  * dest-concurrency connections per destination and max-outbound in all,
- * connections reused while the queue has work, and a destination that
- * cannot be reached backed off as a whole: its jobs are deferred at once
- * instead of each one hammering it.
+ * connections reused while the queue has work and kept idle for 2 s after
+ * (idle ones of other destinations give way when max-outbound is reached),
+ * and a destination that cannot be reached backed off as a whole: its jobs
+ * are deferred at once instead of each one hammering it.
  */
 #ifndef PETREL_SCHEDULE_DEST_H
 #define PETREL_SCHEDULE_DEST_H
@@ -31,5 +32,8 @@ void dests_flush(struct dests *ds);
 /* Closes every connection at once; queued jobs are freed unrecorded (their
  * recipients stay pending in the spool). */
 void dests_free(struct dests *ds);
+/* After a reload: new connections and decisions use cfg; connections
+ * already open keep the snapshot they began with. */
+void dests_set_config(struct dests *ds, const struct config *cfg);
 
 #endif

@@ -25,6 +25,10 @@ struct job_rcpt {
 	enum job_result res;
 	char status[16];           /* RFC 3463 code, e.g. "5.1.1" */
 	char text[600];            /* the reply or the reason, one line */
+	/* Set by the SMTP agent when the peer announced DSN (RFC 3461 3) and the
+	 * recipient's DSN parameters were passed on with it: the peer reports
+	 * from now on, so no "relayed" notice is owed (RFC 3461 6.2.1). */
+	bool peer_dsn;
 };
 
 struct job {

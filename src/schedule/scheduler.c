@@ -1,4 +1,6 @@
-/* scheduler - what to deliver when; see scheduler.h. */
+/* scheduler - what to deliver when; see scheduler.h. Which reports each
+ * outcome gives (failure, delay, success) follows the recipient's DSN
+ * NOTIFY (RFC 3461 4.1, 6.2): see file_outcome(). */
 #include "schedule/scheduler.h"
 
 #include <errno.h>
@@ -13,7 +15,9 @@
 #include "dns/resolver.h"
 #include "schedule/dest.h"
 #include "schedule/job.h"
+#include "util/dsn.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/workq.h"
 
 struct scheduler {
@@ -65,12 +69,13 @@ struct scheduler *scheduler_new(struct event_base *base, struct spool *sp,
 	struct scheduler *sch = xcalloc(1, sizeof *sch);
 	sch->base = base;
 	sch->sp = sp;
-	sch->cfg = cfg;
+	sch->cfg = config_ref(cfg);
 	sch->wq = workq_new(cfg->delivery_workers);
 	sch->dns = dns_new(base, &cfg->dns_servers, 2000, 2);
 	if (!sch->wq || !sch->dns) {
 		workq_free(sch->wq);
 		dns_free(sch->dns);
+		config_free(sch->cfg);
 		free(sch);
 		return NULL;
 	}
@@ -105,7 +110,15 @@ void scheduler_free(struct scheduler *sch)
 		scheduler_stop(sch);
 	event_free(sch->tick);
 	event_free(sch->wq_ev);
+	config_free(sch->cfg);
 	free(sch);
+}
+
+void scheduler_set_config(struct scheduler *sch, const struct config *cfg)
+{
+	config_free(sch->cfg);
+	sch->cfg = config_ref(cfg);
+	dests_set_config(sch->dests, cfg);
 }
 
 bool scheduler_idle(const struct scheduler *sch)
@@ -145,6 +158,7 @@ static void log_outcome(const struct job *j, const struct job_rcpt *r, const cha
 	log_info("%s: to=<%s>, orig_to=<%s>, relay=%s, delay=%lld, status=%s (%s)", j->id,
 		 rc->addr, rc->orig, j->relay, (long long)(time(NULL) - j->msg->arrival), status,
 		 text);
+	metrics_delivery(j->local, status, time(NULL) - j->msg->arrival);
 }
 
 /* Decides one recipient's new state; adds it to the failed/delayed reports. */
@@ -153,8 +167,11 @@ static enum rcpt_state decide(struct scheduler *sch, struct job *j, struct job_r
 {
 	const struct config *cfg = sch->cfg;
 	const struct spool_rcpt *rc = &j->msg->rcpt[r->rcpt];
-	*rep = (struct report_rcpt){rc->addr, rc->orig, REPORT_FAILED, r->status,
-				    j->local ? NULL : j->relay, r->text, (time_t)now};
+	*rep = (struct report_rcpt){
+		.addr = rc->addr, .orig = rc->orig, .action = REPORT_FAILED, .status = r->status,
+		.remote_mta = j->local ? NULL : j->relay, .diagnostic = r->text,
+		.last_attempt = (time_t)now, .orcpt = rc->orcpt,
+	};
 	*warn = false;
 	if (r->res == JOB_OK) {
 		log_outcome(j, r, "sent");
@@ -181,6 +198,47 @@ static enum rcpt_state decide(struct scheduler *sch, struct job *j, struct job_r
 	return RCPT_PENDING;
 }
 
+/* The reports one job gives rise to, indexed by REPORT_FAILED, _DELAYED and
+ * _DELIVERED (a success report, which also holds the relayed ones). */
+struct reports {
+	struct report_rcpt *r[3];
+	size_t n[3];
+};
+
+/* Files rep under report kind if the recipient asked for that kind of
+ * report (RFC 3461 4.1 NOTIFY; not given = FAILURE,DELAY). */
+static void file_report(const struct job *j, const struct spool_rcpt *rc,
+			const struct report_rcpt *rep, enum report_action kind, struct reports *out)
+{
+	static const unsigned want[] = {DSN_NOTIFY_FAILURE, DSN_NOTIFY_DELAY, DSN_NOTIFY_SUCCESS};
+	static const char *const name[] = {"non-delivery", "delay", "success"};
+	if (dsn_wants(rc->notify, want[kind])) {
+		out->r[kind][out->n[kind]++] = *rep;
+	} else if (kind != REPORT_DELIVERED) {
+		char notify[DSN_NOTIFY_TEXT_MAX];
+		dsn_notify_text(rc->notify, notify, sizeof notify);
+		log_info("%s: to=<%s>, no %s notification (NOTIFY=%s)", j->id, rc->addr,
+			 name[kind], notify);
+	}
+}
+
+/* Which report, if any, the recipient's new state calls for. RFC 3461
+ * 6.2.1: a success is "delivered" into a mailbox here, "relayed" to a peer
+ * that does not report successes itself (one that took NOTIFY does). */
+static void file_outcome(const struct job *j, const struct job_rcpt *r,
+			 const struct spool_rcpt *rc, enum rcpt_state st, bool warn,
+			 struct report_rcpt *rep, struct reports *out)
+{
+	if (st == RCPT_BOUNCED) {
+		file_report(j, rc, rep, REPORT_FAILED, out);
+	} else if (warn) {
+		file_report(j, rc, rep, REPORT_DELAYED, out);
+	} else if (st == RCPT_DELIVERED && (j->local || !r->peer_dsn)) {
+		rep->action = j->local ? REPORT_DELIVERED : REPORT_RELAYED;
+		file_report(j, rc, rep, REPORT_DELIVERED, out);
+	}
+}
+
 static void job_done(void *owner, struct job *j)
 {
 	struct scheduler *sch = owner;
@@ -191,9 +249,9 @@ static void job_done(void *owner, struct job *j)
 		return;
 	}
 	int64_t now = time(NULL);
-	struct report_rcpt *failed = xcalloc(j->n, sizeof *failed);
-	struct report_rcpt *delayed = xcalloc(j->n, sizeof *delayed);
-	size_t nfailed = 0, ndelayed = 0;
+	struct reports reps = {0};
+	for (size_t k = 0; k < 3; k++)
+		reps.r[k] = xcalloc(j->n, sizeof *reps.r[k]);
 	j->updates_pending = 1; /* held until every update is issued */
 	for (size_t i = 0; i < j->n; i++) {
 		struct job_rcpt *r = &j->r[i];
@@ -204,22 +262,17 @@ static void job_done(void *owner, struct job *j)
 		struct report_rcpt rep;
 		bool warn;
 		enum rcpt_state st = decide(sch, j, r, now, &next, &rep, &warn);
-		if (st == RCPT_BOUNCED)
-			failed[nfailed++] = rep;
-		else if (warn)
-			delayed[ndelayed++] = rep;
+		file_outcome(j, r, rc, st, warn, &rep, &reps);
 		j->updates_pending++;
 		spool_update_rcpt(sch->sp, j->msg, r->rcpt, st, rc->attempts + 1, next,
 				  st == RCPT_DELIVERED ? NULL : r->text, outcome_recorded, j);
 	}
-	if (nfailed)
-		bounce_send(sch->sp, sch->cfg, j->msg, REPORT_FAILED, failed, nfailed,
-			    bounce_queued, sch);
-	if (ndelayed)
-		bounce_send(sch->sp, sch->cfg, j->msg, REPORT_DELAYED, delayed, ndelayed,
-			    bounce_queued, sch);
-	free(failed);
-	free(delayed);
+	for (size_t k = 0; k < 3; k++) {
+		if (reps.n[k])
+			bounce_send(sch->sp, sch->cfg, j->msg, (enum report_action)k, reps.r[k],
+				    reps.n[k], bounce_queued, sch);
+		free(reps.r[k]);
+	}
 	if (--j->updates_pending == 0)
 		finish_job(sch, j);
 }
@@ -230,6 +283,7 @@ static void local_done(void *arg)
 	struct job *j = lc->job;
 	free(lc->sender);
 	strlist_free(&lc->addrs);
+	config_free(lc->cfg);
 	free(lc);
 	job_done(j->owner, j);
 }
@@ -250,9 +304,10 @@ static struct job *new_job(struct scheduler *sch, struct spool_msg *msg)
 static void start_local(struct scheduler *sch, struct job *j)
 {
 	struct local_ctx *lc = xcalloc(1, sizeof *lc);
-	lc->cfg = sch->cfg;
+	lc->cfg = config_ref(sch->cfg); /* read in the worker, maybe after a reload */
 	lc->job = j;
 	lc->sender = xstrdup(j->msg->sender);
+	lc->flags = j->msg->flags;
 	for (size_t i = 0; i < j->n; i++)
 		strlist_add(&lc->addrs, j->msg->rcpt[j->r[i].rcpt].addr);
 	j->local = true;

@@ -32,6 +32,9 @@ struct scheduler *scheduler_new(struct event_base *base, struct spool *sp,
 void scheduler_stop(struct scheduler *sch);
 /* Frees (after spool_close, whose callbacks may still reach the scheduler). */
 void scheduler_free(struct scheduler *sch);
+/* After a reload: decisions and deliveries from now on use cfg; deliveries
+ * under way finish under the snapshot they began with. */
+void scheduler_set_config(struct scheduler *sch, const struct config *cfg);
 /* Looks at every message in the spool index (after recovery). */
 void scheduler_start(struct scheduler *sch);
 /* A new message is durable: deliver what is due now. */

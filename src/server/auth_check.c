@@ -9,8 +9,15 @@
 #include "auth/ratelimit.h"
 #include "util/workq.h"
 
-struct auth_check {
+/* The users as of one load of the passwd file. A reload swaps in a new one;
+ * checks under way keep theirs. Counted in the loop thread only. */
+struct users {
 	struct passwd_db *db;
+	unsigned refs;
+};
+
+struct auth_check {
+	struct users *users;
 	struct ratelimit *rl;
 	struct workq *wq;
 	struct event *wq_ev;
@@ -18,6 +25,7 @@ struct auth_check {
 
 struct auth_job {
 	struct auth_check *ac;
+	struct users *users;
 	char *client;
 	char *user;
 	char *pass;
@@ -34,14 +42,32 @@ static void on_workq(evutil_socket_t fd, short what, void *arg)
 	workq_dispatch(ac->wq);
 }
 
+static struct users *users_load(const char *path, struct buf *err)
+{
+	struct passwd_db *db = passwd_load(path, err);
+	if (!db)
+		return NULL;
+	struct users *u = xcalloc(1, sizeof *u);
+	*u = (struct users){db, 1};
+	return u;
+}
+
+static void users_release(struct users *u)
+{
+	if (--u->refs == 0) {
+		passwd_free(u->db);
+		free(u);
+	}
+}
+
 struct auth_check *auth_check_new(struct event_base *base, const struct config *cfg,
 				  struct buf *err)
 {
-	struct passwd_db *db = passwd_load(cfg->passwd_file, err);
-	if (!db)
+	struct users *users = users_load(cfg->passwd_file, err);
+	if (!users)
 		return NULL;
 	struct auth_check *ac = xcalloc(1, sizeof *ac);
-	ac->db = db;
+	ac->users = users;
 	ac->rl = ratelimit_new(cfg->auth_max_failures, cfg->auth_failure_window);
 	ac->wq = workq_new(2);
 	ac->wq_ev = event_new(base, workq_notify_fd(ac->wq), EV_READ | EV_PERSIST, on_workq, ac);
@@ -56,12 +82,23 @@ void auth_check_free(struct auth_check *ac)
 	workq_free(ac->wq);
 	event_free(ac->wq_ev);
 	ratelimit_free(ac->rl);
-	passwd_free(ac->db);
+	users_release(ac->users);
 	free(ac);
+}
+
+bool auth_check_reload(struct auth_check *ac, const char *passwd_file, struct buf *err)
+{
+	struct users *users = users_load(passwd_file, err);
+	if (!users)
+		return false;
+	users_release(ac->users);
+	ac->users = users;
+	return true;
 }
 
 static void free_job(struct auth_job *j)
 {
+	users_release(j->users);
 	explicit_bzero(j->pass, strlen(j->pass));
 	free(j->pass);
 	free(j->user);
@@ -73,7 +110,7 @@ static void free_job(struct auth_job *j)
 static void verify(void *arg)
 {
 	struct auth_job *j = arg;
-	j->ok = passwd_verify(j->ac->db, j->user, j->pass);
+	j->ok = passwd_verify(j->users->db, j->user, j->pass);
 }
 
 static void verified(void *arg)
@@ -99,7 +136,9 @@ void auth_check_start(struct auth_check *ac, const char *client, const char *use
 		      const char *pass, auth_done_fn done, void *arg)
 {
 	struct auth_job *j = xcalloc(1, sizeof *j);
-	*j = (struct auth_job){ac, xstrdup(client), xstrdup(user), xstrdup(pass), false, done, arg};
+	*j = (struct auth_job){ac, ac->users, xstrdup(client), xstrdup(user), xstrdup(pass), false,
+			       done, arg};
+	ac->users->refs++;
 	if (ratelimit_blocked(ac->rl, client, time(NULL))) {
 		struct timeval now = {0, 0};
 		event_base_once(event_get_base(ac->wq_ev), -1, EV_TIMEOUT, blocked, j, &now);

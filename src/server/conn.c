@@ -25,9 +25,12 @@
 #include "smtp/headers.h"
 #include "smtp/received.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 struct conn {
 	struct server *srv;
+	const struct config *cfg;     /* the snapshot this session began under */
+	struct session_limits lim;    /* derived from cfg */
 	struct bufferevent *bev;
 	struct session *sess;
 	struct policy_ctx pol;
@@ -40,6 +43,7 @@ struct conn {
 	bool closing;  /* flushing the last replies */
 	bool handshake; /* TLS handshake under way */
 	char qid[QUEUE_ID_LEN + 1];
+	int64_t cmd_start; /* monotonic ms: since when the next command is awaited */
 };
 
 static void pump(struct conn *c);
@@ -69,25 +73,46 @@ static void conn_free(struct conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	srv->nconns--;
+	metrics_conn_closed((int)c->mode);
 	if (c->bev)
 		bufferevent_free(c->bev);
 	session_free(c->sess);
 	free(c->pol.login);
+	config_free(c->cfg);
 	free(c);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void flush_output(struct conn *c)
 {
 	struct buf *out = session_output(c->sess);
-	if (out->len)
+	if (out->len) {
 		bufferevent_write(c->bev, out->p, out->len);
+		c->cmd_start = mono_ms();
+	}
 	buf_reset(out);
 }
 
+/* RFC 5321 4.5.3.2.7: command-timeout is for the whole next command, not
+ * for each read, or a client trickling a byte at a time would hold its
+ * connection forever (slow loris); libevent restarts the read timeout at
+ * every read, so it is set to what is left. In DATA the limit stays per
+ * read, as 4.5.3.2.6 has it per data block. */
 static void set_timeouts(struct conn *c)
 {
-	const struct config *cfg = c->srv->cfg;
-	struct timeval rd = {session_in_data(c->sess) ? cfg->data_timeout : cfg->command_timeout, 0};
+	const struct config *cfg = c->cfg;
+	int64_t left = (int64_t)cfg->command_timeout * 1000 - (mono_ms() - c->cmd_start);
+	struct timeval rd = {(time_t)(left / 1000), (suseconds_t)(left % 1000 * 1000)};
+	if (session_in_data(c->sess))
+		rd = (struct timeval){cfg->data_timeout, 0};
+	else if (left <= 0)
+		rd = (struct timeval){0, 1}; /* due now; zero would mean none */
 	struct timeval wr = {cfg->command_timeout, 0};
 	bufferevent_set_timeouts(c->bev, &rd, &wr);
 }
@@ -110,6 +135,7 @@ static void committed(void *arg, int err)
 			 c->qid, c->peer_text, session_helo(c->sess), env->sender,
 			 session_body(c->sess)->len, env->rcpt_addr.n);
 		scheduler_enqueue(c->srv->sched, c->qid);
+		metrics_received(false, session_body(c->sess)->len);
 		if (c->srv->msg_rate)
 			ratelimit_fail(c->srv->msg_rate, c->peer_text, time(NULL));
 	} else {
@@ -136,7 +162,7 @@ static void complete_headers(struct conn *c, struct buf *hdr, time_t now)
 		buf_puts(hdr, "\r\n");
 	}
 	if (!header_has(body->p ? body->p : "", body->len, "Message-ID"))
-		buf_printf(hdr, "Message-ID: <%s@%s>\r\n", c->qid, c->srv->cfg->hostname);
+		buf_printf(hdr, "Message-ID: <%s@%s>\r\n", c->qid, c->cfg->hostname);
 }
 
 static void submit(struct conn *c)
@@ -148,7 +174,7 @@ static void submit(struct conn *c)
 	time_t now = time(NULL);
 	struct received_info ri = {
 		.helo = session_helo(c->sess), .client_addr = c->peer_text,
-		.by = c->srv->cfg->hostname,
+		.by = c->cfg->hostname,
 		.protocol = received_protocol(env->esmtp, session_tls_active(c->sess),
 					      session_login(c->sess) != NULL, env->smtputf8),
 		.queue_id = c->qid, .for_rcpt = env->rcpt_orig.n == 1 ? env->rcpt_orig.v[0] : NULL,
@@ -166,6 +192,8 @@ static void submit(struct conn *c)
 		.nrcpt = env->rcpt_addr.n,
 		.rcpt_addr = (const char *const *)env->rcpt_addr.v,
 		.rcpt_orig = (const char *const *)env->rcpt_orig.v,
+		.envid = env->envid, .ret = env->ret, .rcpt_notify = env->rcpt_notify,
+		.rcpt_orcpt = (const char *const *)env->rcpt_orcpt.v,
 		.body = iov, .nbody = body->len ? 2 : 1,
 	};
 	bufferevent_disable(c->bev, EV_READ);
@@ -225,6 +253,7 @@ static void tls_established(struct conn *c)
 	SSL *ssl = bufferevent_openssl_get_ssl(c->bev);
 	c->handshake = false;
 	log_info("TLS from [%s]: %s %s", c->peer_text, SSL_get_version(ssl), SSL_get_cipher(ssl));
+	metrics_tls_established(false);
 	session_tls_started(c->sess);
 	if (c->mode == LISTEN_SUBMISSIONS) {
 		/* Implicit TLS: the greeting comes only now. */
@@ -241,8 +270,13 @@ static void credentials_checked(void *arg, enum auth_result r)
 		conn_free(c);
 		return;
 	}
-	log_info("auth from [%s]: user=<%s>, %s", c->peer_text, session_auth_user(c->sess),
+	/* The name is decoded base64: any bytes at all, a newline included. */
+	const char *user = session_auth_user(c->sess);
+	char safe[256];
+	log_info("auth from [%s]: user=<%s>, %s", c->peer_text,
+		 log_safe(safe, sizeof safe, user, strlen(user)),
 		 r == AUTH_OK ? "ok" : r == AUTH_BLOCKED ? "blocked (too many failures)" : "failed");
+	metrics_auth_result((int)r);
 	if (r == AUTH_OK)
 		c->pol.login = xstrdup(session_auth_user(c->sess));
 	session_auth_done(c->sess, r);
@@ -376,6 +410,7 @@ void conn_accept(struct listener *li, int fd, const struct sockaddr *sa, int sal
 	if (why) {
 		log_warn("refused connection from [%s]: %s", peer, why);
 		refuse(srv, fd, why);
+		metrics_conn_refused();
 		return;
 	}
 	struct conn *c = xcalloc(1, sizeof *c);
@@ -383,9 +418,13 @@ void conn_accept(struct listener *li, int fd, const struct sockaddr *sa, int sal
 	memcpy(&c->peer, sa, (size_t)salen < sizeof c->peer ? (size_t)salen : sizeof c->peer);
 	snprintf(c->peer_text, sizeof c->peer_text, "%s", peer);
 	c->mode = li->mode;
-	c->pol = (struct policy_ctx){srv->cfg, (const struct sockaddr *)&c->peer, NULL,
+	c->cmd_start = mono_ms();
+	/* A reload swaps srv->cfg; this session keeps the snapshot it began with. */
+	c->cfg = config_ref(srv->cfg);
+	server_limits(srv, li->mode, &c->lim);
+	c->pol = (struct policy_ctx){c->cfg, (const struct sockaddr *)&c->peer, NULL,
 				     c->peer_text, srv->msg_rate};
-	c->sess = session_new(&srv->lim[li->mode], &receive_policy, &c->pol);
+	c->sess = session_new(&c->lim, &receive_policy, &c->pol);
 	if (li->mode == LISTEN_SUBMISSIONS) {
 		/* RFC 8314 3.3: TLS from the first byte. */
 		c->bev = bufferevent_openssl_socket_new(srv->base, fd, SSL_new(srv->tls),
@@ -400,6 +439,7 @@ void conn_accept(struct listener *li, int fd, const struct sockaddr *sa, int sal
 		c->next->prev = c;
 	srv->conns = c;
 	srv->nconns++;
+	metrics_conn_opened((int)li->mode);
 	log_info("connect from [%s]", c->peer_text);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
 	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
@@ -414,7 +454,10 @@ void conn_shutdown_all(struct server *srv)
 	struct conn *next;
 	for (struct conn *c = srv->conns; c; c = next) {
 		next = c->next;
-		if (c->waiting || c->closing || !c->bev)
+		/* RFC 5321 3.8 lets the 421 come after the next command: a client
+		 * in the middle of a message finishes it first (within
+		 * shutdown-timeout) and gets the 421 after its reply. */
+		if (c->waiting || c->closing || !c->bev || session_in_data(c->sess))
 			continue;
 		session_shutdown(c->sess);
 		flush_output(c);

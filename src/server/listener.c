@@ -11,19 +11,37 @@
 #include "server/server.h"
 #include "util/log.h"
 
+#define ACCEPT_PAUSE_MS 250
+
 static void on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 		      int salen, void *arg)
 {
 	(void)l;
-	conn_accept(arg, fd, sa, salen);
+	struct listener *li = arg;
+	li->starved = false;
+	conn_accept(li, fd, sa, salen);
 }
 
+static void resume_accepting(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct listener *li = arg;
+	evconnlistener_enable(li->l);
+}
+
+/* EMFILE and friends. The pending connection stays in the backlog, so the
+ * socket stays readable: retrying at once would spin the loop (and log)
+ * until a descriptor frees up. Pause instead, and log once per shortage. */
 static void on_accept_error(struct evconnlistener *l, void *arg)
 {
-	(void)l;
-	(void)arg;
-	/* EMFILE and friends: log and keep listening; libevent retries. */
-	log_warn("accept: %s", strerror(errno));
+	struct listener *li = arg;
+	if (!li->starved)
+		log_warn("accept: %s; retrying every %d ms", strerror(errno), ACCEPT_PAUSE_MS);
+	li->starved = true;
+	evconnlistener_disable(l);
+	const struct timeval pause = {0, ACCEPT_PAUSE_MS * 1000};
+	evtimer_add(li->resume, &pause);
 }
 
 /* Splits "host:port" / "[v6]:port" into host and port. */
@@ -60,7 +78,7 @@ static bool listen_one(struct server *srv, const char *spec, enum listen_mode mo
 	if (ai->ai_family == AF_INET6)
 		flags |= LEV_OPT_BIND_IPV6ONLY;
 	struct listener *li = &srv->listeners[srv->nlisteners];
-	*li = (struct listener){srv, mode, NULL};
+	*li = (struct listener){.srv = srv, .mode = mode};
 	li->l = evconnlistener_new_bind(srv->base, on_accept, li, flags, 1024, ai->ai_addr,
 					(int)ai->ai_addrlen);
 	freeaddrinfo(ai);
@@ -69,6 +87,7 @@ static bool listen_one(struct server *srv, const char *spec, enum listen_mode mo
 		return false;
 	}
 	evconnlistener_set_error_cb(li->l, on_accept_error);
+	li->resume = evtimer_new(srv->base, resume_accepting, li);
 	srv->nlisteners++;
 	static const char *const names[] = {"smtp", "submission", "submissions"};
 	log_info("listening on %s (%s)", spec, names[mode]);
@@ -104,10 +123,16 @@ void server_stop(struct server *srv)
 	if (srv->stopping)
 		return;
 	srv->stopping = true;
-	for (size_t i = 0; i < srv->nlisteners; i++)
+	conn_shutdown_all(srv);
+}
+
+void server_unlisten(struct server *srv)
+{
+	for (size_t i = 0; i < srv->nlisteners; i++) {
 		evconnlistener_free(srv->listeners[i].l);
+		event_free(srv->listeners[i].resume);
+	}
 	free(srv->listeners);
 	srv->listeners = NULL;
 	srv->nlisteners = 0;
-	conn_shutdown_all(srv);
 }

@@ -17,22 +17,25 @@
 struct conn;
 struct scheduler;
 struct auth_check;
+struct pickup;
 
 struct listener {
 	struct server *srv;
 	enum listen_mode mode;
 	struct evconnlistener *l;
+	struct event *resume;  /* accepting paused for want of descriptors */
+	bool starved;          /* accept failed since the last success: logged */
 };
 
 struct server {
 	struct event_base *base;
-	const struct config *cfg;
-	struct session_limits lim[3]; /* per enum listen_mode */
+	const struct config *cfg;     /* the current snapshot; a reload swaps it */
 	SSL_CTX *tls;                 /* NULL without tls-cert */
 	struct auth_check *auth;      /* NULL without passwd-file */
 	struct ratelimit *msg_rate;   /* accepted messages per client address */
 	struct spool *spool;
 	struct scheduler *sched;
+	struct pickup *pickup;        /* the maildrop importer */
 	struct listener *listeners;
 	size_t nlisteners;
 	struct conn *conns;       /* every open connection */
@@ -48,9 +51,16 @@ void server_limits(const struct server *srv, enum listen_mode mode, struct sessi
 
 /* Binds every "listen" address; false (with a log line) if one fails. */
 bool server_listen(struct server *srv);
-/* Stops accepting, sends 421 to every session not in a transaction's DATA
- * phase, and lets the others finish. */
+/* Starts stopping: a new connection gets 421 and is closed, every session
+ * not sending a message gets 421, the others may finish their message. */
 void server_stop(struct server *srv);
+/* Closes the listening sockets (at exit). */
+void server_unlisten(struct server *srv);
+
+/* reload.c: SIGHUP. Loads the config file again and, only if it and every
+ * file it names are good, makes it current; else logs why and changes
+ * nothing. */
+void server_reload(struct server *srv);
 
 /* conn.c: takes over an accepted socket. */
 void conn_accept(struct listener *li, int fd, const struct sockaddr *sa, int salen);

@@ -1,7 +1,8 @@
 /*
  * client - the pure SMTP client state machine; see client.h.
  * RFC 5321 3.3 (transaction), 4.2 (replies), 4.5.2 (transparency);
- * RFC 2920 (pipelining), RFC 1870 (SIZE), RFC 3207, RFC 4954.
+ * RFC 2920 (pipelining), RFC 1870 (SIZE), RFC 3207, RFC 4954;
+ * RFC 2033 (LMTP: LHLO, per-recipient replies to the final dot).
  */
 #include "smtp/client.h"
 
@@ -13,6 +14,7 @@
 #include <strings.h>
 
 #include "util/base64.h"
+#include "util/dsn.h"
 #include "util/strlist.h"
 
 #define REPLY_LINE_LIMIT 2048 /* generous: RFC 5321 4.5.3.1.5 says 512 */
@@ -44,6 +46,7 @@ struct smtp_client {
 	struct client_txn *txn;
 	size_t step;          /* replies consumed: 0 MAIL, 1..n RCPT, n+1 DATA */
 	size_t accepted;
+	size_t dot_next;      /* LMTP: recipients before it have their final reply */
 	bool mail_failed;
 	bool needs_rset;
 	struct client_reply mail_reply;
@@ -141,7 +144,8 @@ static void send_ehlo(struct smtp_client *c)
 {
 	strlist_free(&c->ext);
 	c->size_limit = 0;
-	send_line(c, "EHLO %s", c->opts.helo_name);
+	/* RFC 2033 4.1: an LMTP client greets with LHLO, never EHLO or HELO. */
+	send_line(c, "%s %s", c->opts.lmtp ? "LHLO" : "EHLO", c->opts.helo_name);
 	c->st = CS_EHLO;
 }
 
@@ -154,7 +158,11 @@ static void ready(struct smtp_client *c)
 /* RFC 4954: PLAIN in one step (initial response), LOGIN in two. */
 static void start_auth(struct smtp_client *c)
 {
-	if (client_has_ext(c, "AUTH=PLAIN")) {
+	/* PLAIN and LOGIN carry the password itself: never over an open wire. */
+	if (!c->tls && !c->opts.auth_in_clear)
+		fail(c, 0, "relay host offers no STARTTLS: the password is not sent in the clear",
+		     "AUTH");
+	else if (client_has_ext(c, "AUTH=PLAIN")) {
 		struct buf cred = BUF_INIT, b64 = BUF_INIT;
 		buf_putc(&cred, '\0');
 		buf_puts(&cred, c->opts.auth_user);
@@ -204,6 +212,26 @@ static void send_mail(struct smtp_client *c)
 		buf_puts(&c->out, " BODY=8BITMIME");
 	if (t->smtputf8)
 		buf_puts(&c->out, " SMTPUTF8");
+	c->txn->peer_dsn = client_has_ext(c, "DSN");
+	/* RFC 3461 5.2.1: a DSN-capable relay passes the parameters on. */
+	if (t->peer_dsn && t->ret)
+		buf_puts(&c->out, t->ret == DSN_RET_FULL ? " RET=FULL" : " RET=HDRS");
+	if (t->peer_dsn && t->envid)
+		buf_printf(&c->out, " ENVID=%s", t->envid);
+	buf_append(&c->out, "\r\n", 2);
+}
+
+static void send_rcpt(struct smtp_client *c, size_t i)
+{
+	const struct client_txn *t = c->txn;
+	buf_printf(&c->out, "RCPT TO:<%s>", t->rcpt[i]);
+	if (t->peer_dsn && t->notify && t->notify[i]) {
+		char notify[DSN_NOTIFY_TEXT_MAX];
+		dsn_notify_text(t->notify[i], notify, sizeof notify);
+		buf_printf(&c->out, " NOTIFY=%s", notify);
+	}
+	if (t->peer_dsn && t->orcpt && t->orcpt[i])
+		buf_printf(&c->out, " ORCPT=%s", t->orcpt[i]);
 	buf_append(&c->out, "\r\n", 2);
 }
 
@@ -233,7 +261,7 @@ static void txn_reply(struct smtp_client *c, int code)
 		if (c->mail_failed && !pipelining(c))
 			finish_txn(c, false);
 		else if (!pipelining(c))
-			send_line(c, "RCPT TO:<%s>", t->rcpt[0]);
+			send_rcpt(c, 0);
 		return;
 	}
 	if (step <= t->nrcpt) {
@@ -244,7 +272,7 @@ static void txn_reply(struct smtp_client *c, int code)
 		if (pipelining(c))
 			return;
 		if (step < t->nrcpt)
-			send_line(c, "RCPT TO:<%s>", t->rcpt[step]);
+			send_rcpt(c, step);
 		else if (c->accepted)
 			send_line(c, "DATA");
 		else
@@ -271,11 +299,30 @@ static void txn_reply(struct smtp_client *c, int code)
 	finish_txn(c, true);
 }
 
+/* The first recipient from index `from` on that RCPT accepted. */
+static size_t next_accepted(const struct client_txn *t, size_t from)
+{
+	while (from < t->nrcpt && t->result[from].code / 100 != 2)
+		from++;
+	return from;
+}
+
+/* SMTP answers the final dot once for every accepted recipient; LMTP once
+ * per accepted recipient, in RCPT order (RFC 2033 4.2). */
 static void dot_reply(struct smtp_client *c, int code)
 {
-	for (size_t i = 0; i < c->txn->nrcpt; i++)
-		if (c->txn->result[i].code / 100 == 2)
-			set_reply(&c->txn->result[i], code, c->rtext, "end of data");
+	struct client_txn *t = c->txn;
+	size_t i = c->opts.lmtp ? next_accepted(t, c->dot_next) : t->nrcpt;
+	if (i < t->nrcpt) {
+		set_reply(&t->result[i], code, c->rtext, "end of data");
+		c->dot_next = i + 1;
+		if (next_accepted(t, c->dot_next) < t->nrcpt)
+			return;
+	} else {
+		for (size_t k = 0; k < t->nrcpt; k++)
+			if (t->result[k].code / 100 == 2)
+				set_reply(&t->result[k], code, c->rtext, "end of data");
+	}
 	finish_txn(c, false);
 }
 
@@ -292,7 +339,7 @@ static void handle_reply(struct smtp_client *c, int code)
 	case CS_EHLO:
 		if (cls == 2) {
 			after_hello(c);
-		} else if (cls == 5) {
+		} else if (cls == 5 && !c->opts.lmtp) {
 			/* RFC 5321 3.2: an old server may not know EHLO. */
 			send_line(c, "HELO %s", c->opts.helo_name);
 			c->st = CS_HELO;
@@ -427,6 +474,7 @@ void client_start(struct smtp_client *c, struct client_txn *txn)
 	c->txn = txn;
 	c->step = 0;
 	c->accepted = 0;
+	c->dot_next = 0;
 	c->mail_failed = false;
 	c->ev = CLIENT_EV_NONE;
 	c->st = CS_TXN;
@@ -454,7 +502,7 @@ void client_start(struct smtp_client *c, struct client_txn *txn)
 	if (!pipelining(c))
 		return;
 	for (size_t i = 0; i < txn->nrcpt; i++)
-		send_line(c, "RCPT TO:<%s>", txn->rcpt[i]);
+		send_rcpt(c, i);
 	send_line(c, "DATA");
 }
 
@@ -511,7 +559,8 @@ void client_quit(struct smtp_client *c)
 void client_abort(struct smtp_client *c, const char *reason)
 {
 	if (c->txn && c->st != CS_TXN_DONE) {
-		for (size_t i = 0; i < c->txn->nrcpt; i++)
+		/* LMTP: recipients before dot_next got their final reply. */
+		for (size_t i = c->dot_next; i < c->txn->nrcpt; i++)
 			if (c->txn->result[i].code == 0 || c->txn->result[i].code / 100 == 2)
 				set_reply(&c->txn->result[i], 0, reason, "connection");
 	}

@@ -1,7 +1,8 @@
 /*
  * client - the SMTP client protocol as a pure state machine (RFC 5321 3, 4;
  * RFC 2920 PIPELINING, RFC 1870 SIZE, RFC 6152 8BITMIME, RFC 3207 STARTTLS,
- * RFC 4954 AUTH PLAIN/LOGIN toward a relay host).
+ * RFC 4954 AUTH PLAIN/LOGIN toward a relay host), and in LMTP mode the
+ * local delivery variant (RFC 2033: LHLO, one reply per recipient after DATA).
  *
  * The shell connects, feeds every byte the server sends to client_feed(),
  * writes whatever accumulates in client_output(), and acts on the event the
@@ -28,6 +29,8 @@ struct client_opts {
 	bool starttls;          /* use STARTTLS when the server offers it */
 	const char *auth_user;  /* AUTH toward a relay host, or NULL */
 	const char *auth_pass;
+	bool auth_in_clear;     /* the peer is on loopback: AUTH may go without TLS */
+	bool lmtp;              /* RFC 2033: LHLO, no HELO fallback, a reply per recipient */
 };
 
 /* One server reply as the outcome of a recipient or a connection. */
@@ -45,6 +48,13 @@ struct client_txn {
 	bool body_8bit;
 	struct client_reply *result;    /* nrcpt entries, filled by the client */
 	bool smtputf8;                  /* needs the server's SMTPUTF8 (RFC 6531) */
+	/* RFC 3461 parameters to pass on, only to a server that offers DSN;
+	 * each may be NULL/0 when the sender gave none. */
+	const char *envid;              /* ENVID, xtext as received */
+	uint8_t ret;                    /* enum dsn_ret */
+	const uint8_t *notify;          /* nrcpt DSN_NOTIFY_* sets, 0 = not given */
+	const char *const *orcpt;       /* nrcpt ORCPT values ("type;xtext") or NULL */
+	bool peer_dsn;                  /* out: the server offers DSN; they went along */
 };
 
 enum client_event {
@@ -77,7 +87,8 @@ void client_next(struct smtp_client *c);
 /* Ends politely with QUIT. */
 void client_quit(struct smtp_client *c);
 /* The connection dropped or timed out: every unanswered recipient of the
- * current transaction gets code 0 with reason; the event becomes FAILED. */
+ * current transaction gets code 0 with reason (in LMTP mode a recipient
+ * whose own reply to the final dot came keeps it); the event becomes FAILED. */
 void client_abort(struct smtp_client *c, const char *reason);
 
 /* Why the session failed (greeting, EHLO, STARTTLS, AUTH, protocol error). */

@@ -2,7 +2,8 @@
  * commands - the SMTP verbs, each a check (validate; emit 4xx/5xx and
  * refuse) and a proceed (act; emit the 2xx/3xx), dispatched from one table
  * whose flags say what each command needs. RFC 5321 3, 4.1.1, 4.3.2;
- * RFC 1870 (SIZE), RFC 6152 (8BITMIME), RFC 2920 (PIPELINING), RFC 2034.
+ * RFC 1870 (SIZE), RFC 6152 (8BITMIME), RFC 2920 (PIPELINING), RFC 2034,
+ * RFC 3461 (DSN: RET, ENVID, NOTIFY, ORCPT).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -48,9 +49,10 @@ static void proceed_ehlo(struct session *s, const char *arg)
 {
 	greet(s, arg, true);
 	struct buf text = BUF_INIT;
-	/* RFC 1870: SIZE with the fixed maximum; RFC 2920, 6152, 2034. */
+	/* RFC 1870: SIZE with the fixed maximum; RFC 2920, 6152, 2034, 3030,
+	 * 6531, 3461. */
 	buf_printf(&text, "%s greets %.200s\nPIPELINING\nSIZE %" PRIu64
-		   "\n8BITMIME\nENHANCEDSTATUSCODES\nCHUNKING\nSMTPUTF8", s->lim->hostname, arg,
+		   "\n8BITMIME\nENHANCEDSTATUSCODES\nCHUNKING\nSMTPUTF8\nDSN", s->lim->hostname, arg,
 		   s->lim->max_message_size);
 	if (s->lim->starttls && !s->tls)
 		buf_puts(&text, "\nSTARTTLS");
@@ -104,61 +106,187 @@ static bool non_ascii(const char *str)
 	return false;
 }
 
-/* ESMTP parameters of MAIL (RFC 5321 4.1.2 Mail-parameters). */
-static bool parse_mail_params(struct session *s, const char *p)
+/* One esmtp-param (RFC 5321 4.1.2): keyword ["=" value], pointing into the
+ * command line. */
+struct param {
+	const char *key;
+	size_t klen;
+	const char *val;  /* "" when there is no "=" */
+	size_t vlen;
+	bool has_val;
+};
+
+/* Takes the next space-separated parameter from *p; false at the end. */
+static bool next_param(const char **p, struct param *pm)
 {
-	s->mail_8bit = false;
-	s->mail_utf8 = false;
-	while (*p == ' ')
-		p++;
-	if (*p && !s->esmtp) {
-		session_reply(s, 555, "5.5.4", "Parameters need EHLO");
+	while (**p == ' ')
+		(*p)++;
+	if (!**p)
+		return false;
+	size_t len = strcspn(*p, " ");
+	const char *eq = memchr(*p, '=', len);
+	pm->key = *p;
+	pm->klen = eq ? (size_t)(eq - *p) : len;
+	pm->has_val = eq != NULL;
+	pm->val = eq ? eq + 1 : "";
+	pm->vlen = eq ? len - pm->klen - 1 : 0;
+	*p += len;
+	return true;
+}
+
+static bool val_is(const struct param *pm, const char *word)
+{
+	return pm->vlen == strlen(word) && strncasecmp(pm->val, word, pm->vlen) == 0;
+}
+
+/* RFC 1870 6: refuse up front what could not be accepted. */
+static bool param_size(struct session *s, const struct param *pm)
+{
+	char num[24], *end = num;
+	unsigned long long n = 0;
+	bool ok = pm->vlen > 0 && pm->vlen < sizeof num && pm->val[0] != '-';
+	if (ok) {
+		memcpy(num, pm->val, pm->vlen);
+		num[pm->vlen] = '\0';
+		errno = 0;
+		n = strtoull(num, &end, 10);
+		ok = !*end && !errno;
+	}
+	if (!ok) {
+		session_reply(s, 501, "5.5.4", "Syntax: SIZE=<number>");
 		return false;
 	}
-	while (*p) {
-		size_t len = strcspn(p, " ");
-		char tok[128];
-		if (len >= sizeof tok) {
-			session_reply(s, 501, "5.5.4", "Parameter too long");
+	if (s->lim->max_message_size && n > s->lim->max_message_size) {
+		session_reply(s, 552, "5.3.4", "Message size exceeds fixed maximum message size");
+		return false;
+	}
+	return true;
+}
+
+/* RFC 6152: 7BIT or 8BITMIME; BINARYMIME (RFC 3030) is not offered. */
+static bool param_body(struct session *s, const struct param *pm)
+{
+	if (val_is(pm, "8BITMIME"))
+		s->mail_8bit = true;
+	else if (!val_is(pm, "7BIT")) {
+		session_reply(s, 504, "5.5.4", "BODY type not supported");
+		return false;
+	}
+	return true;
+}
+
+static bool param_smtputf8(struct session *s, const struct param *pm)
+{
+	if (pm->has_val) {
+		session_reply(s, 501, "5.5.4", "Syntax: SMTPUTF8 takes no value (RFC 6531 3.4)");
+		return false;
+	}
+	s->mail_utf8 = true;
+	return true;
+}
+
+/* RFC 4954 5: AUTH= is accepted; we trust only our own login. */
+static bool param_auth(struct session *s, const struct param *pm)
+{
+	(void)s;
+	(void)pm;
+	return true;
+}
+
+/* RFC 3461 4.3 */
+static bool param_ret(struct session *s, const struct param *pm)
+{
+	if (val_is(pm, "FULL"))
+		s->mail_ret = DSN_RET_FULL;
+	else if (val_is(pm, "HDRS"))
+		s->mail_ret = DSN_RET_HDRS;
+	else {
+		session_reply(s, 501, "5.5.4", "Syntax: RET=FULL or RET=HDRS (RFC 3461 4.3)");
+		return false;
+	}
+	return true;
+}
+
+/* RFC 3461 4.4: kept as given, so it can be passed on unchanged. */
+static bool param_envid(struct session *s, const struct param *pm)
+{
+	if (!dsn_envid_valid(pm->val, pm->vlen) || pm->vlen >= sizeof s->mail_envid) {
+		session_reply(s, 501, "5.5.4", "Syntax: ENVID=xtext of at most 100 printable "
+			      "characters (RFC 3461 4.4)");
+		return false;
+	}
+	snprintf(s->mail_envid, sizeof s->mail_envid, "%.*s", (int)pm->vlen, pm->val);
+	return true;
+}
+
+/* RFC 3461 4.1 */
+static bool param_notify(struct session *s, const struct param *pm)
+{
+	if (!dsn_notify_parse(pm->val, pm->vlen, &s->rcpt_notify)) {
+		session_reply(s, 501, "5.5.4", "Syntax: NOTIFY=NEVER or a list of SUCCESS,FAILURE,"
+			      "DELAY (RFC 3461 4.1)");
+		return false;
+	}
+	return true;
+}
+
+/* RFC 3461 4.2 (RFC 6533 3 for the utf-8 type): kept verbatim, "type;xtext". */
+static bool param_orcpt(struct session *s, const struct param *pm)
+{
+	if (!dsn_orcpt_valid(pm->val, pm->vlen, s->env.smtputf8) ||
+	    pm->vlen >= sizeof s->rcpt_orcpt) {
+		session_reply(s, 501, "5.5.4", "Syntax: ORCPT=addr-type;xtext of at most 500 "
+			      "characters (RFC 3461 4.2)");
+		return false;
+	}
+	snprintf(s->rcpt_orcpt, sizeof s->rcpt_orcpt, "%.*s", (int)pm->vlen, pm->val);
+	return true;
+}
+
+struct param_kind {
+	const char *name;
+	bool (*take)(struct session *s, const struct param *pm);
+};
+
+static const struct param_kind mail_params[] = {
+	{"SIZE", param_size},       {"BODY", param_body},   {"SMTPUTF8", param_smtputf8},
+	{"AUTH", param_auth},       {"RET", param_ret},     {"ENVID", param_envid},
+};
+
+static const struct param_kind rcpt_params[] = {
+	{"NOTIFY", param_notify},
+	{"ORCPT", param_orcpt},
+};
+
+/* ESMTP parameters of MAIL or RCPT (RFC 5321 4.1.2): each known one at most
+ * once (a repeated one is a syntax error, RFC 3461 4), unknown ones 555
+ * (RFC 5321 4.1.1.11). what names the command in that reply. */
+static bool parse_params(struct session *s, const char *p, const struct param_kind *kinds,
+			 size_t nkinds, const char *what)
+{
+	unsigned seen = 0;
+	struct param pm;
+	while (next_param(&p, &pm)) {
+		if (!s->esmtp) {
+			session_reply(s, 555, "5.5.4", "Parameters need EHLO");
 			return false;
 		}
-		memcpy(tok, p, len);
-		tok[len] = '\0';
-		char *eq = strchr(tok, '=');
-		const char *val = eq ? eq + 1 : "";
-		if (eq)
-			*eq = '\0';
-		if (strcasecmp(tok, "SIZE") == 0) {
-			/* RFC 1870 6: refuse up front what could not be accepted. */
-			char *end;
-			errno = 0;
-			unsigned long long n = strtoull(val, &end, 10);
-			if (!*val || *end || errno || val[0] == '-') {
-				session_reply(s, 501, "5.5.4", "Syntax: SIZE=<number>");
-				return false;
-			}
-			if (s->lim->max_message_size && n > s->lim->max_message_size) {
-				session_reply(s, 552, "5.3.4", "Message size exceeds fixed maximum message size");
-				return false;
-			}
-		} else if (strcasecmp(tok, "BODY") == 0) {
-			/* RFC 6152: 7BIT or 8BITMIME; BINARYMIME needs CHUNKING we do not offer. */
-			if (strcasecmp(val, "8BITMIME") == 0) {
-				s->mail_8bit = true;
-			} else if (strcasecmp(val, "7BIT") != 0) {
-				session_reply(s, 504, "5.5.4", "BODY type not supported");
-				return false;
-			}
-		} else if (strcasecmp(tok, "SMTPUTF8") == 0 && !eq) {
-			s->mail_utf8 = true; /* RFC 6531 3.4 */
-		} else if (strcasecmp(tok, "AUTH") != 0) {
-			/* RFC 4954 5: AUTH= is accepted; we trust only our own login. */
-			session_replyf(s, 555, "5.5.4", "Unsupported parameter %s", tok);
+		size_t k = 0;
+		while (k < nkinds && !(strlen(kinds[k].name) == pm.klen &&
+				       strncasecmp(kinds[k].name, pm.key, pm.klen) == 0))
+			k++;
+		if (k == nkinds) {
+			session_replyf(s, 555, "5.5.4", "Unsupported %sparameter %.*s", what,
+				       (int)(pm.klen < 64 ? pm.klen : 64), pm.key);
 			return false;
 		}
-		p += len;
-		while (*p == ' ')
-			p++;
+		if (seen & 1u << k) {
+			session_replyf(s, 501, "5.5.4", "Duplicate %s parameter", kinds[k].name);
+			return false;
+		}
+		seen |= 1u << k;
+		if (!kinds[k].take(s, &pm))
+			return false;
 	}
 	return true;
 }
@@ -180,8 +308,12 @@ static bool check_mail(struct session *s, const char *arg)
 		return false;
 	}
 	const char *rest;
+	s->mail_8bit = false;
+	s->mail_utf8 = false;
+	s->mail_ret = DSN_RET_UNSET;
+	s->mail_envid[0] = '\0';
 	if (!parse_path(s, p, ADDR_ALLOW_NULL | ADDR_ALLOW_UTF8, "5.1.7", &rest) ||
-	    !parse_mail_params(s, rest))
+	    !parse_params(s, rest, mail_params, sizeof mail_params / sizeof mail_params[0], ""))
 		return false;
 	if (!s->mail_utf8 && (non_ascii(s->addr.local) || non_ascii(s->addr.domain))) {
 		/* RFC 6531 3.5: a UTF-8 address needs the SMTPUTF8 parameter. */
@@ -208,6 +340,8 @@ static void proceed_mail(struct session *s, const char *arg)
 	s->env.sender = xstrdup(text);
 	s->env.body_8bit = s->mail_8bit;
 	s->env.smtputf8 = s->mail_utf8;
+	s->env.ret = s->mail_ret;
+	s->env.envid = s->mail_envid[0] ? xstrdup(s->mail_envid) : NULL;
 	s->state = ST_MAIL;
 	session_reply(s, 250, "2.1.0", "Ok");
 }
@@ -225,20 +359,31 @@ static bool check_rcpt(struct session *s, const char *arg)
 	}
 	const char *rest;
 	unsigned flags = ADDR_ALLOW_NO_DOMAIN | (s->env.smtputf8 ? ADDR_ALLOW_UTF8 : 0);
-	if (!parse_path(s, p, flags, "5.1.3", &rest))
+	s->rcpt_notify = 0;
+	s->rcpt_orcpt[0] = '\0';
+	if (!parse_path(s, p, flags, "5.1.3", &rest) ||
+	    !parse_params(s, rest, rcpt_params, sizeof rcpt_params / sizeof rcpt_params[0],
+			  "RCPT "))
 		return false;
-	while (*rest == ' ')
-		rest++;
-	if (*rest) {
-		session_replyf(s, 555, "5.5.4", "Unsupported RCPT parameter %.64s", rest);
-		return false;
-	}
 	/* RFC 5321 4.5.3.1.8: past our limit, 452 and the client sends the rest later. */
 	if (s->env.naccepted >= s->lim->max_recipients) {
 		session_reply(s, 452, "4.5.3", "Too many recipients");
 		return false;
 	}
 	return true;
+}
+
+/* A final address with what came with its RCPT: where the client said it
+ * was going, and the DSN parameters (an alias's targets share them). */
+static void add_target(struct session *s, const char *target, const char *orig)
+{
+	struct envelope *e = &s->env;
+	if (!strlist_add_unique(&e->rcpt_addr, target))
+		return;
+	strlist_add(&e->rcpt_orig, orig);
+	strlist_add(&e->rcpt_orcpt, s->rcpt_orcpt);
+	e->rcpt_notify = xrealloc(e->rcpt_notify, e->rcpt_addr.n);
+	e->rcpt_notify[e->rcpt_addr.n - 1] = s->rcpt_notify;
 }
 
 static void proceed_rcpt(struct session *s, const char *arg)
@@ -250,10 +395,8 @@ static void proceed_rcpt(struct session *s, const char *arg)
 	if (v.code >= 200 && v.code < 300 && targets.n) {
 		char orig[ADDR_PATH_MAX + 1];
 		addr_format(&s->addr, orig, sizeof orig);
-		for (size_t i = 0; i < targets.n; i++) {
-			if (strlist_add_unique(&s->env.rcpt_addr, targets.v[i]))
-				strlist_add(&s->env.rcpt_orig, orig);
-		}
+		for (size_t i = 0; i < targets.n; i++)
+			add_target(s, targets.v[i], orig);
 		s->env.naccepted++;
 	}
 	if (v.code >= 300 && session_no_progress(s)) {

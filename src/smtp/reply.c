@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util/metrics.h"
+
 static void add_line(struct buf *out, int code, const char *ext, const char *text, size_t len,
 		     bool last)
 {
@@ -25,6 +27,7 @@ static void add_line(struct buf *out, int code, const char *ext, const char *tex
 
 void reply_add(struct buf *out, int code, const char *ext, const char *text)
 {
+	metrics_reply(code);
 	for (;;) {
 		const char *nl = strchr(text, '\n');
 		if (!nl) {

@@ -28,6 +28,9 @@ void session_reset_transaction(struct session *s)
 	free(s->env.sender);
 	strlist_free(&s->env.rcpt_addr);
 	strlist_free(&s->env.rcpt_orig);
+	strlist_free(&s->env.rcpt_orcpt);
+	free(s->env.rcpt_notify);
+	free(s->env.envid);
 	s->env = (struct envelope){.esmtp = s->esmtp};
 	buf_free(&s->body);
 	s->bdat_used = false;
@@ -236,7 +239,7 @@ const char *session_helo(const struct session *s)
 
 bool session_in_data(const struct session *s)
 {
-	return s->state == ST_DATA;
+	return s->state == ST_DATA || s->state == ST_BDAT || (s->state == ST_MAIL && s->bdat_used);
 }
 
 void session_message_done(struct session *s, const char *queue_id, int err)

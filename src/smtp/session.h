@@ -1,7 +1,7 @@
 /*
  * session - the SMTP server protocol as a pure state machine (RFC 5321,
  * with RFC 1870 SIZE, RFC 2920 PIPELINING, RFC 6152 8BITMIME, RFC 2034/3463
- * enhanced status codes).
+ * enhanced status codes, RFC 3461 DSN).
  *
  * The session never touches a socket, clock or file. The I/O shell feeds it
  * the bytes a client sent (session_feed) and sends whatever accumulates in
@@ -72,6 +72,11 @@ struct envelope {
 	struct strlist rcpt_addr;   /* final delivery addresses, deduplicated */
 	struct strlist rcpt_orig;   /* the RCPT TO address each came from */
 	unsigned naccepted;         /* accepted RCPT commands */
+	/* DSN (RFC 3461), in wire form; see util/dsn.h. */
+	char *envid;                /* ENVID as given (xtext), or NULL */
+	uint8_t ret;                /* enum dsn_ret */
+	uint8_t *rcpt_notify;       /* per rcpt_addr entry: DSN_NOTIFY_* bits, 0 = unset */
+	struct strlist rcpt_orcpt;  /* per rcpt_addr entry: ORCPT "type;xtext", "" = none */
 };
 
 enum session_event {
@@ -108,7 +113,9 @@ void session_message_done(struct session *s, const char *queue_id, int err);
 void session_timeout(struct session *s);
 /* The server is stopping: 421 and close. */
 void session_shutdown(struct session *s);
-/* True while the session is inside DATA (used for the data timeout). */
+/* True while the client is sending a message's content: inside DATA, or
+ * between the BDAT chunks of one transaction. Such a session gets the data
+ * timeout and may finish its message when the server is stopping. */
 bool session_in_data(const struct session *s);
 
 /* The TLS handshake succeeded (after STARTTLS, or at once on an implicit-TLS

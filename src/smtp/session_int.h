@@ -8,6 +8,7 @@
 
 #include "smtp/data_reader.h"
 #include "smtp/session.h"
+#include "util/dsn.h"
 
 #define CMD_LINE_MAX 512 /* RFC 5321 4.5.3.1.4, CRLF included */
 
@@ -40,6 +41,11 @@ struct session {
 	struct address addr;    /* the path check_mail/check_rcpt parsed */
 	bool mail_8bit;         /* BODY=8BITMIME seen by check_mail */
 	bool mail_utf8;         /* SMTPUTF8 seen by check_mail */
+	/* DSN parameters (RFC 3461) check_mail/check_rcpt parsed, in wire form */
+	uint8_t mail_ret;       /* enum dsn_ret */
+	char mail_envid[3 * DSN_ENVID_MAX + 1]; /* "" when not given */
+	uint8_t rcpt_notify;    /* DSN_NOTIFY_* bits, 0 when not given */
+	char rcpt_orcpt[DSN_ORCPT_MAX + 1];     /* "" when not given */
 	/* BDAT (RFC 3030) */
 	uint64_t bdat_left;     /* octets of the current chunk still to read */
 	bool bdat_last;         /* the current chunk is the LAST one */

@@ -122,6 +122,21 @@ static int write_temp(const char *tmp, const void *data, size_t len, mode_t mode
 	return rc;
 }
 
+/* A writer that may not read the directory (a local user dropping into the
+ * 1733 maildrop) cannot fsync it; syncfs(2) makes the new entry durable
+ * with everything else on that file system. */
+static int sync_filesystem_of(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = syncfs(fd);
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return rc;
+}
+
 int fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
 {
 	/* A per-process counter keeps temporary names distinct between threads. */
@@ -143,5 +158,7 @@ int fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t m
 		errno = saved;
 		return -1;
 	}
-	return fsutil_fsync_dir(parent);
+	if (fsutil_fsync_dir(parent) == 0)
+		return 0;
+	return errno == EACCES ? sync_filesystem_of(path) : -1;
 }

@@ -5,15 +5,31 @@
  * Every message-related line starts with the queue ID so a postmaster can
  * follow one message with grep. Text that came from the network must be passed
  * through log_safe() first so a peer cannot forge log lines.
+ *
+ * With log_set_json(true) ("log-format json") each line is instead one JSON
+ * object (RFC 8259): {"ts":"...","level":"info","pid":1234,"msg":"..."}.
+ * A message that starts with a queue ID also carries "queue_id", and when
+ * the rest of it is a list of key=value pairs (the queued and delivery lines)
+ * each pair becomes a field too: <...> and [...] lose their brackets, digits
+ * become numbers, "status=sent (text)" becomes "status":"sent" and
+ * "detail":"text". The pairs are a convenience for log processors; "msg"
+ * always holds the whole text, and when the pairs do not parse without
+ * ambiguity the line has no such fields. Every string is escaped: control
+ * characters, quotes and backslashes as JSON escapes, bytes that are not
+ * UTF-8 as \u00XX (their Latin-1 reading), so no text can break the line.
  */
 #ifndef PETREL_UTIL_LOG_H
 #define PETREL_UTIL_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/time.h>
 
 enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
 
 void log_set_level(enum log_level lvl);
+/* Text lines (false, the default) or JSON lines (true); set before threads start. */
+void log_set_json(bool on);
 void log_msg(enum log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -25,5 +41,18 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 /* Copies at most outsz-1 bytes of s into out, replacing control and non-ASCII
  * bytes with '?' so network text cannot break a log line. Returns out. */
 char *log_safe(char *out, size_t outsz, const char *s, size_t len);
+
+/* The line format itself, for tests. LOG_LINE_MAX bounds the message text;
+ * LOG_JSON_MAX is room for any JSON line made from such a message. */
+#define LOG_LINE_MAX 2048
+#define LOG_JSON_MAX (8 * LOG_LINE_MAX)
+/* Writes len bytes of s escaped as the inside of a JSON string into out
+ * (NUL-terminated); stops before an escape that would not fit. Returns the
+ * length written. */
+size_t log_json_escape(char *out, size_t outsz, const char *s, size_t len);
+/* Formats one JSON line (no newline) for msg into out (LOG_JSON_MAX bytes
+ * are always enough). Returns the length. */
+size_t log_format_json(char *out, size_t outsz, const struct timeval *tv,
+		       enum log_level lvl, long pid, const char *msg);
 
 #endif

@@ -45,7 +45,7 @@ def mount_small_fs(path, mib):
     ext4 image. Returns a description, or None when neither can be mounted
     (not root)."""
     os.makedirs(path)
-    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm,mode=0700" % mib, "tmpfs", path],
+    p = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%dm,mode=0755" % mib, "tmpfs", path],
                        capture_output=True, text=True)
     if p.returncode == 0:
         return "tmpfs"

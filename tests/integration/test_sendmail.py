@@ -3,7 +3,7 @@
 through the maildrop, with the daemon running or stopped; the headers it
 adds and removes, -t, -f, -F, -i/-oi, legacy options, usage errors, size
 and write failures (exit 65 and 75); and `petrel passwd`, which must write
-a yescrypt hash into a 0600 file and never the password itself."""
+a yescrypt hash into a 0640 file (group: the daemon's) and never the password itself."""
 
 import base64
 import ctypes
@@ -149,7 +149,8 @@ def test_queued_while_daemon_stopped():
         names = maildrop(d)
         assert len(names) == 1 and re.match(r"[0-9A-Z]{16}\.\d+$", names[0]), names
         mode = os.stat(os.path.join(d.dir, "spool", "maildrop", names[0])).st_mode
-        assert stat.S_IMODE(mode) == 0o600
+        # Readable by the daemon's own user; the directory cannot be listed.
+        assert stat.S_IMODE(mode) == 0o644
         mode = os.stat(os.path.join(d.dir, "spool", "maildrop")).st_mode
         assert stat.S_IMODE(mode) == 0o1733
         d.start()
@@ -283,7 +284,12 @@ def test_passwd_sets_changes_and_removes():
         code, out, err = passwd(d, "alice", data=(secret + "\n").encode())
         assert code == 0, err
         assert secret not in out + err
-        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+        # Readable by the daemon's group (it reloads the file as the petrel
+        # user), by nobody else.
+        st = os.stat(path)
+        assert stat.S_IMODE(st.st_mode) == 0o640
+        if os.geteuid() == 0:
+            assert st.st_uid == 0 and st.st_gid == pwd.getpwnam("petrel").pw_gid
         with open(path, "rb") as f:
             raw = f.read()
         assert secret.encode() not in raw

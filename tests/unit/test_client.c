@@ -1,8 +1,9 @@
 /* Unit tests for the pure SMTP client: a scripted server, checking the
- * commands sent and the per-recipient outcomes. */
+ * commands sent and the per-recipient outcomes; in SMTP and LMTP mode. */
 #include <string.h>
 
 #include "smtp/client.h"
+#include "util/dsn.h"
 #include "test_util.h"
 
 static const struct client_opts opts = {.helo_name = "petrel.test", .starttls = true};
@@ -33,7 +34,8 @@ static void test_pipelined_transaction(void **state)
 					"250 8BITMIME\r\n");
 	assert_int_equal(client_event(c), CLIENT_EV_READY);
 	struct client_reply res[3];
-	struct client_txn t = {"s@y.test", 3, rcpts, 100, true, res, false};
+	struct client_txn t = {.sender = "s@y.test", .nrcpt = 3, .rcpt = rcpts, .size = 100,
+			       .body_8bit = true, .result = res};
 	client_start(c, &t);
 	expect_out(c, "MAIL FROM:<s@y.test> SIZE=100 BODY=8BITMIME\r\nRCPT TO:<a@x.test>\r\n"
 		      "RCPT TO:<b@x.test>\r\nRCPT TO:<c@x.test>\r\nDATA\r\n");
@@ -57,12 +59,39 @@ static void test_pipelined_transaction(void **state)
 	client_free(c);
 }
 
+/* RFC 3461 5.2.1: the DSN parameters go along to a server that offers DSN,
+ * and only to one that does. */
+static void test_dsn_parameters_passed_on(void **state)
+{
+	(void)state;
+	static const uint8_t notify[] = {DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE, 0};
+	static const char *const orcpt[] = {"rfc822;a+2Bx@orig.test", NULL};
+	for (int offered = 0; offered < 2; offered++) {
+		struct smtp_client *c = greeted(offered ? "250-peer\r\n250-PIPELINING\r\n250 DSN\r\n"
+						      : "250-peer\r\n250 PIPELINING\r\n");
+		struct client_reply res[2];
+		struct client_txn t = {.sender = "s@y.test", .nrcpt = 2, .rcpt = rcpts, .size = 10,
+				       .result = res, .envid = "QQ+2B1", .ret = DSN_RET_HDRS,
+				       .notify = notify, .orcpt = orcpt};
+		client_start(c, &t);
+		expect_out(c, offered ? "MAIL FROM:<s@y.test> RET=HDRS ENVID=QQ+2B1\r\n"
+					"RCPT TO:<a@x.test> NOTIFY=SUCCESS,FAILURE "
+					"ORCPT=rfc822;a+2Bx@orig.test\r\n"
+					"RCPT TO:<b@x.test>\r\nDATA\r\n"
+				      : "MAIL FROM:<s@y.test>\r\nRCPT TO:<a@x.test>\r\n"
+					"RCPT TO:<b@x.test>\r\nDATA\r\n");
+		assert_int_equal(t.peer_dsn, offered);
+		client_free(c);
+	}
+}
+
 static void test_lockstep_without_pipelining(void **state)
 {
 	(void)state;
 	struct smtp_client *c = greeted("250 peer\r\n");
 	struct client_reply res[2];
-	struct client_txn t = {"", 2, rcpts, 10, false, res, false};
+	struct client_txn t = {.sender = "", .nrcpt = 2, .rcpt = rcpts,
+			       .size = 10, .body_8bit = false, .result = res};
 	client_start(c, &t);
 	expect_out(c, "MAIL FROM:<>\r\n");
 	client_feed(c, "250 ok\r\n", 8);
@@ -83,7 +112,8 @@ static void test_mail_refused_applies_to_all(void **state)
 	(void)state;
 	struct smtp_client *c = greeted("250-peer\r\n250 PIPELINING\r\n");
 	struct client_reply res[2];
-	struct client_txn t = {"s@y.test", 2, rcpts, 10, false, res, false};
+	struct client_txn t = {.sender = "s@y.test", .nrcpt = 2, .rcpt = rcpts,
+			       .size = 10, .body_8bit = false, .result = res};
 	client_start(c, &t);
 	buf_reset(client_output(c));
 	const char *r = "553 5.7.1 sender refused\r\n503 no mail\r\n503 no mail\r\n503 no mail\r\n";
@@ -129,7 +159,16 @@ static void test_auth_plain_and_login(void **state)
 {
 	(void)state;
 	struct client_opts o = {.helo_name = "h", .auth_user = "u", .auth_pass = "p"};
+	/* Without TLS and off loopback the password stays home. */
 	struct smtp_client *c = client_new(&o);
+	client_feed(c, "220 x\r\n", 7);
+	buf_reset(client_output(c));
+	assert_int_equal(client_feed(c, "250-x\r\n250 AUTH LOGIN PLAIN\r\n", 29), CLIENT_EV_FAILED);
+	expect_out(c, "");
+	assert_non_null(strstr(client_failure(c)->text, "not sent in the clear"));
+	client_free(c);
+	o.auth_in_clear = true;
+	c = client_new(&o);
 	client_feed(c, "220 x\r\n", 7);
 	buf_reset(client_output(c));
 	client_feed(c, "250-x\r\n250 AUTH LOGIN PLAIN\r\n", 29);
@@ -154,7 +193,8 @@ static void test_size_limit_and_abort(void **state)
 	(void)state;
 	struct smtp_client *c = greeted("250-peer\r\n250 SIZE 50\r\n");
 	struct client_reply res[1];
-	struct client_txn t = {"s@y.test", 1, rcpts, 51, false, res, false};
+	struct client_txn t = {.sender = "s@y.test", .nrcpt = 1, .rcpt = rcpts,
+			       .size = 51, .body_8bit = false, .result = res};
 	client_start(c, &t);
 	assert_int_equal(client_event(c), CLIENT_EV_TXN_DONE);
 	assert_int_equal(res[0].code, 552);
@@ -171,16 +211,115 @@ static void test_size_limit_and_abort(void **state)
 	client_free(c);
 }
 
+static const struct client_opts lmtp_opts = {.helo_name = "petrel.test", .lmtp = true};
+
+/* RFC 2033 4.1: LHLO, and a refused LHLO is not retried as HELO. */
+static void test_lmtp_lhlo(void **state)
+{
+	(void)state;
+	struct smtp_client *c = client_new(&lmtp_opts);
+	client_feed(c, "220 lmtp ready\r\n", 16);
+	expect_out(c, "LHLO petrel.test\r\n");
+	assert_int_equal(client_feed(c, "500 5.5.1 what\r\n", 17), CLIENT_EV_FAILED);
+	assert_int_equal(client_failure(c)->code, 500);
+	expect_out(c, "");
+	client_free(c);
+}
+
+/* One LMTP transaction with alice, bob and carol: the replies to MAIL,
+ * the RCPTs and DATA, then those to the final dot (one per accepted
+ * recipient, RFC 2033 4.2), maybe cut short by a lost connection. */
+struct lmtp_case {
+	const char *name;
+	const char *pipelined;   /* replies to MAIL, 3 RCPT, DATA */
+	const char *after_dot;   /* replies to the final dot */
+	enum client_event end;   /* the event after them */
+	bool abort;              /* then the connection drops */
+	int code[3];
+	const char *stage[3];
+};
+
+static const struct lmtp_case lmtp_cases[] = {
+	{"each accepted recipient its own reply",
+	 "250 ok\r\n250 ok\r\n550 5.1.1 no bob\r\n250 ok\r\n354 go\r\n",
+	 "250 2.0.0 <alice> saved\r\n452 4.2.2 <carol> over quota\r\n", CLIENT_EV_TXN_DONE, false,
+	 {250, 550, 452}, {"end of data", "RCPT TO", "end of data"}},
+	{"all accepted, mixed outcomes",
+	 "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+	 "552 5.2.2 <alice> full\r\n250 <bob> ok\r\n451 4.3.0 <carol> later\r\n",
+	 CLIENT_EV_TXN_DONE, false, {552, 250, 451}, {"end of data", "end of data", "end of data"}},
+	{"connection lost after the first reply",
+	 "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+	 "250 <alice> ok\r\n", CLIENT_EV_NONE, true,
+	 {250, 0, 0}, {"end of data", "connection", "connection"}},
+	{"garbage after the first reply",
+	 "250 ok\r\n250 ok\r\n250 ok\r\n250 ok\r\n354 go\r\n",
+	 "250 <alice> ok\r\nnonsense\r\n", CLIENT_EV_FAILED, true,
+	 {250, 0, 0}, {"end of data", "connection", "connection"}},
+	{"DATA refused: one reply for all",
+	 "250 ok\r\n250 ok\r\n250 ok\r\n550 5.1.1 no carol\r\n554 5.3.0 no data\r\n", NULL,
+	 CLIENT_EV_TXN_DONE, false, {554, 554, 550}, {"DATA", "DATA", "RCPT TO"}},
+};
+
+static void run_lmtp_case(const struct lmtp_case *tc)
+{
+	struct smtp_client *c = client_new(&lmtp_opts);
+	client_feed(c, "220 lmtp ready\r\n", 16);
+	buf_reset(client_output(c));
+	const char *lhlo = "250-lmtp\r\n250-PIPELINING\r\n250 ENHANCEDSTATUSCODES\r\n";
+	assert_int_equal(client_feed(c, lhlo, strlen(lhlo)), CLIENT_EV_READY);
+	struct client_reply res[3];
+	struct client_txn t = {.sender = "s@y.test", .nrcpt = 3, .rcpt = rcpts,
+			       .size = 10, .body_8bit = false, .result = res};
+	client_start(c, &t);
+	expect_out(c, "MAIL FROM:<s@y.test>\r\nRCPT TO:<a@x.test>\r\nRCPT TO:<b@x.test>\r\n"
+		      "RCPT TO:<c@x.test>\r\nDATA\r\n");
+	enum client_event ev = client_feed(c, tc->pipelined, strlen(tc->pipelined));
+	if (tc->after_dot) {
+		assert_int_equal(ev, CLIENT_EV_BODY);
+		client_body_write(c, "x\r\n", 3);
+		client_body_end(c);
+		expect_out(c, "x\r\n.\r\n");
+		/* byte by byte: the client waits until the last reply */
+		size_t n = strlen(tc->after_dot);
+		for (size_t i = 0; i < n; i++) {
+			ev = client_feed(c, tc->after_dot + i, 1);
+			assert_int_equal(ev, i + 1 == n ? tc->end : CLIENT_EV_NONE);
+		}
+	} else {
+		assert_int_equal(ev, tc->end);
+	}
+	if (tc->abort)
+		client_abort(c, "connection lost");
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(res[i].code, tc->code[i]);
+		assert_string_equal(res[i].stage, tc->stage[i]);
+	}
+	client_free(c);
+}
+
+static void test_lmtp_per_recipient_replies(void **state)
+{
+	(void)state;
+	for (size_t i = 0; i < sizeof lmtp_cases / sizeof lmtp_cases[0]; i++) {
+		print_message("case: %s\n", lmtp_cases[i].name);
+		run_lmtp_case(&lmtp_cases[i]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pipelined_transaction),
+		cmocka_unit_test(test_dsn_parameters_passed_on),
 		cmocka_unit_test(test_lockstep_without_pipelining),
 		cmocka_unit_test(test_mail_refused_applies_to_all),
 		cmocka_unit_test(test_helo_fallback_and_failures),
 		cmocka_unit_test(test_starttls_then_ehlo_again),
 		cmocka_unit_test(test_auth_plain_and_login),
 		cmocka_unit_test(test_size_limit_and_abort),
+		cmocka_unit_test(test_lmtp_lhlo),
+		cmocka_unit_test(test_lmtp_per_recipient_replies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

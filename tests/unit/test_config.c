@@ -23,7 +23,7 @@ static const char good_conf[] =
 	"# a comment line\n"
 	"hostname MX.Example.Test   # trailing comment\n"
 	"listen 127.0.0.1:2525 [::1]:2525\n"
-	"listen localhost:2526\n"
+	"listen 127.0.0.2:2526\n"
 	"\n"
 	"   spool /var/spool/petrel\n"
 	"maildir-root mail\n"
@@ -146,7 +146,53 @@ static void test_defaults(void **state)
 	assert_int_equal(cfg->retry_max, 900);
 	assert_int_equal(cfg->delivery_workers, 4);
 	assert_int_equal(cfg->log_level, LOG_LVL_INFO);
+	assert_string_equal(cfg->run_user, "petrel");
+	assert_int_equal(cfg->shutdown_timeout, 30);
+	assert_null(cfg->metrics_listen);
+	assert_false(cfg->log_json);
+	assert_null(cfg->lmtp_target);
 	config_free(cfg);
+	buf_free(&err);
+}
+
+/* The production settings: who to run as, how to stop, what to expose. */
+static void test_production_settings(void **state)
+{
+	(void)state;
+	char cwd[PATH_MAX], want[PATH_MAX + 64];
+	assert_non_null(getcwd(cwd, sizeof cwd));
+	struct buf err = BUF_INIT;
+	struct config *cfg = scratch_load(BASE "user mail\nshutdown-timeout 2m\n"
+					  "metrics-listen [::1]:9925\nlog-format json\n"
+					  "local-delivery lmtp unix:run/lmtp\n", &err);
+	if (!cfg)
+		fail_msg("unexpected errors:\n%s", err.p);
+	assert_string_equal(cfg->run_user, "mail");
+	assert_int_equal(cfg->shutdown_timeout, 120);
+	assert_string_equal(cfg->metrics_listen, "[::1]:9925");
+	assert_true(cfg->log_json);
+	snprintf(want, sizeof want, "unix:%s/run/lmtp", cwd);
+	assert_string_equal(cfg->lmtp_target, want);
+	config_free(cfg);
+	cfg = scratch_load(BASE "local-delivery lmtp 127.0.0.1:24\nmetrics-listen localhost:1\n",
+			   &err);
+	assert_non_null(cfg);
+	assert_string_equal(cfg->lmtp_target, "127.0.0.1:24");
+	config_free(cfg);
+	buf_free(&err);
+}
+
+/* A reference taken by a session or delivery keeps the snapshot alive. */
+static void test_reference_counting(void **state)
+{
+	(void)state;
+	struct buf err = BUF_INIT;
+	struct config *cfg = scratch_load(BASE, &err);
+	assert_non_null(cfg);
+	const struct config *held = config_ref(cfg);
+	config_free(cfg);
+	assert_string_equal(held->listen.v[0], "127.0.0.1:2525");
+	config_free(held);
 	buf_free(&err);
 }
 
@@ -189,6 +235,15 @@ struct error_case {
 /* LOCAL takes lines 1-5, so the first line of each case is line 6. */
 static const struct error_case error_cases[] = {
 	{LOCAL "frobnicate 1\n", "petrel.conf:6: unknown keyword 'frobnicate'\n"},
+	{LOCAL "metrics-listen 0.0.0.0:9925\n",
+	 ":6: metrics-listen: '0.0.0.0:9925' is not a loopback address"},
+	{LOCAL "metrics-listen 127.0.0.1\n", ":6: metrics-listen: '127.0.0.1' is not HOST:PORT"},
+	{LOCAL "log-format yaml\n", ":6: log-format: expected text or json, not 'yaml'"},
+	{LOCAL "local-delivery mbox\n", ":6: local-delivery: usage: local-delivery maildir"},
+	{LOCAL "local-delivery lmtp\n", ":6: local-delivery: usage: local-delivery maildir"},
+	{LOCAL "local-delivery lmtp unix:\n", ":6: local-delivery: 'unix:' is not HOST:PORT"},
+	{LOCAL "shutdown-timeout 0\n", ":6: shutdown-timeout: '0' is out of range"},
+	{LOCAL "user a b\n", ":6: user: too many arguments"},
 	{LOCAL "hostname\n", "petrel.conf:6: hostname: missing argument (usage: hostname NAME)\n"},
 	{LOCAL "max-recipients 10 20\n", "petrel.conf:6: max-recipients: too many arguments"},
 	{LOCAL "mailbox carol Carol Jones\n",
@@ -209,10 +264,13 @@ static const struct error_case error_cases[] = {
 	{LOCAL "vrfy maybe\n", "petrel.conf:6: vrfy: expected on or off, not 'maybe'"},
 	{LOCAL "expn\n", "petrel.conf:6: expn: missing argument"},
 	{LOCAL "log-level loud\n", ":6: log-level: expected debug, info, warning or error, not 'loud'"},
-	{LOCAL "listen 127.0.0.1\n", "petrel.conf:6: listen: '127.0.0.1' is not host:port"},
-	{LOCAL "listen [::1]:0\n", "petrel.conf:6: listen: '[::1]:0' is not host:port"},
-	{LOCAL "listen ::1:25\n", "petrel.conf:6: listen: '::1:25' is not host:port"},
-	{LOCAL "listen [::1]:25x\n", "petrel.conf:6: listen: '[::1]:25x' is not host:port"},
+	{LOCAL "listen 127.0.0.1\n", "petrel.conf:6: listen: '127.0.0.1' is not IPv4:port or [IPv6]:port"},
+	{LOCAL "listen [::1]:0\n", "petrel.conf:6: listen: '[::1]:0' is not IPv4:port or [IPv6]:port"},
+	{LOCAL "listen localhost:25\n",
+	 "petrel.conf:6: listen: 'localhost:25' is not IPv4:port or [IPv6]:port"},
+	{LOCAL "dns-server ns.example:53\n", ":6: dns-server: 'ns.example:53' is not an IP address"},
+	{LOCAL "listen ::1:25\n", "petrel.conf:6: listen: '::1:25' is not IPv4:port or [IPv6]:port"},
+	{LOCAL "listen [::1]:25x\n", "petrel.conf:6: listen: '[::1]:25x' is not IPv4:port or [IPv6]:port"},
 	{LOCAL "listen [nonsense]:25\n", "petrel.conf:6: listen: '[nonsense]:25' is not"},
 	{LOCAL "listen 127.0.0.1:2525\n", "petrel.conf:6: listen: '127.0.0.1:2525' is listed twice"},
 	{LOCAL "hostname -bad-\n", "petrel.conf:6: hostname: '-bad-' is not a valid domain name"},
@@ -391,6 +449,8 @@ int main(void)
 		SCRATCH_TEST(test_good_config),
 		SCRATCH_TEST(test_lookups),
 		SCRATCH_TEST(test_defaults),
+		SCRATCH_TEST(test_production_settings),
+		SCRATCH_TEST(test_reference_counting),
 		SCRATCH_TEST(test_bundled_example),
 		SCRATCH_TEST(test_errors),
 		SCRATCH_TEST(test_all_errors_reported),

@@ -460,6 +460,100 @@ static void test_malformed_fields(void **state)
 	buf_free(&p);
 }
 
+/* DSN (RFC 3461) fields: written only when given, read back verbatim, and
+ * absent from older records, which then decode with the defaults. */
+static void test_dsn_round_trip(void **state)
+{
+	(void)state;
+	struct rec_rcpt rc[2] = {
+		{.addr = STR_LIT("x@example.net"), .orig = STR_LIT("x@example.net"),
+		 .notify = 5, .orcpt = STR_LIT("rfc822;x+2Bfoo@example.net")},
+		{.addr = STR_LIT("y@example.net"), .orig = STR_LIT("y@example.net"), .notify = 8},
+	};
+	struct rec_msg m = {
+		.id = STR_LIT("0123456789ABCDEF"), .sender = STR_LIT("a@example.org"),
+		.arrival = 1, .envid = STR_LIT("QQ+2B314"), .ret = 1, .nrcpt = 2, .rcpt = rc,
+	};
+	struct buf b = BUF_INIT;
+	size_t start;
+	size_t at = rec_msg_begin(&b, &m, 2, &start);
+	memcpy(b.p + at, "hi", 2);
+	rec_end(&b, start);
+	rec_bind((uint8_t *)b.p, SEG, OFF);
+	struct rec_hdr h;
+	assert_int_equal(check(&b, b.len, &h), REC_VALID);
+	struct rec_msg d;
+	assert_true(rec_decode_msg(payload_of(&b), h.len, &d));
+	assert_true(str_is(d.envid, "QQ+2B314"));
+	assert_int_equal(d.ret, 1);
+	assert_int_equal(d.rcpt[0].notify, 5);
+	assert_true(str_is(d.rcpt[0].orcpt, "rfc822;x+2Bfoo@example.net"));
+	assert_int_equal(d.rcpt[1].notify, 8);
+	assert_int_equal(d.rcpt[1].orcpt.len, 0);
+	assert_memory_equal(payload_of(&b) + d.body_off, "hi", 2);
+	rec_msg_free(&d);
+
+	/* A record as written before DSN: no such fields, defaults. */
+	struct buf p = BUF_INIT;
+	msg_fields(&p);
+	tlv_s(&p, TAG_MSG_BODY, "");
+	assert_true(rec_decode_msg((const uint8_t *)p.p, p.len, &d));
+	assert_int_equal(d.envid.len, 0);
+	assert_int_equal(d.ret, 0);
+	assert_int_equal(d.rcpt[0].notify, 0);
+	assert_int_equal(d.rcpt[0].orcpt.len, 0);
+	rec_msg_free(&d);
+	buf_free(&p);
+	buf_free(&b);
+}
+
+/* Values no session can produce are damage. */
+static void test_dsn_malformed(void **state)
+{
+	(void)state;
+	static const struct {
+		bool in_rcpt;
+		uint16_t tag;
+		const char *v;
+		uint32_t len;
+	} bad[] = {
+		{false, TAG_MSG_RET, "\x03", 1},    /* RET is FULL or HDRS */
+		{false, TAG_MSG_RET, "\x00", 1},
+		{false, TAG_MSG_RET, "\x01\x00", 2},
+		{false, TAG_MSG_ENVID, "", 0},
+		{true, TAG_RCPT_NOTIFY, "\x00", 1},
+		{true, TAG_RCPT_NOTIFY, "\x10", 1},
+		{true, TAG_RCPT_NOTIFY, "\x09", 1}, /* NEVER with SUCCESS */
+		{true, TAG_RCPT_ORCPT, "", 0},
+		{true, TAG_RCPT_ORCPT, "a\0b", 3},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		struct buf p = BUF_INIT, extra = BUF_INIT;
+		struct rec_msg m;
+		msg_fields(&p);
+		if (bad[i].in_rcpt) {
+			tlv(&extra, bad[i].tag, bad[i].v, bad[i].len);
+			tlv_rcpt(&p, "c@example.net", &extra);
+		} else {
+			tlv(&p, bad[i].tag, bad[i].v, bad[i].len);
+		}
+		tlv_s(&p, TAG_MSG_BODY, "");
+		if (rec_decode_msg((const uint8_t *)p.p, p.len, &m))
+			fail_msg("case %zu decoded", i);
+		buf_free(&p);
+		buf_free(&extra);
+	}
+	/* A duplicated ENVID, like any singular field. */
+	struct buf p = BUF_INIT;
+	struct rec_msg m;
+	msg_fields(&p);
+	tlv_s(&p, TAG_MSG_ENVID, "a");
+	tlv_s(&p, TAG_MSG_ENVID, "b");
+	tlv_s(&p, TAG_MSG_BODY, "");
+	assert_false(rec_decode_msg((const uint8_t *)p.p, p.len, &m));
+	buf_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -480,6 +574,8 @@ int main(void)
 		cmocka_unit_test(test_unknown_tags_skipped),
 		cmocka_unit_test(test_missing_fields),
 		cmocka_unit_test(test_malformed_fields),
+		cmocka_unit_test(test_dsn_round_trip),
+		cmocka_unit_test(test_dsn_malformed),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

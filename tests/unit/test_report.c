@@ -325,12 +325,14 @@ static void assert_part3(const struct parsed *ps, const char *type, const char *
 static void check_rcpt_block(const struct fields *f, const struct report_rcpt *r,
 			     unsigned retry_hours)
 {
-	static const char *const action[] = {"failed", "delayed", "delivered"};
+	static const char *const action[] = {"failed", "delayed", "delivered", "relayed"};
 	char want[512];
 
 	snprintf(want, sizeof want, "rfc822;%s", r->addr);
 	assert_string_equal(get(f, "Final-Recipient"), want);
-	if (r->orig) {
+	if (r->orcpt) {
+		assert_string_equal(get(f, "Original-Recipient"), r->orcpt);
+	} else if (r->orig) {
 		snprintf(want, sizeof want, "rfc822;%s", r->orig);
 		assert_string_equal(get(f, "Original-Recipient"), want);
 	} else {
@@ -381,9 +383,9 @@ struct kind_case {
 static const struct kind_case kind_cases[] = {
 	{"failure, two recipients",
 	 {{"bob@example.net", NULL, REPORT_FAILED, "5.1.1", "mx.example.net",
-	   "550 5.1.1 <bob@example.net>: Recipient address rejected", NOW - 60},
+	   "550 5.1.1 <bob@example.net>: Recipient address rejected", NOW - 60, NULL},
 	  {"carol@example.net", "team@example.org", REPORT_FAILED, "5.2.2", "mx2.example.net",
-	   "552 5.2.2 Mailbox full", NOW}},
+	   "552 5.2.2 Mailbox full", NOW, NULL}},
 	 2, 48, "Undelivered Mail Returned to Sender", "bounce",
 	 {"queue ID " QID, "could not be delivered", "permanent error",
 	  "<bob@example.net>: mx.example.net said: 550 5.1.1", "<carol@example.net> "
@@ -391,25 +393,31 @@ static const struct kind_case kind_cases[] = {
 	  "header section of your message"}},
 	{"delay warning",
 	 {{"dave@example.net", NULL, REPORT_DELAYED, "4.4.1", NULL,
-	   "connect to mx.example.net: Connection timed out", NOW}},
+	   "connect to mx.example.net: Connection timed out", NOW, NULL}},
 	 1, 48, "Delayed Mail (still being retried)", "delay",
 	 {"queue ID " QID, "not been delivered yet", "until Fri, 2 Jan 2026 23:00:00 +0000",
 	  "48 hours", "<dave@example.net>: connect to mx.example.net: Connection timed out",
 	  "(status 4.4.1)"}},
 	{"delay warning, no horizon",
-	 {{"dave@example.net", NULL, REPORT_DELAYED, "4.4.1", NULL, "Connection refused", NOW}},
+	 {{"dave@example.net", NULL, REPORT_DELAYED, "4.4.1", NULL, "Connection refused", NOW, NULL}},
 	 1, 0, "Delayed Mail (still being retried)", "delay",
 	 {"We will keep trying", "<dave@example.net>", NULL}},
 	{"delivered",
 	 {{"erin@example.net", NULL, REPORT_DELIVERED, "2.0.0", "mx.example.net",
-	   "250 2.0.0 Ok: queued as 12345", NOW}},
+	   "250 2.0.0 Ok: queued as 12345", NOW, NULL}},
 	 1, 48, "Successful Mail Delivery Report", "success",
 	 {"was delivered", "<erin@example.net>: mx.example.net said: 250 2.0.0", NULL}},
+	{"relayed",
+	 {{"erin@example.net", NULL, REPORT_RELAYED, "2.0.0", "mx.example.net",
+	   "250 2.0.0 Ok: queued as 12345", NOW, "rfc822;erin@example.net"}},
+	 1, 48, "Successful Mail Delivery Report", "success",
+	 {"was passed on", "do not send delivery notifications",
+	  "<erin@example.net>: mx.example.net said: 250 2.0.0", NULL}},
 	{"failed and delayed together",
 	 {{"bob@example.net", NULL, REPORT_FAILED, "4.4.7", NULL,
-	   "delivery time expired", NOW},
+	   "delivery time expired", NOW, NULL},
 	  {"dave@example.net", NULL, REPORT_DELAYED, "4.4.1", "mx.example.net",
-	   "421 4.4.1 try later", NOW}},
+	   "421 4.4.1 try later", NOW, NULL}},
 	 2, 24, "Undelivered Mail Returned to Sender", "bounce",
 	 {"could not be delivered", "not been delivered yet", "24 hours",
 	  "<bob@example.net>: delivery time expired (status 4.4.7)", NULL}},
@@ -443,6 +451,39 @@ static void run_kind_case(const struct kind_case *c)
 	buf_free(&out);
 }
 
+/* RFC 3461 6.3: Original-Recipient comes from ORCPT, an rfc822 address
+ * decoded from xtext when that is printable; anything else (a CR LF hidden
+ * in xtext, other address types) stays as given, which is printable. */
+static void test_orcpt(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *orcpt, *want;
+	} cases[] = {
+		{"rfc822;b+2Bc@example.org", "rfc822;b+c@example.org"},
+		{"RFC822;bob@example.org", "rfc822;bob@example.org"},
+		{"rfc822;x+0D+0AEvil:+20y@z", "rfc822;x+0D+0AEvil:+20y@z"},
+		{"rfc822;caf+C3+A9@z", "rfc822;caf+C3+A9@z"},
+		{"x400;c+3Dus", "x400;c+3Dus"},
+		{"utf-8;j\\x{FC}rgen@z", "utf-8;j\\x{FC}rgen@z"},
+	};
+	for (size_t i = 0; i < NELEM(cases); i++) {
+		struct report_rcpt r = {
+			.addr = "b@example.org", .orig = "alias@example.org",
+			.action = REPORT_FAILED, .status = "5.1.1", .orcpt = cases[i].orcpt,
+		};
+		struct report_info ri = base_info(&r, 1);
+		struct buf out = BUF_INIT;
+		struct parsed ps;
+
+		report_compose(&out, &ri);
+		parse_report(&out, &ps);
+		assert_string_equal(get(&ps.srcpt[0], "Original-Recipient"), cases[i].want);
+		free_parsed(&ps);
+		buf_free(&out);
+	}
+}
+
 static void test_kinds(void **state)
 {
 	(void)state;
@@ -452,7 +493,7 @@ static void test_kinds(void **state)
 
 static const struct report_rcpt one_failed[] = {
 	{"bob@example.net", NULL, REPORT_FAILED, "5.1.1", "mx.example.net",
-	 "550 5.1.1 User unknown", NOW},
+	 "550 5.1.1 User unknown", NOW, NULL},
 };
 
 struct original_case {
@@ -989,6 +1030,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kinds),
+		cmocka_unit_test(test_orcpt),
 		cmocka_unit_test(test_original),
 		cmocka_unit_test(test_injection),
 		cmocka_unit_test(test_addresses),

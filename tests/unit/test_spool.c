@@ -358,6 +358,62 @@ static void test_relocation(void **state)
 	}
 }
 
+/* DSN parameters (RFC 3461) are part of the envelope: they come back after
+ * recovery and after relocation, and a message without them has none. */
+static void test_dsn_fields_survive(void **state)
+{
+	struct fixture *fx = *state;
+	char d[QUEUE_ID_LEN + 1], x[QUEUE_ID_LEN + 1];
+	static const uint8_t notify[] = {1, 0, 8};
+	static const char *const orcpt[] = {"rfc822;one+2Bx@example.org", NULL, ""};
+	char body[] = "Subject: dsn\r\n\r\nhi\r\n";
+	struct iovec iov = {body, sizeof body - 1};
+	queue_id_next(d);
+	struct spool_new_msg m = {
+		.id = d, .arrival = 1700000000, .sender = "s@example.com", .helo = "h",
+		.client = "192.0.2.7", .nrcpt = 3, .rcpt_addr = addrs, .rcpt_orig = origs,
+		.envid = "QQ+2B1", .ret = 2, .rcpt_notify = notify, .rcpt_orcpt = orcpt,
+		.body = &iov, .nbody = 1,
+	};
+	spool_set_segment_max(fx->sp, 1);
+	spool_submit(fx->sp, &m, on_done, next_arg());
+	submit(fx->sp, x, 1, 100, 1);
+	wait_all(fx->sp);
+	for (int round = 0; round < 3; round++) {
+		const struct spool_msg *g = spool_find(fx->sp, d);
+		assert_non_null(g);
+		assert_string_equal(g->envid, "QQ+2B1");
+		assert_int_equal(g->ret, 2);
+		assert_int_equal(g->rcpt[0].notify, 1);
+		assert_string_equal(g->rcpt[0].orcpt, "rfc822;one+2Bx@example.org");
+		assert_int_equal(g->rcpt[1].notify, 0);
+		assert_null(g->rcpt[1].orcpt);
+		assert_int_equal(g->rcpt[2].notify, 8);
+		assert_null(g->rcpt[2].orcpt);
+		const struct spool_msg *plain = spool_find(fx->sp, x);
+		assert_null(plain->envid);
+		assert_int_equal(plain->ret, 0);
+		assert_int_equal(plain->rcpt[0].notify, 0);
+		if (round == 0) {
+			reopen(fx);
+			continue;
+		}
+		/* Filler messages until d has been moved out of its segment. */
+		spool_set_segment_max(fx->sp, 1);
+		uint64_t seg = g->seg;
+		for (unsigned i = 0; i < 12 && spool_find(fx->sp, d)->seg == seg; i++) {
+			char f[QUEUE_ID_LEN + 1];
+			submit(fx->sp, f, 1, 1000, i);
+			wait_all(fx->sp);
+			update(fx->sp, f, 0, RCPT_BOUNCED, 1, 0, "550 no");
+			wait_all(fx->sp);
+		}
+		assert_true(spool_find(fx->sp, d)->seg != seg);
+		if (round == 1)
+			reopen(fx);
+	}
+}
+
 static void test_hold_and_release(void **state)
 {
 	struct fixture *fx = *state;
@@ -817,6 +873,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_update_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reclaim_oldest_first, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relocation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dsn_fields_survive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_and_release, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_body_quarantined, setup, teardown),

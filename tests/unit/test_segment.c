@@ -1,0 +1,227 @@
+/*
+ * Unit tests for the spool writer's lazy records (segment.c): delivery
+ * outcomes are written at once but synced only with the next batch that
+ * syncs, when their deadline passes, or when the writer stops; they
+ * complete only once durable, in submission order, and fail with the batch
+ * that could not be made durable.
+ */
+#include "test_util.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "queue/record.h"
+#include "queue/segment.h"
+#include "util/fsutil.h"
+
+#define LONG_MS 600000u /* a deadline no test reaches */
+
+struct fixture {
+	char dir[64];
+	char seg[PATH_MAX];
+	struct writer w;
+};
+
+static int setup(void **state)
+{
+	struct fixture *fx = calloc(1, sizeof *fx);
+	snprintf(fx->dir, sizeof fx->dir, "/tmp/petrel-segtest-XXXXXX");
+	if (!mkdtemp(fx->dir))
+		return -1;
+	int fd = seg_create(fx->dir, SEG_FIRST);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	seg_path(fx->seg, sizeof fx->seg, fx->dir, SEG_FIRST);
+	if (writer_start(&fx->w, fx->dir, SEG_FIRST, 0) < 0)
+		return -1;
+	*state = fx;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *fx = *state;
+	writer_stop(&fx->w);
+	writer_destroy(&fx->w);
+	unlink(fx->seg);
+	rmdir(fx->dir);
+	free(fx);
+	return 0;
+}
+
+static struct wreq *update(unsigned idx, bool lazy)
+{
+	struct wreq *r = calloc(1, sizeof *r);
+	r->kind = WREQ_RCPT;
+	r->lazy = lazy;
+	r->idx = idx;
+	struct rec_update u = {.id = STR_LIT("0C6Q8V2R3M1T0000"), .index = idx, .state = 1};
+	rec_encode_update(&r->rec, &u);
+	return r;
+}
+
+static void free_list(struct wreq *r)
+{
+	while (r) {
+		struct wreq *next = r->next;
+		buf_free(&r->rec);
+		free(r);
+		r = next;
+	}
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? st.st_size : -1;
+}
+
+static void pause_ms(long ms)
+{
+	struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&ts, NULL);
+}
+
+/* Polls for the writer's finished requests: up to 10 s for n of them. */
+static struct wreq *wait_done(struct writer *w, size_t n)
+{
+	struct wreq *all = NULL, **tail = &all;
+	size_t got = 0;
+	for (int i = 0; i < 10000 && got < n; i++) {
+		*tail = writer_take_done(w);
+		while (*tail) {
+			got++;
+			tail = &(*tail)->next;
+		}
+		if (got < n)
+			pause_ms(1);
+	}
+	assert_int_equal(got, n);
+	return all;
+}
+
+/* Waits until the writer has appended (not necessarily synced) size bytes. */
+static void wait_written(const char *path, off_t size)
+{
+	for (int i = 0; i < 10000 && file_size(path) < size; i++)
+		pause_ms(1);
+	assert_int_equal(file_size(path), size);
+}
+
+static struct spool_stats stats(struct writer *w)
+{
+	struct spool_stats s;
+	writer_stats(w, &s);
+	return s;
+}
+
+/* A lazy record alone is written but neither synced nor completed; the
+ * next record that needs a sync takes it along: one sync for both, and
+ * completions in submission order. */
+static void test_lazy_rides_next_sync(void **state)
+{
+	struct fixture *fx = *state;
+	writer_set_lazy_ms(&fx->w, LONG_MS);
+	struct wreq *a = update(0, true);
+	off_t len = (off_t)a->rec.len;
+	writer_enqueue(&fx->w, a);
+	wait_written(fx->seg, len);
+	assert_null(writer_take_done(&fx->w));
+	assert_int_equal(stats(&fx->w).syncs, 0);
+	writer_enqueue(&fx->w, update(1, false));
+	struct wreq *done = wait_done(&fx->w, 2);
+	assert_int_equal(done->idx, 0);
+	assert_int_equal(done->next->idx, 1);
+	assert_int_equal(done->err, 0);
+	assert_int_equal(done->next->err, 0);
+	struct spool_stats s = stats(&fx->w);
+	assert_int_equal(s.syncs, 1);
+	assert_int_equal(s.batches, 1);
+	assert_int_equal(s.records, 2);
+	free_list(done);
+}
+
+/* With no other traffic, the deadline syncs and completes lazy records. */
+static void test_lazy_deadline(void **state)
+{
+	struct fixture *fx = *state;
+	writer_set_lazy_ms(&fx->w, 20);
+	writer_enqueue(&fx->w, update(0, true));
+	writer_enqueue(&fx->w, update(1, true));
+	struct wreq *done = wait_done(&fx->w, 2);
+	assert_int_equal(done->idx, 0);
+	assert_int_equal(stats(&fx->w).records, 2);
+	assert_true(stats(&fx->w).syncs >= 1);
+	free_list(done);
+}
+
+/* Stopping the writer syncs what is parked. */
+static void test_stop_syncs_parked(void **state)
+{
+	struct fixture *fx = *state;
+	writer_set_lazy_ms(&fx->w, LONG_MS);
+	struct wreq *a = update(0, true);
+	off_t len = (off_t)a->rec.len;
+	writer_enqueue(&fx->w, a);
+	wait_written(fx->seg, len);
+	writer_stop(&fx->w);
+	struct wreq *done = writer_take_done(&fx->w);
+	assert_non_null(done);
+	assert_int_equal(done->err, 0);
+	assert_int_equal(stats(&fx->w).syncs, 1);
+	free_list(done);
+	writer_destroy(&fx->w);
+	assert_int_equal(writer_start(&fx->w, fx->dir, SEG_FIRST, (uint64_t)len), 0);
+}
+
+/* A batch that cannot be made durable fails the parked records with it
+ * and cuts the file back to its durable end. */
+static void test_failure_fails_parked(void **state)
+{
+	struct fixture *fx = *state;
+	writer_set_lazy_ms(&fx->w, LONG_MS);
+	struct wreq *a = update(0, true);
+	off_t len = (off_t)a->rec.len;
+	writer_enqueue(&fx->w, a);
+	wait_written(fx->seg, len);
+	signal(SIGXFSZ, SIG_IGN);
+	struct rlimit old, lim;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)len + 10;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	writer_enqueue(&fx->w, update(1, false));
+	struct wreq *done = wait_done(&fx->w, 2);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(done->idx, 0);
+	assert_int_equal(done->err, EFBIG);
+	assert_int_equal(done->next->err, EFBIG);
+	assert_int_equal(file_size(fx->seg), 0);
+	assert_int_equal(stats(&fx->w).failed, 2);
+	free_list(done);
+	/* and the writer carries on */
+	writer_enqueue(&fx->w, update(2, false));
+	done = wait_done(&fx->w, 1);
+	assert_int_equal(done->err, 0);
+	assert_int_equal(file_size(fx->seg), len);
+	free_list(done);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_lazy_rides_next_sync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lazy_deadline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stop_syncs_parked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failure_fails_parked, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
