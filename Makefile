@@ -58,6 +58,10 @@ test: deps
 install: $(BUILD)/petrel
 	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/share/doc/petrel
 	install -m 755 $(BUILD)/petrel $(DESTDIR)$(PREFIX)/sbin/petrel
+	# The names scripts call: petrel acts as sendmail/mailq when run so.
+	install -d $(DESTDIR)$(PREFIX)/bin
+	ln -sf petrel $(DESTDIR)$(PREFIX)/sbin/sendmail
+	ln -sf ../sbin/petrel $(DESTDIR)$(PREFIX)/bin/mailq
 	install -m 644 etc/petrel.conf $(DESTDIR)$(PREFIX)/share/doc/petrel/petrel.conf.example
 	install -d $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 \
 	  $(DESTDIR)$(PREFIX)/lib/systemd/system

@@ -45,7 +45,7 @@ class Petrel:
     """One daemon instance with its own directory, config, spool and mail."""
 
     def __init__(self, settings=None, aliases=DEFAULT_ALIASES, relocated="carol carol@elsewhere.test\n",
-                 listen=None, binary=None, host="127.0.0.1", port=None):
+                 listen=None, binary=None, host="127.0.0.1", port=None, preexec=None):
         self.dir = tempfile.mkdtemp(prefix="petrel-test-")
         # Run as root, the daemon becomes the petrel user: it must reach its
         # spool and mail under this directory.
@@ -53,6 +53,7 @@ class Petrel:
         self.host = host
         self.port = port or free_port(host=host)
         self.binary = binary or BINARY
+        self.preexec = preexec  # runs in the child before exec (limits, say)
         self.proc = None
         self.logpath = os.path.join(self.dir, "petrel.log")
         with open(os.path.join(self.dir, "aliases"), "w") as f:
@@ -86,7 +87,7 @@ class Petrel:
         self.log_offset = log.tell()
         env = dict(os.environ, ASAN_OPTIONS="abort_on_error=0:exitcode=66")
         self.proc = subprocess.Popen([self.binary, "serve", "-c", self.config],
-                                     stdout=log, stderr=log, env=env)
+                                     stdout=log, stderr=log, env=env, preexec_fn=self.preexec)
         log.close()
         if wait:
             wait_for(self._ready, what="petrel to accept connections on port %d" % self.port)

@@ -71,6 +71,17 @@ static bool blocked_above(const char *path, const struct privilege *p, char *at,
  * handed over as a whole, once, so a later start only looks at the top. */
 static bool hand_over(const char *dir, mode_t mode, const struct privilege *p)
 {
+	/* Missing parents are made passable (0755): the user must get through. */
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof parent, "%s", dir);
+	char *slash = strrchr(parent, '/');
+	if (slash && slash != parent) {
+		*slash = '\0';
+		if (fsutil_mkdir_p(parent, 0755) < 0) {
+			log_error("%s: %s", parent, strerror(errno));
+			return false;
+		}
+	}
 	struct stat st;
 	if (fsutil_mkdir_p(dir, mode) < 0 || stat(dir, &st) < 0) {
 		log_error("%s: %s", dir, strerror(errno));

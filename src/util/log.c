@@ -323,6 +323,19 @@ size_t log_format_json(char *out, size_t outsz, const struct timeval *tv, enum l
 	return w.len;
 }
 
+/* getpid() is a system call every time, and a log line is written for every
+ * event; no Petrel process forks, so the first answer stays true. */
+static long log_pid(void)
+{
+	static atomic_long pid;
+	long p = atomic_load_explicit(&pid, memory_order_relaxed);
+	if (!p) {
+		p = (long)getpid();
+		atomic_store_explicit(&pid, p, memory_order_relaxed);
+	}
+	return p;
+}
+
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
 	if (lvl < min_level)
@@ -337,11 +350,11 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	char line[LOG_JSON_MAX + 1];
 	size_t n;
 	if (atomic_load(&json_mode)) {
-		n = log_format_json(line, sizeof line - 1, &tv, lvl, (long)getpid(), msg);
+		n = log_format_json(line, sizeof line - 1, &tv, lvl, log_pid(), msg);
 	} else {
 		char ts[TS_MAX];
 		format_ts(ts, &tv);
-		int t = snprintf(line, sizeof line - 1, "%s petrel[%d]: %s: %s", ts, (int)getpid(),
+		int t = snprintf(line, sizeof line - 1, "%s petrel[%ld]: %s: %s", ts, log_pid(),
 				 level_names[lvl], msg);
 		n = t < 0 ? 0 : (size_t)t < sizeof line - 1 ? (size_t)t : sizeof line - 2;
 	}

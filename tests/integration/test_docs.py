@@ -217,6 +217,13 @@ def test_install_puts_pages_and_unit_where_they_are_found():
         installed = open(unit).read()
         assert "ExecStart=%s/sbin/petrel serve" % prefix in installed
         assert os.access(os.path.join(prefix, "sbin", "petrel"), os.X_OK)
+        # sendmail and mailq are the same program under the names scripts use.
+        for link in ("sbin/sendmail", "bin/mailq"):
+            path = os.path.join(prefix, link)
+            assert os.path.realpath(path) == os.path.join(prefix, "sbin", "petrel"), link
+        q = subprocess.run([os.path.join(prefix, "bin", "mailq"), "-c", "/nonexistent.conf"],
+                           capture_output=True, text=True, timeout=30)
+        assert "nonexistent.conf" in q.stderr, q.stderr
         env = dict(os.environ, MANPATH=os.path.join(prefix, "share", "man"))
         if shutil.which("man"):
             for name in (["8", "petrel"], ["5", "petrel.conf"]):

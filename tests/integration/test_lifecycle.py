@@ -3,12 +3,14 @@ graceful SIGTERM, against the real daemon."""
 
 import os
 import pwd
+import shutil
 import signal
+import socket
 import smtplib
 import subprocess
 import time
 
-from harness import Petrel, wait_for
+from harness import Petrel, free_port, wait_for
 
 
 def proc_ids(pid):
@@ -201,3 +203,77 @@ def test_local_user_submits_with_sendmail_while_the_daemon_runs_as_petrel():
         # The daemon, though, needs it: as the petrel user it cannot reload.
         d.proc.send_signal(signal.SIGHUP)
         d.wait_log("relay-auth: cannot read the password file")
+
+
+def let_petrel_read(key):
+    # The daemon reloads as its own user: the key must be readable by it.
+    if os.geteuid() == 0:
+        os.chown(key, 0, pwd.getpwnam("petrel").pw_gid)
+        os.chmod(key, 0o640)
+
+
+def make_cert(dirname, name):
+    c, k = os.path.join(dirname, name + ".pem"), os.path.join(dirname, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=" + name, "-keyout", k, "-out", c],
+                   check=True, capture_output=True, timeout=60)
+    return c, k
+
+
+def served_cert(port):
+    """The DER certificate an implicit-TLS listener presents."""
+    import ssl
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        with ctx.wrap_socket(raw) as s:
+            return s.getpeercert(binary_form=True)
+
+
+def test_sighup_reloads_the_certificate_and_the_passwd_file():
+    import ssl
+    tls_port = free_port()
+    d = Petrel(listen=None)
+    cert_a = make_cert(d.dir, "a.example.test")
+    cert_b = make_cert(d.dir, "b.example.test")
+    live_c, live_k = os.path.join(d.dir, "live.pem"), os.path.join(d.dir, "live.key")
+    for src, dst in zip(cert_a, (live_c, live_k)):
+        shutil.copy2(src, dst)
+    let_petrel_read(live_k)
+    passwd = os.path.join(d.dir, "passwd")
+    with open(d.config, "a") as f:
+        f.write("listen 127.0.0.1:%d submissions\ntls-cert %s\ntls-key %s\npasswd-file %s\n"
+                % (tls_port, live_c, live_k, passwd))
+
+    def set_password(user, pw):
+        p = subprocess.run([d.binary, "passwd", "-c", d.config, user], input=pw + "\n",
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+
+    set_password("alice", "first")
+    with d:
+        der_a = served_cert(tls_port)
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        before = smtplib.SMTP_SSL("127.0.0.1", tls_port, timeout=10, context=ctx)
+        before.ehlo("before.example.org")
+        for src, dst in zip(cert_b, (live_c, live_k)):
+            shutil.copy2(src, dst)
+        let_petrel_read(live_k)
+        set_password("dave", "second")
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_log("reloaded " + d.config)
+        der_b = served_cert(tls_port)
+        assert der_a != der_b
+        assert der_b == ssl.PEM_cert_to_DER_cert(open(cert_b[0]).read())
+        with smtplib.SMTP_SSL("127.0.0.1", tls_port, timeout=10, context=ctx) as s:
+            s.login("dave", "second")
+            s.sendmail("dave@example.test", ["alice@example.test"], "Subject: new user\r\n\r\nx\r\n")
+        # The session opened before the reload is still served.
+        before.login("alice", "first")
+        before.sendmail("alice@example.test", ["bob@example.test"], "Subject: old\r\n\r\ny\r\n")
+        before.quit()
+        d.wait_mail("alice")
+        d.wait_mail("bob")

@@ -177,14 +177,13 @@ def test_descriptor_shortage_pauses_accepting():
     """Out of descriptors (EMFILE), the daemon must neither spin on its
     readable listening socket nor log every retry; once connections close,
     it accepts again."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (96, hard))  # the daemon inherits it
-    try:
-        with Petrel({"max-connections": "1000"}) as d:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
-            exhaust_descriptors(d)
-    finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    def cap():
+        # The daemon takes its whole allowance (the hard limit) at start.
+        resource.setrlimit(resource.RLIMIT_NOFILE, (96, 96))
+
+    with Petrel({"max-connections": "1000"}, preexec=cap) as d:
+        assert "descriptor limit 96 is below" in d.run_log()
+        exhaust_descriptors(d)
 
 
 def exhaust_descriptors(d):
