@@ -54,6 +54,7 @@ class Petrel:
         self.port = port or free_port(host=host)
         self.binary = binary or BINARY
         self.preexec = preexec  # runs in the child before exec (limits, say)
+        self.wrapper = []       # a command the daemon runs under (valgrind, say)
         self.proc = None
         self.logpath = os.path.join(self.dir, "petrel.log")
         with open(os.path.join(self.dir, "aliases"), "w") as f:
@@ -86,7 +87,7 @@ class Petrel:
         log = open(self.logpath, "ab")
         self.log_offset = log.tell()
         env = dict(os.environ, ASAN_OPTIONS="abort_on_error=0:exitcode=66")
-        self.proc = subprocess.Popen([self.binary, "serve", "-c", self.config],
+        self.proc = subprocess.Popen(self.wrapper + [self.binary, "serve", "-c", self.config],
                                      stdout=log, stderr=log, env=env, preexec_fn=self.preexec)
         log.close()
         if wait:
@@ -98,7 +99,14 @@ class Petrel:
             raise AssertionError("petrel exited with %s:\n%s" % (self.proc.returncode, self.log()))
         try:
             with socket.create_connection((self.host, self.port), timeout=2) as s:
-                return s.recv(512).startswith(b"220")
+                if not s.recv(512).startswith(b"220"):
+                    return False
+                # Leave by QUIT and wait for the close, so this probe no
+                # longer counts against any connection limit once we return.
+                s.sendall(b"QUIT\r\n")
+                while s.recv(512):
+                    pass
+                return True
         except OSError:
             return False
 

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/bev_send.h"
 #include "util/log.h"
 #include "util/metrics.h"
 
@@ -100,7 +101,7 @@ static void flush(struct smtp_conn *sc)
 {
 	struct buf *o = client_output(sc->cl);
 	if (o->len && sc->bev)
-		bufferevent_write(sc->bev, o->p, o->len);
+		bev_send(sc->bev, o->p, o->len);
 	buf_reset(o);
 }
 
@@ -112,8 +113,7 @@ static void pump_body(struct smtp_conn *sc)
 		if (sc->body_sent == t->body_len) {
 			sc->streaming = false;
 			client_body_end(sc->cl);
-			flush(sc);
-			return;
+			break;
 		}
 		uint64_t left = t->body_len - sc->body_sent;
 		size_t want = left < BODY_CHUNK ? (size_t)left : BODY_CHUNK;
@@ -125,8 +125,12 @@ static void pump_body(struct smtp_conn *sc)
 		}
 		client_body_write(sc->cl, chunk, (size_t)n);
 		sc->body_sent += (uint64_t)n;
-		flush(sc);
+		/* Whole chunks go out as they fill; a short message and its
+		 * final dot leave together in one send. */
+		if (client_output(sc->cl)->len >= BODY_CHUNK)
+			flush(sc);
 	}
+	flush(sc);
 }
 
 /* Acts once on the event the client raised. */
@@ -234,6 +238,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	(void)bev;
 	struct smtp_conn *sc = arg;
 	if (what & BEV_EVENT_CONNECTED) {
+		tcp_nodelay(bufferevent_getfd(sc->bev));
 		struct timeval t = {sc->o.cfg->smtp_timeout, 0};
 		bufferevent_set_timeouts(sc->bev, &t, &t);
 		bufferevent_setcb(sc->bev, on_read, on_write, on_event, sc);

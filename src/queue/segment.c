@@ -333,9 +333,11 @@ static void add_stats(struct spool_stats *s, const struct spool_stats *d)
 static void wait_work(struct writer *w)
 {
 	while (!w->queue && !w->stopping) {
-		if (!w->parked)
+		if (!w->parked) {
+			w->sleeping = true;
 			pthread_cond_wait(&w->cond, &w->lock);
-		else if (pthread_cond_timedwait(&w->cond, &w->lock, &w->park_until) == ETIMEDOUT)
+			w->sleeping = false;
+		} else if (pthread_cond_timedwait(&w->cond, &w->lock, &w->park_until) == ETIMEDOUT)
 			return;
 	}
 }
@@ -424,7 +426,11 @@ void writer_enqueue(struct writer *w, struct wreq *r)
 	pthread_mutex_lock(&w->lock);
 	*w->queue_tail = r;
 	w->queue_tail = &r->next;
-	pthread_cond_signal(&w->cond);
+	/* A lazy record needs no wake-up (a futex call and a context switch per
+	 * delivery) unless the writer sleeps with no deadline: busy, it finds
+	 * the record when it looks again; parked, by its deadline at the latest. */
+	if (!r->lazy || w->sleeping)
+		pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 }
 

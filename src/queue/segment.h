@@ -78,6 +78,7 @@ struct writer {
 	struct wreq *queue, **queue_tail;
 	struct wreq *done, **done_tail;
 	bool stopping;
+	bool sleeping;      /* waiting with no deadline: only a signal wakes it */
 	uint64_t seg_max;
 	unsigned lazy_ms;   /* WRITER_LAZY_MS unless a test says otherwise */
 	struct spool_stats stats;

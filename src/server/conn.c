@@ -24,6 +24,7 @@
 #include "server/server.h"
 #include "smtp/headers.h"
 #include "smtp/received.h"
+#include "util/bev_send.h"
 #include "util/log.h"
 #include "util/metrics.h"
 
@@ -93,7 +94,7 @@ static void flush_output(struct conn *c)
 {
 	struct buf *out = session_output(c->sess);
 	if (out->len) {
-		bufferevent_write(c->bev, out->p, out->len);
+		bev_send(c->bev, out->p, out->len);
 		c->cmd_start = mono_ms();
 	}
 	buf_reset(out);
@@ -413,6 +414,7 @@ void conn_accept(struct listener *li, int fd, const struct sockaddr *sa, int sal
 		metrics_conn_refused();
 		return;
 	}
+	tcp_nodelay(fd);
 	struct conn *c = xcalloc(1, sizeof *c);
 	c->srv = srv;
 	memcpy(&c->peer, sa, (size_t)salen < sizeof c->peer ? (size_t)salen : sizeof c->peer);
