@@ -86,8 +86,12 @@ static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
 {
 	(void)what;
 	struct server *srv = arg;
-	if (srv->stopping)
+	if (srv->stopping) {
+		/* A second signal: stop now, cutting off messages still arriving. */
+		log_info("signal %d again: stopping at once", (int)sig);
+		event_base_loopbreak(srv->base);
 		return;
+	}
 	log_info("signal %d: stopping", (int)sig);
 	server_stop(srv);
 	struct timeval tick = {0, 50000};
@@ -215,12 +219,14 @@ static void teardown(struct daemon *dm)
 	/* Order matters: finished deliveries record their outcomes, the spool
 	 * then runs every pending callback (sessions included), and only then
 	 * can the connections go. */
+	/* Credential checks still running finish now, while their sessions
+	 * exist (and, with srv->auth gone, cannot start another). */
+	server_drop_auth(srv);
 	if (srv->sched)
 		scheduler_stop(srv->sched);
 	spool_close(srv->spool);
 	conn_free_all(srv);
 	scheduler_free(srv->sched);
-	auth_check_free(srv->auth);
 	ratelimit_free(srv->msg_rate);
 	SSL_CTX_free(srv->tls);
 	struct event *evs[] = {srv->drain, dm->spool_ev, dm->sigs[0], dm->sigs[1], dm->sigs[2]};

@@ -124,7 +124,8 @@ int bounce_send(struct spool *sp, const struct config *cfg, const struct spool_m
 		 action == REPORT_DELAYED ? "delay" : action == REPORT_FAILED ? "non-delivery"
 									 : "success",
 		 p->id);
-	metrics_report_generated((int)action);
+	/* A success report is all "delivered" or all "relayed" (one job's). */
+	metrics_report_generated((int)(action == REPORT_DELIVERED && n ? rcpt[0].action : action));
 	spool_submit(sp, &m, on_committed, p);
 	buf_free(&body);
 	strlist_free(&addr);

@@ -510,10 +510,10 @@ static void set_metrics_listen(struct loader *ld, const struct keyword *kw, char
 {
 	(void)argc;
 	const char *s = argv[0];
-	bool loopback = strncmp(s, "127.", 4) == 0 || strncmp(s, "[::1]:", 6) == 0 ||
-			strncmp(s, "localhost:", 10) == 0;
-	if (!valid_hostport(s, true))
-		kw_error(ld, kw, "'%s' is not HOST:PORT", s);
+	/* Numeric only: a name could resolve anywhere ("127.example.com"). */
+	bool loopback = strncmp(s, "127.", 4) == 0 || strncmp(s, "[::1]:", 6) == 0;
+	if (!valid_hostport(s, false))
+		kw_error(ld, kw, "'%s' is not IPv4:port or [IPv6]:port", s);
 	else if (!loopback)
 		kw_error(ld, kw, "'%s' is not a loopback address (127.0.0.0/8, [::1])", s);
 	else
@@ -618,7 +618,7 @@ static const struct keyword keywords[] = {
 	 DAY},
 	{"user", "NAME", 1, false, set_word, CFG(run_user), 0, 0},
 	{"shutdown-timeout", "DURATION", 1, false, set_duration, CFG(shutdown_timeout), 1, DAY},
-	{"metrics-listen", "HOST:PORT", 1, false, set_metrics_listen, 0, 0, 0},
+	{"metrics-listen", "IP:PORT", 1, false, set_metrics_listen, 0, 0, 0},
 	{"log-format", "text|json", 1, false, set_log_format, 0, 0, 0},
 	{"local-delivery", "maildir | lmtp HOST:PORT | lmtp unix:PATH", 2, false,
 	 set_local_delivery, 0, 0, 0},
@@ -845,6 +845,13 @@ const struct config *config_ref(const struct config *cfg)
 	/* The count is bookkeeping beside the snapshot, not part of its value. */
 	atomic_fetch_add(&((struct config *)cfg)->refs, 1);
 	return cfg;
+}
+
+void config_replace(const struct config **slot, const struct config *cfg)
+{
+	const struct config *old = *slot;
+	*slot = config_ref(cfg);
+	config_free(old);
 }
 
 void config_free(const struct config *ccfg)

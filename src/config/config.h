@@ -129,6 +129,8 @@ struct config *config_load(const char *path, struct buf *errors);
  * Thread-safe: delivery workers hold references too. */
 const struct config *config_ref(const struct config *cfg);
 void config_free(const struct config *cfg);
+/* *slot lets go of its snapshot and holds cfg instead (after a reload). */
+void config_replace(const struct config **slot, const struct config *cfg);
 /* The daemon needs every secret the config names: false, with a line in
  * err, when one could not be read (a password file only root may read,
  * say). Other commands load the config without them. */

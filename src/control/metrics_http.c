@@ -62,7 +62,7 @@ static void on_request(struct evhttp_request *req, void *arg)
 	evbuffer_free(body);
 }
 
-/* "127.0.0.1:9100", "[::1]:9100", "localhost:9100" -> host and port. */
+/* "127.0.0.1:9100", "[::1]:9100" -> host and port. */
 static bool split_hostport(const char *s, char *host, size_t hostsz, unsigned short *port)
 {
 	const char *colon = strrchr(s, ':');

@@ -63,17 +63,6 @@ static void deliver_maildir(struct local_ctx *lc, size_t i)
 
 /* The LMTP server's reply for one recipient: 2xx sent, 5xx bounced, 4xx
  * deferred; none at all (connection trouble) deferred too. */
-static void lmtp_result(struct job_rcpt *r, const struct client_reply *rep)
-{
-	if (rep->code) {
-		job_set_reply(r, rep->code, rep->text);
-		return;
-	}
-	r->res = JOB_TEMP;
-	snprintf(r->status, sizeof r->status, "4.4.2");
-	snprintf(r->text, sizeof r->text, "%s", rep->text);
-}
-
 /*
  * Every known recipient in one LMTP transaction. The address given to the
  * server is the mailbox's canonical one, user@<first local domain>: aliases
@@ -111,7 +100,7 @@ static void deliver_lmtp(struct local_ctx *lc)
 		};
 		lmtp_deliver(&m);
 		for (size_t k = 0; k < addrs.n; k++)
-			lmtp_result(&j->r[idx[k]], &txn.result[k]);
+			job_set_reply(&j->r[idx[k]], txn.result[k].code, txn.result[k].text);
 		free(txn.result);
 	}
 	strlist_free(&addrs);

@@ -521,8 +521,7 @@ struct pickup *pickup_start(struct event_base *base, struct spool *sp, const str
 
 void pickup_set_config(struct pickup *p, const struct config *cfg)
 {
-	config_free(p->cfg);
-	p->cfg = config_ref(cfg);
+	config_replace(&p->cfg, cfg);
 }
 
 void pickup_stop(struct pickup *p)

@@ -196,6 +196,18 @@ static bool may_park(const struct wreq *batch)
 	return true;
 }
 
+/* Parked records past their deadline: a steady stream of lazy batches must
+ * not postpone their sync forever. */
+static bool park_expired(const struct writer *w)
+{
+	if (!w->parked)
+		return false;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec > w->park_until.tv_sec ||
+	       (now.tv_sec == w->park_until.tv_sec && now.tv_nsec >= w->park_until.tv_nsec);
+}
+
 /* Writes the records of batch (those not failed beforehand) and syncs,
  * unless they may be parked; true when they were parked. */
 static bool write_records(struct writer *w, struct wreq *batch, uint64_t seg_max,
@@ -204,7 +216,7 @@ static bool write_records(struct writer *w, struct wreq *batch, uint64_t seg_max
 	size_t n = 0;
 	for (struct wreq *r = batch; r; r = r->next)
 		n += r->kind != WREQ_UNLINK && r->err == 0;
-	bool park = may_park(batch);
+	bool park = may_park(batch) && !park_expired(w);
 	if (n == 0 && (park || !w->parked))
 		return park;
 	/* Parked records must be synced in the segment they were written to. */

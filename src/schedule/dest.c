@@ -123,7 +123,7 @@ static void mark_dead(struct dest *d, const char *reason)
 						       d->failures);
 	snprintf(d->reason, sizeof d->reason, "%s", reason);
 	log_info("destination %s: unreachable (%s); deferring its mail for %lld s",
-		 d->domain[0] ? d->domain : cfg->relay_host, reason,
+		 d->domain[0] ? d->domain : "the relay host", reason,
 		 (long long)(d->dead_until - time(NULL)));
 	settle_all(d, JOB_TEMP, "4.4.1");
 }
@@ -166,12 +166,27 @@ static void on_resolved(void *arg, enum dns_status st, const struct mx_list *mx,
 	}
 }
 
+/* The relay host or static route for d's mail; NULL: route by MX. */
+static const char *dest_hostport(const struct dest *d)
+{
+	const struct config *cfg = d->ds->cfg;
+	if (!d->domain[0])
+		return cfg->relay_host;
+	const struct route *rt = config_find_route(cfg, d->domain);
+	return rt ? rt->hostport : NULL;
+}
+
 /* Where the destination's mail goes: relay host, static route, or MX. */
 static void resolve(struct dest *d)
 {
-	const struct config *cfg = d->ds->cfg;
-	const struct route *rt = d->domain[0] ? config_find_route(cfg, d->domain) : NULL;
-	const char *hostport = !d->domain[0] ? cfg->relay_host : rt ? rt->hostport : NULL;
+	const char *hostport = dest_hostport(d);
+	if (!d->domain[0] && !hostport) {
+		/* A reload took the relay host away: each message is routed
+		 * afresh, by its own domain, on its next try. */
+		snprintf(d->reason, sizeof d->reason, "the relay host is no longer configured");
+		settle_all(d, JOB_TEMP, "4.3.5");
+		return;
+	}
 	d->resolving = true;
 	if (!hostport) {
 		dns_resolve_mx(d->ds->dns, d->domain, on_resolved, d);
@@ -185,10 +200,8 @@ static void resolve(struct dest *d)
 
 static unsigned dest_port(const struct dest *d)
 {
-	const struct config *cfg = d->ds->cfg;
-	const struct route *rt = d->domain[0] ? config_find_route(cfg, d->domain) : NULL;
-	const char *hostport = !d->domain[0] ? cfg->relay_host : rt ? rt->hostport : NULL;
-	return hostport ? (unsigned)atoi(strrchr(hostport, ':') + 1) : cfg->smtp_port;
+	const char *hostport = dest_hostport(d);
+	return hostport ? (unsigned)atoi(strrchr(hostport, ':') + 1) : d->ds->cfg->smtp_port;
 }
 
 static void txn_arrays_free(struct dconn *dc)
@@ -263,17 +276,10 @@ static void finish_txn(struct dconn *dc)
 	snprintf(j->relay, sizeof j->relay, "%s", smtp_conn_peer(dc->sc));
 	for (size_t i = 0; i < j->n; i++) {
 		const struct client_reply *r = &dc->ot.txn.result[i];
-		if (r->code) {
-			job_set_reply(&j->r[i], r->code, r->text);
-			/* RFC 3461 6.2.1: a DSN-capable next hop reports from now on. */
-			j->r[i].peer_dsn = dc->ot.txn.peer_dsn && r->code / 100 == 2;
-		} else {
-			/* No answer for this one: the connection broke. */
-			j->r[i].res = JOB_TEMP;
-			snprintf(j->r[i].status, sizeof j->r[i].status, "4.4.2");
-			snprintf(j->r[i].text, sizeof j->r[i].text, "%s",
-				 r->text[0] ? r->text : smtp_conn_reason(dc->sc));
-		}
+		job_set_reply(&j->r[i], r->code,
+			      r->code || r->text[0] ? r->text : smtp_conn_reason(dc->sc));
+		/* RFC 3461 6.2.1: a DSN-capable next hop reports from now on. */
+		j->r[i].peer_dsn = dc->ot.txn.peer_dsn && r->code / 100 == 2;
 	}
 	txn_arrays_free(dc);
 	dc->job = NULL;
@@ -443,6 +449,7 @@ void dests_free(struct dests *ds)
 
 void dests_set_config(struct dests *ds, const struct config *cfg)
 {
-	config_free(ds->cfg);
-	ds->cfg = config_ref(cfg);
+	config_replace(&ds->cfg, cfg);
+	strlist_free(&ds->self);
+	strlist_add(&ds->self, cfg->hostname);
 }

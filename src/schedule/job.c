@@ -56,6 +56,13 @@ static bool enhanced_code(const char *text, int cls, char *out, size_t outsz)
 
 void job_set_reply(struct job_rcpt *r, int code, const char *text)
 {
+	if (code == 0) {
+		/* No answer for this one: the connection broke or timed out. */
+		r->res = JOB_TEMP;
+		snprintf(r->status, sizeof r->status, "4.4.2");
+		snprintf(r->text, sizeof r->text, "%s", text);
+		return;
+	}
 	int cls = code / 100;
 	r->res = cls == 2 ? JOB_OK : cls == 5 ? JOB_PERM : JOB_TEMP;
 	snprintf(r->text, sizeof r->text, "%s", text);

@@ -53,8 +53,9 @@ void job_add(struct job *j, size_t rcpt, const char *user);
 /* Sets every recipient still without a result. */
 void job_set_all(struct job *j, enum job_result res, const char *status, const char *text);
 /* Result from an SMTP reply code and text ("550 5.1.1 ..."): 2xx OK, 5xx PERM,
- * anything else (4xx, no reply) TEMP; the enhanced code is taken from the
- * text when present. */
+ * anything else TEMP; the enhanced code is taken from the text when
+ * present. Code 0 (no reply: the connection broke) is TEMP 4.4.2 with text
+ * as the reason. */
 void job_set_reply(struct job_rcpt *r, int code, const char *text);
 void job_free(struct job *j);
 

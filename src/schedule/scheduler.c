@@ -116,8 +116,7 @@ void scheduler_free(struct scheduler *sch)
 
 void scheduler_set_config(struct scheduler *sch, const struct config *cfg)
 {
-	config_free(sch->cfg);
-	sch->cfg = config_ref(cfg);
+	config_replace(&sch->cfg, cfg);
 	dests_set_config(sch->dests, cfg);
 }
 

@@ -32,6 +32,7 @@ struct conn {
 	struct server *srv;
 	const struct config *cfg;     /* the snapshot this session began under */
 	struct session_limits lim;    /* derived from cfg */
+	SSL_CTX *tls;                 /* the TLS context of that snapshot, or NULL */
 	struct bufferevent *bev;
 	struct session *sess;
 	struct policy_ctx pol;
@@ -80,6 +81,7 @@ static void conn_free(struct conn *c)
 	session_free(c->sess);
 	free(c->pol.login);
 	config_free(c->cfg);
+	SSL_CTX_free(c->tls);
 	free(c);
 }
 
@@ -233,7 +235,7 @@ static void start_tls(struct conn *c)
 	int fd = bufferevent_getfd(c->bev);
 	struct evbuffer *in = bufferevent_get_input(c->bev);
 	evbuffer_drain(in, evbuffer_get_length(in));
-	SSL *ssl = drain_output(c->bev, fd) ? SSL_new(c->srv->tls) : NULL;
+	SSL *ssl = drain_output(c->bev, fd) ? SSL_new(c->tls) : NULL;
 	if (!ssl) {
 		log_error("STARTTLS from [%s]: cannot set up TLS", c->peer_text);
 		begin_close(c);
@@ -281,6 +283,8 @@ static void credentials_checked(void *arg, enum auth_result r)
 	if (r == AUTH_OK)
 		c->pol.login = xstrdup(session_auth_user(c->sess));
 	session_auth_done(c->sess, r);
+	if (c->srv->stopping)
+		session_shutdown(c->sess);
 	pump(c);
 }
 
@@ -423,13 +427,15 @@ void conn_accept(struct listener *li, int fd, const struct sockaddr *sa, int sal
 	c->cmd_start = mono_ms();
 	/* A reload swaps srv->cfg; this session keeps the snapshot it began with. */
 	c->cfg = config_ref(srv->cfg);
+	if (srv->tls && SSL_CTX_up_ref(srv->tls))
+		c->tls = srv->tls;
 	server_limits(srv, li->mode, &c->lim);
 	c->pol = (struct policy_ctx){c->cfg, (const struct sockaddr *)&c->peer, NULL,
 				     c->peer_text, srv->msg_rate};
 	c->sess = session_new(&c->lim, &receive_policy, &c->pol);
 	if (li->mode == LISTEN_SUBMISSIONS) {
 		/* RFC 8314 3.3: TLS from the first byte. */
-		c->bev = bufferevent_openssl_socket_new(srv->base, fd, SSL_new(srv->tls),
+		c->bev = bufferevent_openssl_socket_new(srv->base, fd, SSL_new(c->tls),
 							BUFFEREVENT_SSL_ACCEPTING,
 							BEV_OPT_CLOSE_ON_FREE);
 		c->handshake = true;

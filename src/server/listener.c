@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "server/auth_check.h"
 #include "server/server.h"
 #include "util/log.h"
 
@@ -124,6 +125,15 @@ void server_stop(struct server *srv)
 		return;
 	srv->stopping = true;
 	conn_shutdown_all(srv);
+}
+
+void server_drop_auth(struct server *srv)
+{
+	/* Detached first: a completion run by auth_check_free must not reach
+	 * the checker being freed (a pipelined AUTH would start one there). */
+	struct auth_check *ac = srv->auth;
+	srv->auth = NULL;
+	auth_check_free(ac);
 }
 
 void server_unlisten(struct server *srv)

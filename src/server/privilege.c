@@ -13,8 +13,9 @@
 #include "util/fsutil.h"
 #include "util/log.h"
 
-/* Every entry of the tree at dir becomes the user's. Links are changed, not
- * followed: a link planted in a mailbox must not hand over its target. */
+/* Every entry of the tree at dir becomes the user's. Symbolic links are
+ * changed, not followed, and files with other hard links are left alone:
+ * a link planted in a mailbox must not hand over its target. */
 static bool chown_tree(const char *dir, uid_t uid, gid_t gid)
 {
 	char *paths[] = {(char *)dir, NULL};
@@ -26,6 +27,12 @@ static bool chown_tree(const char *dir, uid_t uid, gid_t gid)
 	while ((e = fts_read(fts)) != NULL) {
 		if (e->fts_info == FTS_DP)
 			continue;
+		/* A hard link may be someone else's file planted in the tree. */
+		if (e->fts_info == FTS_F && e->fts_statp->st_nlink > 1) {
+			log_warn("not handing %s to uid %u: it has other links", e->fts_path,
+				 (unsigned)uid);
+			continue;
+		}
 		if (e->fts_info == FTS_ERR || e->fts_info == FTS_DNR || e->fts_info == FTS_NS ||
 		    lchown(e->fts_accpath, uid, gid) < 0) {
 			log_error("cannot hand %s to uid %u: %s", e->fts_path, (unsigned)uid,

@@ -101,15 +101,13 @@ void server_reload(struct server *srv)
 	}
 	buf_free(&err);
 	warn_start_up_settings(srv->cfg, cfg);
-	/* Sessions hold their own references to the old context (SSL_new). */
+	/* Sessions took their own references to the old context at accept. */
 	SSL_CTX_free(srv->tls);
 	srv->tls = tls;
-	if (!cfg->passwd_file) {
-		auth_check_free(srv->auth);
-		srv->auth = NULL;
-	} else if (auth) {
+	if (!cfg->passwd_file)
+		server_drop_auth(srv);
+	else if (auth)
 		srv->auth = auth;
-	}
 	log_set_level((enum log_level)cfg->log_level);
 	log_set_json(cfg->log_json);
 	scheduler_set_config(srv->sched, cfg);

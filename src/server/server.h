@@ -57,6 +57,10 @@ void server_stop(struct server *srv);
 /* Closes the listening sockets (at exit). */
 void server_unlisten(struct server *srv);
 
+/* Frees the credential checker; checks under way complete first (their
+ * sessions answered, none started anew). */
+void server_drop_auth(struct server *srv);
+
 /* reload.c: SIGHUP. Loads the config file again and, only if it and every
  * file it names are good, makes it current; else logs why and changes
  * nothing. */

@@ -528,8 +528,8 @@ static void proceed_obsolete(struct session *s, const char *arg)
 static const struct smtp_command commands[] = {
 	{"HELO", CMD_NEEDS_ARG, check_hello, proceed_helo},
 	{"EHLO", CMD_NEEDS_ARG, check_hello, proceed_ehlo},
-	{"MAIL", CMD_NEEDS_ARG | CMD_NEEDS_HELO, check_mail, proceed_mail},
-	{"RCPT", CMD_NEEDS_ARG | CMD_NEEDS_HELO, check_rcpt, proceed_rcpt},
+	{"MAIL", CMD_NEEDS_ARG | CMD_NEEDS_HELO | CMD_DSN_MAIL, check_mail, proceed_mail},
+	{"RCPT", CMD_NEEDS_ARG | CMD_NEEDS_HELO | CMD_DSN_RCPT, check_rcpt, proceed_rcpt},
 	{"DATA", CMD_NO_ARG | CMD_NEEDS_HELO, check_data, proceed_data},
 	{"RSET", CMD_NO_ARG | CMD_NO_PROGRESS, NULL, proceed_rset},
 	{"NOOP", CMD_NO_PROGRESS, NULL, proceed_noop},

@@ -101,6 +101,13 @@ bool session_no_progress(struct session *s)
 	return true;
 }
 
+/* RFC 5321 4.5.3.1.4: 512 octets, CRLF included; DSN lengthens MAIL and RCPT. */
+static void line_too_long(struct session *s)
+{
+	session_reply(s, 500, "5.5.2", "Line too long (RFC 5321 4.5.3.1.4)");
+	session_count_error(s);
+}
+
 static void dispatch(struct session *s, const char *line, size_t len)
 {
 	if (memchr(line, '\0', len)) {
@@ -113,6 +120,12 @@ static void dispatch(struct session *s, const char *line, size_t len)
 	if (!cmd) {
 		session_reply(s, 500, "5.5.2", "Command unrecognized");
 		session_count_error(s);
+		return;
+	}
+	size_t max = CMD_LINE_MAX + (cmd->flags & CMD_DSN_MAIL ? CMD_LINE_DSN_MAIL : 0) +
+		     (cmd->flags & CMD_DSN_RCPT ? CMD_LINE_DSN_RCPT : 0);
+	if (len + 2 > max) {
+		line_too_long(s);
 		return;
 	}
 	const char *arg = line + vlen;
@@ -150,7 +163,7 @@ static size_t feed_command(struct session *s, const char *p, size_t n)
 	const char *nl = memchr(p, '\n', n);
 	size_t take = nl ? (size_t)(nl - p) + 1 : n;
 	if (!s->line_overflow) {
-		if (s->line.len + take > CMD_LINE_MAX) {
+		if (s->line.len + take > CMD_LINE_BUF_MAX) {
 			s->line_overflow = true;
 			buf_reset(&s->line);
 		} else {
@@ -161,8 +174,7 @@ static size_t feed_command(struct session *s, const char *p, size_t n)
 		return take;
 	if (s->line_overflow) {
 		s->line_overflow = false;
-		session_reply(s, 500, "5.5.2", "Line too long (RFC 5321 4.5.3.1.4: 512 octets)");
-		session_count_error(s);
+		line_too_long(s);
 		return take;
 	}
 	size_t len = s->line.len - 1;

@@ -11,6 +11,11 @@
 #include "util/dsn.h"
 
 #define CMD_LINE_MAX 512 /* RFC 5321 4.5.3.1.4, CRLF included */
+/* RFC 3461 4: DSN's RET and ENVID may make MAIL 100 octets longer, NOTIFY
+ * and ORCPT RCPT 500; the line buffer holds the longest. */
+#define CMD_LINE_DSN_MAIL 100
+#define CMD_LINE_DSN_RCPT 500
+#define CMD_LINE_BUF_MAX (CMD_LINE_MAX + CMD_LINE_DSN_RCPT)
 
 enum session_state {
 	ST_FRESH,     /* no HELO/EHLO yet */
@@ -72,6 +77,8 @@ enum {
 	CMD_NEEDS_HELO = 4,  /* 503 before HELO/EHLO (RFC 5321 4.1.4) */
 	CMD_ERROR = 8,       /* counts as a client error */
 	CMD_NO_PROGRESS = 16, /* VRFY, EXPN, RCPT...: harvesting if it never ends in a message */
+	CMD_DSN_MAIL = 32,   /* line may be CMD_LINE_DSN_MAIL longer */
+	CMD_DSN_RCPT = 64,   /* line may be CMD_LINE_DSN_RCPT longer */
 };
 
 struct smtp_command {

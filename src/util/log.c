@@ -12,13 +12,14 @@
 #define FIELDS_MAX 16
 #define TS_MAX 64
 
-static enum log_level min_level = LOG_LVL_INFO;
+/* Set by a reload in the loop thread, read by every thread that logs. */
+static atomic_int min_level = LOG_LVL_INFO;
 static atomic_bool json_mode;
 static const char *const level_names[] = {"debug", "info", "warning", "error"};
 
 void log_set_level(enum log_level lvl)
 {
-	min_level = lvl;
+	atomic_store_explicit(&min_level, (int)lvl, memory_order_relaxed);
 }
 
 void log_set_json(bool on)
@@ -338,7 +339,7 @@ static long log_pid(void)
 
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
-	if (lvl < min_level)
+	if ((int)lvl < atomic_load_explicit(&min_level, memory_order_relaxed))
 		return;
 	struct timeval tv;
 	gettimeofday(&tv, NULL);

@@ -174,7 +174,7 @@ static void test_production_settings(void **state)
 	snprintf(want, sizeof want, "unix:%s/run/lmtp", cwd);
 	assert_string_equal(cfg->lmtp_target, want);
 	config_free(cfg);
-	cfg = scratch_load(BASE "local-delivery lmtp 127.0.0.1:24\nmetrics-listen localhost:1\n",
+	cfg = scratch_load(BASE "local-delivery lmtp 127.0.0.1:24\nmetrics-listen 127.0.0.9:1\n",
 			   &err);
 	assert_non_null(cfg);
 	assert_string_equal(cfg->lmtp_target, "127.0.0.1:24");
@@ -237,7 +237,9 @@ static const struct error_case error_cases[] = {
 	{LOCAL "frobnicate 1\n", "petrel.conf:6: unknown keyword 'frobnicate'\n"},
 	{LOCAL "metrics-listen 0.0.0.0:9925\n",
 	 ":6: metrics-listen: '0.0.0.0:9925' is not a loopback address"},
-	{LOCAL "metrics-listen 127.0.0.1\n", ":6: metrics-listen: '127.0.0.1' is not HOST:PORT"},
+	{LOCAL "metrics-listen 127.0.0.1\n", ":6: metrics-listen: '127.0.0.1' is not IPv4:port"},
+	{LOCAL "metrics-listen 127.example.com:9\n", ":6: metrics-listen: '127.example.com:9' is not"},
+	{LOCAL "metrics-listen localhost:9\n", ":6: metrics-listen: 'localhost:9' is not"},
 	{LOCAL "log-format yaml\n", ":6: log-format: expected text or json, not 'yaml'"},
 	{LOCAL "local-delivery mbox\n", ":6: local-delivery: usage: local-delivery maildir"},
 	{LOCAL "local-delivery lmtp\n", ":6: local-delivery: usage: local-delivery maildir"},

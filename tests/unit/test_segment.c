@@ -163,6 +163,33 @@ static void test_lazy_deadline(void **state)
 	free_list(done);
 }
 
+/* A steady stream of lazy records (a backlog draining, no new mail) must
+ * not keep postponing the sync: the first record completes by about its
+ * deadline although the queue never runs dry for long. */
+static void test_lazy_stream_still_synced(void **state)
+{
+	struct fixture *fx = *state;
+	writer_set_lazy_ms(&fx->w, 20);
+	struct wreq *done = NULL;
+	unsigned sent = 0;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		for (int k = 0; k < 50; k++)
+			writer_enqueue(&fx->w, update(sent++, true));
+		done = writer_take_done(&fx->w);
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+	} while (!done && t1.tv_sec - t0.tv_sec < 5);
+	assert_non_null(done);
+	assert_int_equal(done->idx, 0);
+	assert_true(stats(&fx->w).syncs >= 1);
+	free_list(done);
+	writer_stop(&fx->w);
+	free_list(writer_take_done(&fx->w));
+	writer_destroy(&fx->w);
+	assert_int_equal(writer_start(&fx->w, fx->dir, SEG_FIRST, (uint64_t)file_size(fx->seg)), 0);
+}
+
 /* Stopping the writer syncs what is parked. */
 static void test_stop_syncs_parked(void **state)
 {
@@ -220,6 +247,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_lazy_rides_next_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lazy_deadline, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lazy_stream_still_synced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_syncs_parked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_fails_parked, setup, teardown),
 	};
