@@ -280,3 +280,48 @@ def test_sighup_reloads_the_certificate_and_the_passwd_file():
         before.quit()
         d.wait_mail("alice")
         d.wait_mail("bob")
+
+
+def test_second_sigterm_stops_at_once():
+    with Petrel({"shutdown-timeout": "1h"}) as d:
+        stuck = d.connect()
+        stuck.reply()
+        stuck.cmd("EHLO stuck.example.org")
+        stuck.cmd("MAIL FROM:<s@example.org>")
+        stuck.cmd("RCPT TO:<bob@example.test>")
+        stuck.cmd("DATA")
+        d.proc.terminate()
+        d.wait_log("signal 15: stopping")
+        began = time.monotonic()
+        d.proc.terminate()
+        assert d.proc.wait(timeout=15) == 0
+        assert time.monotonic() - began < 5
+        assert "stopping at once" in d.run_log()
+
+
+def test_session_begun_with_tls_keeps_it_after_a_reload_drops_the_certificate():
+    import ssl
+    d = Petrel()
+    cert, key = make_cert(d.dir, "mx.example.test")
+    with open(d.config, "a") as f:
+        f.write("tls-cert %s\ntls-key %s\n" % (cert, key))
+    with d:
+        old = smtplib.SMTP("127.0.0.1", d.port, timeout=10)
+        old.ehlo("old.example.org")
+        assert old.has_extn("starttls")
+        rewrite_config(d, lambda t: "\n".join(l for l in t.splitlines()
+                                              if not l.startswith("tls-")) + "\n")
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_log("reloaded " + d.config)
+        with smtplib.SMTP("127.0.0.1", d.port, timeout=10) as new:
+            new.ehlo("new.example.org")
+            assert not new.has_extn("starttls")
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        old.starttls(context=ctx)
+        old.ehlo("old.example.org")
+        old.sendmail("s@example.org", ["alice@example.test"], "Subject: tls\r\n\r\nx\r\n")
+        old.quit()
+        [msg] = d.wait_mail("alice")
+        assert b"with ESMTPS" in msg
