@@ -94,6 +94,15 @@ def test_conf_page_documents_every_keyword():
     assert not stale, "petrel.conf.5 documents unknown keywords: " + ", ".join(stale)
 
 
+def test_example_config_names_every_keyword():
+    """etc/petrel.conf is the annotated example the README points to: every
+    keyword appears in it, set or as a commented-out line."""
+    text = open(os.path.join(harness.ROOT, "etc", "petrel.conf")).read()
+    used = set(re.findall(r"^(?:# )?([a-z]+(?:-[a-z0-9]+)*) ", text, re.M))
+    missing = [k for k in config_keywords() if k not in used]
+    assert not missing, "etc/petrel.conf does not mention: " + ", ".join(missing)
+
+
 UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
 
 
