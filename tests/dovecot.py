@@ -26,7 +26,7 @@ import signal
 import subprocess
 import tempfile
 
-from harness import Petrel, free_port, wait_for
+from harness import Petrel, free_port, read_log, wait_for
 from postfix import listening
 
 DOVECOT = "/usr/sbin/dovecot"
@@ -191,11 +191,7 @@ class Dovecot:
         self.proc.wait()
 
     def log(self):
-        try:
-            with open(self.logpath, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_log(self.logpath)
 
     def __enter__(self):
         return self.start()

@@ -27,6 +27,15 @@ def free_port(family=socket.AF_INET, host="127.0.0.1"):
         return s.getsockname()[1]
 
 
+def read_log(path):
+    """A log file's text so far; "" before it exists."""
+    try:
+        with open(path, errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
 def wait_for(cond, timeout=10.0, what="condition"):
     """Polls cond() until it returns a true value; raises on timeout."""
     deadline = time.monotonic() + timeout
@@ -146,11 +155,7 @@ class Petrel:
 
     # -- inspection --------------------------------------------------------
     def log(self):
-        try:
-            with open(self.logpath, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_log(self.logpath)
 
     def maildir(self, user, sub="new"):
         path = os.path.join(self.dir, "mail", user, sub)

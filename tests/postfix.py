@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import free_port, wait_for
+from harness import free_port, read_log, wait_for
 
 SBIN = "/usr/sbin"
 POSTFIX = os.path.join(SBIN, "postfix")
@@ -247,11 +247,7 @@ class SmtpSink:
 
     # -- inspection --------------------------------------------------------
     def log(self):
-        try:
-            with open(self.logpath, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_log(self.logpath)
 
     def counters(self):
         """smtp-sink's -c counters, e.g. {"sess": 2, "quit": 1, "mesg": 1}."""
@@ -678,11 +674,7 @@ class PostfixInstance:
         return self.messages(user)
 
     def log(self):
-        try:
-            with open(self.logpath, errors="replace") as f:
-                return f.read()
-        except FileNotFoundError:
-            return ""
+        return read_log(self.logpath)
 
     def wait_log(self, text, timeout=20.0):
         wait_for(lambda: text in self.log(), timeout, "postfix log line containing %r" % text)

@@ -36,6 +36,17 @@ def rewrite_config(d, edit):
         f.write(edit(text))
 
 
+def in_data(d, name):
+    """A session for bob@example.test that has just been told 354."""
+    c = d.connect()
+    c.reply()
+    c.cmd("EHLO %s.example.org" % name)
+    c.cmd("MAIL FROM:<s@example.org>")
+    c.cmd("RCPT TO:<bob@example.test>")
+    assert c.cmd("DATA")[0] == 354
+    return c
+
+
 def test_started_as_root_runs_as_the_petrel_user():
     if os.geteuid() != 0:
         raise AssertionError("this test needs root (the suite runs as root on CI)")
@@ -126,12 +137,7 @@ def test_sigterm_lets_a_message_in_data_finish_and_refuses_new_connections():
         idle = d.connect()
         idle.reply()
         idle.cmd("EHLO idle.example.org")
-        busy = d.connect()
-        busy.reply()
-        busy.cmd("EHLO busy.example.org")
-        busy.cmd("MAIL FROM:<s@example.org>")
-        busy.cmd("RCPT TO:<bob@example.test>")
-        assert busy.cmd("DATA")[0] == 354
+        busy = in_data(d, "busy")
         busy.send("Subject: in flight\r\n\r\nfirst half\r\n")
         d.proc.terminate()
         code, text = idle.reply()
@@ -154,12 +160,7 @@ def test_sigterm_lets_a_message_in_data_finish_and_refuses_new_connections():
 
 def test_sigterm_bound_cuts_a_stalled_data_and_leaves_nothing_half_queued():
     with Petrel({"shutdown-timeout": "1s"}) as d:
-        stuck = d.connect()
-        stuck.reply()
-        stuck.cmd("EHLO stuck.example.org")
-        stuck.cmd("MAIL FROM:<s@example.org>")
-        stuck.cmd("RCPT TO:<bob@example.test>")
-        stuck.cmd("DATA")
+        stuck = in_data(d, "stuck")
         stuck.send("Subject: never finished\r\n\r\npartial")
         began = time.monotonic()
         d.proc.terminate()
@@ -284,12 +285,7 @@ def test_sighup_reloads_the_certificate_and_the_passwd_file():
 
 def test_second_sigterm_stops_at_once():
     with Petrel({"shutdown-timeout": "1h"}) as d:
-        stuck = d.connect()
-        stuck.reply()
-        stuck.cmd("EHLO stuck.example.org")
-        stuck.cmd("MAIL FROM:<s@example.org>")
-        stuck.cmd("RCPT TO:<bob@example.test>")
-        stuck.cmd("DATA")
+        stuck = in_data(d, "stuck")
         d.proc.terminate()
         d.wait_log("signal 15: stopping")
         began = time.monotonic()
