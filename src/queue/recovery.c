@@ -197,7 +197,10 @@ static size_t cut_tail(struct scan *sc, size_t off, enum rec_check c)
 			return sc->size;
 		}
 	}
-	if (c == REC_TRUNCATED || all_zero(sc->p + off, n))
+	if (all_zero(sc->p + off, n))
+		log_info("spool: segment %s: cutting off %zu bytes of zeros (written ahead, or "
+			 "a write that never reached the disk) at offset %zu", sc->name, n, off);
+	else if (c == REC_TRUNCATED)
 		log_info("spool: segment %s: cutting off a torn write of %zu bytes at offset %zu",
 			 sc->name, n, off);
 	else

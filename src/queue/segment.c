@@ -1,13 +1,16 @@
 /*
  * segment - segment files and the spool writer thread; see segment.h.
  *
- * The writer takes everything queued at once and appends it with pwritev at
+ * The writer takes everything queued at once and writes it with pwritev at
  * the durable end of the current segment, then calls fdatasync once for the
- * whole batch (an append changes the file size, which fdatasync flushes
- * too). On any error it cuts the file back to its durable end, so a
- * failed batch leaves nothing a reader could take for a record, and fails
- * every request not yet durable; later batches are tried afresh, so service
- * resumes by itself once the disk has room again.
+ * whole batch. Past the end the file holds zeros, written ahead in
+ * SEG_PREFILL steps, so most batches overwrite allocated blocks and their
+ * sync carries no metadata; the zeros read as a clean end to recovery, and
+ * are cut off when the writer moves to the next segment or stops. On any
+ * error it cuts the file back to its durable end, so a failed batch leaves
+ * nothing a reader could take for a record, and fails every request not yet
+ * durable; later batches are tried afresh, so service resumes by itself
+ * once the disk has room again.
  *
  * A batch made only of lazy records (delivery outcomes) is written but not
  * synced: its records are parked until the next batch that syncs, or until
@@ -126,24 +129,53 @@ static int pwritev_all(int fd, struct iovec *iov, size_t cnt, uint64_t off)
 	return 0;
 }
 
+/* Writes zeros from upto (the end of the batch about to be written) to the
+ * next SEG_PREFILL boundary, unless the file has them already. They are
+ * synced with the batch. A failure is no error: the batch's own write
+ * decides, and at worst this batch appends as if there were no prefill. */
+static void prefill(struct writer *w, uint64_t upto)
+{
+	static uint8_t zeros[64 * 1024];
+	if (upto <= w->filled)
+		return;
+	uint64_t from = upto, to = (upto / SEG_PREFILL + 1) * SEG_PREFILL;
+	struct iovec iov[SEG_PREFILL / sizeof zeros + 1];
+	size_t n = 0;
+	for (uint64_t at = from; at < to; at += sizeof zeros) {
+		size_t len = to - at < sizeof zeros ? (size_t)(to - at) : sizeof zeros;
+		iov[n++] = (struct iovec){zeros, len};
+	}
+	if (pwritev_all(w->fd, iov, n, from) == 0)
+		w->filled = to;
+}
+
+/* Cuts the file back to the durable end, zeros included; false (logged)
+ * on error. */
+static bool cut_to_size(struct writer *w)
+{
+	w->end = w->size;
+	w->filled = w->size;
+	if (ftruncate(w->fd, (off_t)w->size) == 0 && fdatasync(w->fd) == 0)
+		return true;
+	log_error("spool: cannot cut segment %016" PRIx64 " back to %" PRIu64 ": %s", w->seq,
+		  w->size, strerror(errno));
+	return false;
+}
+
 /* Cuts a failed batch off the file; if that fails, later batches retry it
  * first (w->dirty) rather than append behind records nobody acknowledged. */
 static void cut_back(struct writer *w, struct spool_stats *d)
 {
 	d->syncs++;
-	w->end = w->size;
-	if (ftruncate(w->fd, (off_t)w->size) == 0 && fdatasync(w->fd) == 0) {
-		w->dirty = false;
-		return;
-	}
-	log_error("spool: cannot cut segment %016" PRIx64 " back to %" PRIu64 ": %s", w->seq,
-		  w->size, strerror(errno));
-	w->dirty = true;
+	w->dirty = !cut_to_size(w);
 }
 
 static void roll_segment(struct writer *w, uint64_t seg_max, struct spool_stats *d)
 {
 	if (w->dirty || w->size == 0 || w->size < seg_max)
+		return;
+	/* Recovery reads zeros inside any segment but the last as damage. */
+	if (w->filled > w->size && !cut_to_size(w))
 		return;
 	int fd = seg_create(w->logdir, w->seq + 1);
 	if (fd < 0) {
@@ -157,6 +189,7 @@ static void roll_segment(struct writer *w, uint64_t seg_max, struct spool_stats 
 	w->seq++;
 	w->size = 0;
 	w->end = 0;
+	w->filled = 0;
 	d->segments++;
 }
 
@@ -234,6 +267,8 @@ static bool write_records(struct writer *w, struct wreq *batch, uint64_t seg_max
 		iov[i++] = (struct iovec){r->rec.p, r->rec.len};
 		off += r->rec.len;
 	}
+	if (!w->dirty)
+		prefill(w, off);
 	int err = w->dirty ? EIO : pwritev_all(w->fd, iov, n, w->end);
 	if (!err && !park) {
 		d->syncs++;
@@ -374,14 +409,18 @@ static void *writer_main(void *arg)
 
 		pthread_mutex_lock(&w->lock);
 		add_stats(&w->stats, &d);
+		w->stats.parked = w->nparked;
 		if (done) {
 			*w->done_tail = done;
 			while (done->next)
 				done = done->next;
 			w->done_tail = &done->next;
+			/* The loop takes the lock as soon as it wakes: signal unlocked. */
+			pthread_mutex_unlock(&w->lock);
 			uint64_t one = 1;
 			if (write(w->notify_fd, &one, sizeof one) < 0)
 				log_error("spool: cannot signal completion: %s", strerror(errno));
+			pthread_mutex_lock(&w->lock);
 		}
 	}
 	pthread_mutex_unlock(&w->lock);
@@ -398,6 +437,7 @@ int writer_start(struct writer *w, const char *logdir, uint64_t seq, uint64_t si
 	w->seq = seq;
 	w->size = size;
 	w->end = size;
+	w->filled = size;
 	w->parked_tail = &w->parked;
 	snprintf(w->logdir, sizeof w->logdir, "%s", logdir);
 	char path[PATH_MAX];
@@ -441,9 +481,13 @@ void writer_enqueue(struct writer *w, struct wreq *r)
 	/* A lazy record needs no wake-up (a futex call and a context switch per
 	 * delivery) unless the writer sleeps with no deadline: busy, it finds
 	 * the record when it looks again; parked, by its deadline at the latest. */
-	if (!r->lazy || w->sleeping)
-		pthread_cond_signal(&w->cond);
+	bool wake = !r->lazy || w->sleeping;
 	pthread_mutex_unlock(&w->lock);
+	/* Signalled after unlocking, so that the writer does not wake only to
+	 * block on the mutex still held here (two more futex calls and a
+	 * context switch per message). */
+	if (wake)
+		pthread_cond_signal(&w->cond);
 }
 
 struct wreq *writer_take_done(struct writer *w)
@@ -484,6 +528,8 @@ void writer_stop(struct writer *w)
 	pthread_cond_signal(&w->cond);
 	pthread_mutex_unlock(&w->lock);
 	pthread_join(w->thread, NULL);
+	if (!w->dirty && w->filled > w->size)
+		cut_to_size(w);
 	close(w->fd);
 	w->fd = -1;
 }

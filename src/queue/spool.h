@@ -147,6 +147,7 @@ struct spool_stats {
 	uint64_t failed;       /* records whose batch failed */
 	uint64_t segments;     /* segments created */
 	uint64_t relocated;    /* messages rewritten out of old segments */
+	uint64_t parked;       /* now: lazy records written, awaiting a sync */
 };
 void spool_stats(struct spool *sp, struct spool_stats *out);
 

@@ -418,7 +418,6 @@ void conn_accept(struct listener *li, int fd, const struct sockaddr *sa, int sal
 		metrics_conn_refused();
 		return;
 	}
-	tcp_nodelay(fd);
 	struct conn *c = xcalloc(1, sizeof *c);
 	c->srv = srv;
 	memcpy(&c->peer, sa, (size_t)salen < sizeof c->peer ? (size_t)salen : sizeof c->peer);
@@ -450,7 +449,9 @@ void conn_accept(struct listener *li, int fd, const struct sockaddr *sa, int sal
 	metrics_conn_opened((int)li->mode);
 	log_info("connect from [%s]", c->peer_text);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	/* A plain socket writes through bev_send, which enables EV_WRITE when
+	 * it has to queue; TLS needs both from the start for its handshake. */
+	bufferevent_enable(c->bev, li->mode == LISTEN_SUBMISSIONS ? EV_READ | EV_WRITE : EV_READ);
 	if (li->mode != LISTEN_SUBMISSIONS)
 		session_start(c->sess);
 	flush_output(c);

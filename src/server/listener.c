@@ -10,6 +10,7 @@
 
 #include "server/auth_check.h"
 #include "server/server.h"
+#include "util/bev_send.h"
 #include "util/log.h"
 
 #define ACCEPT_PAUSE_MS 250
@@ -87,6 +88,9 @@ static bool listen_one(struct server *srv, const char *spec, enum listen_mode mo
 		log_error("listen %s: %s", spec, strerror(errno));
 		return false;
 	}
+	/* Accepted sockets inherit TCP_NODELAY from the listening one on Linux:
+	 * one setsockopt here instead of one per connection. */
+	tcp_nodelay(evconnlistener_get_fd(li->l));
 	evconnlistener_set_error_cb(li->l, on_accept_error);
 	li->resume = evtimer_new(srv->base, resume_accepting, li);
 	srv->nlisteners++;

@@ -2,6 +2,7 @@
 #include "util/bev_send.h"
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <event2/bufferevent_ssl.h>
 #include <stdbool.h>
 #include <netinet/in.h>
@@ -29,6 +30,8 @@ void bev_send(struct bufferevent *bev, const void *p, size_t n)
 		if (r > 0)
 			sent = (size_t)r;
 	}
-	if (sent < n)
+	if (sent < n) {
 		bufferevent_write(bev, (const char *)p + sent, n - sent);
+		bufferevent_enable(bev, EV_WRITE);
+	}
 }

@@ -9,7 +9,10 @@
  * plain socket with nothing queued the bytes are sent right away; only what
  * the kernel does not take goes through the buffer. Order is kept: bytes go
  * out directly only when the buffer is empty. TLS and filter bufferevents
- * (STARTTLS) always go through the buffer.
+ * (STARTTLS) always go through the buffer. A plain socket's bufferevent may
+ * be enabled for reading only: the write event is enabled here when bytes
+ * are queued (a socket bufferevent with EV_WRITE enabled from the start
+ * costs a wake-up and an epoll_ctl for nothing on its first loop turn).
  */
 #ifndef PETREL_UTIL_BEV_SEND_H
 #define PETREL_UTIL_BEV_SEND_H

@@ -1,9 +1,12 @@
 /*
- * Unit tests for the spool writer's lazy records (segment.c): delivery
- * outcomes are written at once but synced only with the next batch that
- * syncs, when their deadline passes, or when the writer stops; they
- * complete only once durable, in submission order, and fail with the batch
- * that could not be made durable.
+ * Unit tests for the spool writer (segment.c).
+ * Lazy records: delivery outcomes are written at once but synced only with
+ * the next batch that syncs, when their deadline passes, or when the writer
+ * stops; they complete only once durable, in submission order, and fail
+ * with the batch that could not be made durable.
+ * Prefill: past the last record the current segment holds zeros up to the
+ * next SEG_PREFILL boundary; they are cut off when the writer stops or
+ * moves to the next segment, so only the last segment ever ends in zeros.
  */
 #include "test_util.h"
 
@@ -109,19 +112,19 @@ static struct wreq *wait_done(struct writer *w, size_t n)
 	return all;
 }
 
-/* Waits until the writer has appended (not necessarily synced) size bytes. */
-static void wait_written(const char *path, off_t size)
-{
-	for (int i = 0; i < 10000 && file_size(path) < size; i++)
-		pause_ms(1);
-	assert_int_equal(file_size(path), size);
-}
-
 static struct spool_stats stats(struct writer *w)
 {
 	struct spool_stats s;
 	writer_stats(w, &s);
 	return s;
+}
+
+/* Waits until the writer has written (not synced) n lazy records. */
+static void wait_parked(struct writer *w, uint64_t n)
+{
+	for (int i = 0; i < 10000 && stats(w).parked < n; i++)
+		pause_ms(1);
+	assert_int_equal(stats(w).parked, n);
 }
 
 /* A lazy record alone is written but neither synced nor completed; the
@@ -131,10 +134,8 @@ static void test_lazy_rides_next_sync(void **state)
 {
 	struct fixture *fx = *state;
 	writer_set_lazy_ms(&fx->w, LONG_MS);
-	struct wreq *a = update(0, true);
-	off_t len = (off_t)a->rec.len;
-	writer_enqueue(&fx->w, a);
-	wait_written(fx->seg, len);
+	writer_enqueue(&fx->w, update(0, true));
+	wait_parked(&fx->w, 1);
 	assert_null(writer_take_done(&fx->w));
 	assert_int_equal(stats(&fx->w).syncs, 0);
 	writer_enqueue(&fx->w, update(1, false));
@@ -195,12 +196,13 @@ static void test_stop_syncs_parked(void **state)
 	struct wreq *a = update(0, true);
 	off_t len = (off_t)a->rec.len;
 	writer_enqueue(&fx->w, a);
-	wait_written(fx->seg, len);
+	wait_parked(&fx->w, 1);
 	writer_stop(&fx->w);
 	struct wreq *done = writer_take_done(&fx->w);
 	assert_non_null(done);
 	assert_int_equal(done->err, 0);
 	assert_int_equal(stats(&fx->w).syncs, 1);
+	assert_int_equal(file_size(fx->seg), len);
 	free_list(done);
 	writer_destroy(&fx->w);
 	assert_int_equal(writer_start(&fx->w, fx->dir, SEG_FIRST, (uint64_t)len), 0);
@@ -215,7 +217,7 @@ static void test_failure_fails_parked(void **state)
 	struct wreq *a = update(0, true);
 	off_t len = (off_t)a->rec.len;
 	writer_enqueue(&fx->w, a);
-	wait_written(fx->seg, len);
+	wait_parked(&fx->w, 1);
 	signal(SIGXFSZ, SIG_IGN);
 	struct rlimit old, lim;
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
@@ -235,8 +237,50 @@ static void test_failure_fails_parked(void **state)
 	writer_enqueue(&fx->w, update(2, false));
 	done = wait_done(&fx->w, 1);
 	assert_int_equal(done->err, 0);
-	assert_int_equal(file_size(fx->seg), len);
+	assert_int_equal(done->off, 0);
 	free_list(done);
+}
+
+static bool zeros_from(const char *path, off_t from)
+{
+	FILE *f = fopen(path, "rb");
+	assert_non_null(f);
+	assert_int_equal(fseeko(f, from, SEEK_SET), 0);
+	int c;
+	while ((c = getc(f)) != EOF && c == 0)
+		;
+	fclose(f);
+	return c == EOF;
+}
+
+/* The writer keeps zeros written ahead of the last record, and cuts them
+ * off before it moves to the next segment and when it stops. */
+static void test_prefill_cut_at_roll_and_stop(void **state)
+{
+	struct fixture *fx = *state;
+	struct wreq *a = update(0, false);
+	off_t len = (off_t)a->rec.len;
+	writer_enqueue(&fx->w, a);
+	free_list(wait_done(&fx->w, 1));
+	assert_int_equal(file_size(fx->seg), SEG_PREFILL);
+	assert_true(zeros_from(fx->seg, len));
+
+	writer_set_seg_max(&fx->w, 1);
+	writer_enqueue(&fx->w, update(1, false));
+	struct wreq *done = wait_done(&fx->w, 1);
+	assert_int_equal(done->seg, SEG_FIRST + 1);
+	assert_int_equal(done->off, 0);
+	free_list(done);
+	assert_int_equal(file_size(fx->seg), len);
+	char seg2[PATH_MAX];
+	seg_path(seg2, sizeof seg2, fx->dir, SEG_FIRST + 1);
+	assert_int_equal(file_size(seg2), SEG_PREFILL);
+
+	writer_stop(&fx->w);
+	assert_int_equal(file_size(seg2), len);
+	writer_destroy(&fx->w);
+	unlink(seg2);
+	assert_int_equal(writer_start(&fx->w, fx->dir, SEG_FIRST, (uint64_t)len), 0);
 }
 
 int main(void)
@@ -247,6 +291,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_lazy_stream_still_synced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop_syncs_parked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_fails_parked, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_prefill_cut_at_roll_and_stop, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

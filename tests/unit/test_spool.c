@@ -485,6 +485,51 @@ static off_t record_end(struct spool *sp, const char *id)
 	return (off_t)(m->body_off + m->body_len);
 }
 
+/* Copies a whole file (a snapshot of a segment as a crash would leave it). */
+static void copy_file(const char *from, const char *to)
+{
+	FILE *in = fopen(from, "rb"), *out = fopen(to, "wb");
+	assert_non_null(in);
+	assert_non_null(out);
+	char b[65536];
+	size_t n;
+	while ((n = fread(b, 1, sizeof b, in)) > 0)
+		assert_int_equal(fwrite(b, 1, n, out), n);
+	fclose(in);
+	assert_int_equal(fclose(out), 0);
+}
+
+/* A crash leaves the zeros the writer wrote ahead of its last record:
+ * recovery takes them for the clean end they are, keeps every message,
+ * saves nothing to quarantine, and appending continues after the last record. */
+static void test_zero_tail_after_crash(void **state)
+{
+	struct fixture *fx = *state;
+	char a[QUEUE_ID_LEN + 1], b[QUEUE_ID_LEN + 1], c[QUEUE_ID_LEN + 1];
+	char seg[PATH_MAX], snap[PATH_MAX + 8];
+	seg_file(fx, 1, seg, sizeof seg);
+	snprintf(snap, sizeof snap, "%s.snap", seg);
+	submit(fx->sp, a, 1, 700, 1);
+	submit(fx->sp, b, 1, 700, 2);
+	wait_all(fx->sp);
+	off_t end = record_end(fx->sp, b);
+	copy_file(seg, snap);
+	assert_true(file_size(snap) > end);
+	spool_close(fx->sp);
+	assert_int_equal(rename(snap, seg), 0);
+	fx->sp = spool_open(fx->dir);
+	assert_non_null(fx->sp);
+	assert_int_equal(spool_count(fx->sp), 2);
+	assert_int_equal(file_size(seg), end);
+	assert_int_equal(count_files(fx, "quarantine", ""), 0);
+	submit(fx->sp, c, 1, 700, 3);
+	wait_all(fx->sp);
+	reopen(fx);
+	assert_int_equal(spool_count(fx->sp), 3);
+	assert_body(fx->sp, b, 700, 2);
+	assert_body(fx->sp, c, 700, 3);
+}
+
 static void test_corrupt_body_quarantined(void **state)
 {
 	struct fixture *fx = *state;
@@ -697,7 +742,7 @@ static void test_write_error_recovers(void **state)
 	signal(SIGXFSZ, SIG_IGN);
 	submit(fx->sp, a, 1, 500, 1);
 	wait_all(fx->sp);
-	off_t size0 = file_size(seg);
+	off_t size0 = record_end(fx->sp, a);
 	struct rlimit old, lim;
 	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
 	lim = old;
@@ -875,6 +920,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_relocation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dsn_fields_survive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_and_release, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zero_tail_after_crash, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_body_quarantined, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_corrupt_header_resync, setup, teardown),
