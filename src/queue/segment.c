@@ -129,10 +129,10 @@ static int pwritev_all(int fd, struct iovec *iov, size_t cnt, uint64_t off)
 	return 0;
 }
 
-/* Writes zeros from upto (the end of the batch about to be written) to the
- * next SEG_PREFILL boundary, unless the file has them already. They are
- * synced with the batch. A failure is no error: the batch's own write
- * decides, and at worst this batch appends as if there were no prefill. */
+/* Writes zeros from upto (the end of the batch just written) to the next
+ * SEG_PREFILL boundary, unless the file has them already. They are synced
+ * with the batch. A failure (a full disk) is no error: later batches then
+ * append, or overwrite the part of the zeros that did get written. */
 static void prefill(struct writer *w, uint64_t upto)
 {
 	static uint8_t zeros[64 * 1024];
@@ -267,9 +267,10 @@ static bool write_records(struct writer *w, struct wreq *batch, uint64_t seg_max
 		iov[i++] = (struct iovec){r->rec.p, r->rec.len};
 		off += r->rec.len;
 	}
-	if (!w->dirty)
-		prefill(w, off);
 	int err = w->dirty ? EIO : pwritev_all(w->fd, iov, n, w->end);
+	/* After the records: on a nearly full disk they get the room first. */
+	if (!err)
+		prefill(w, off);
 	if (!err && !park) {
 		d->syncs++;
 		if (fdatasync(w->fd) < 0)
