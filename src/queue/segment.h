@@ -85,7 +85,11 @@ struct writer {
 	struct wreq *queue, **queue_tail;
 	struct wreq *done, **done_tail;
 	bool stopping;
-	bool sleeping;      /* waiting with no deadline: only a signal wakes it */
+	/* What the writer is doing, for writer_enqueue to decide whether to
+	 * signal: a busy writer looks at the queue again by itself, one that
+	 * waits for its parked records' deadline needs a signal only for a
+	 * record that may not wait, and one that sleeps needs it for any. */
+	enum { WRITER_BUSY, WRITER_WAITS_DEADLINE, WRITER_SLEEPS } state;
 	uint64_t seg_max;
 	unsigned lazy_ms;   /* WRITER_LAZY_MS unless a test says otherwise */
 	struct spool_stats stats;
