@@ -101,7 +101,7 @@ static void flush(struct smtp_conn *sc)
 {
 	struct buf *o = client_output(sc->cl);
 	if (o->len && sc->bev)
-		bev_send(sc->bev, o->p, o->len);
+		bev_send(sc->bev, o->p, o->len, false);
 	buf_reset(o);
 }
 

@@ -96,7 +96,7 @@ static void flush_output(struct conn *c)
 {
 	struct buf *out = session_output(c->sess);
 	if (out->len) {
-		bev_send(c->bev, out->p, out->len);
+		bev_send(c->bev, out->p, out->len, session_event(c->sess) == SESSION_EV_CLOSE);
 		c->cmd_start = mono_ms();
 	}
 	buf_reset(out);

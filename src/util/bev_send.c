@@ -21,12 +21,13 @@ void tcp_nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
 
-void bev_send(struct bufferevent *bev, const void *p, size_t n)
+void bev_send(struct bufferevent *bev, const void *p, size_t n, bool last)
 {
 	size_t sent = 0;
 	if (n && plain_socket(bev) && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
 		/* Errors are left to the bufferevent: its own write reports them. */
-		ssize_t r = send(bufferevent_getfd(bev), p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		ssize_t r = send(bufferevent_getfd(bev), p, n,
+				 MSG_NOSIGNAL | MSG_DONTWAIT | (last ? MSG_MORE : 0));
 		if (r > 0)
 			sent = (size_t)r;
 	}
