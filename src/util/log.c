@@ -337,6 +337,43 @@ static long log_pid(void)
 	return p;
 }
 
+/* The deferring thread's buffer (only that thread touches it). */
+static _Thread_local bool defer_on;
+static char defer_buf[64 * 1024];
+static size_t defer_len;
+static void (*defer_arm)(void *);
+static void *defer_arg;
+
+void log_flush(void)
+{
+	if (defer_on && defer_len) {
+		fwrite(defer_buf, 1, defer_len, stderr);
+		defer_len = 0;
+	}
+}
+
+void log_defer(void (*arm)(void *), void *arg)
+{
+	log_flush();
+	defer_on = arm != NULL;
+	defer_arm = arm;
+	defer_arg = arg;
+}
+
+/* Buffers a finished line; false when it is too long to buffer. */
+static bool defer_add(const char *line, size_t n)
+{
+	if (n > sizeof defer_buf)
+		return false;
+	if (defer_len + n > sizeof defer_buf)
+		log_flush();
+	if (defer_len == 0)
+		defer_arm(defer_arg);
+	memcpy(defer_buf + defer_len, line, n);
+	defer_len += n;
+	return true;
+}
+
 void log_msg(enum log_level lvl, const char *fmt, ...)
 {
 	if ((int)lvl < atomic_load_explicit(&min_level, memory_order_relaxed))
@@ -360,6 +397,9 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 		n = t < 0 ? 0 : (size_t)t < sizeof line - 1 ? (size_t)t : sizeof line - 2;
 	}
 	line[n++] = '\n';
+	if (defer_on && lvl < LOG_LVL_WARN && defer_add(line, n))
+		return;
+	log_flush();
 	/* One write per line keeps lines whole even with several threads logging. */
 	fwrite(line, 1, n, stderr);
 }

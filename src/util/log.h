@@ -38,6 +38,16 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 #define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
 
+/* Deferred writing, for the event-loop thread, which logs several lines
+ * per message: from log_defer(arm, arg) on, that thread's debug and info
+ * lines collect in a buffer (up to 64 KiB) and arm(arg) is called when the
+ * first one arrives; the caller then calls log_flush() soon, from that
+ * thread (the daemon: once per loop turn). A warning or an error is written
+ * at once, after what is buffered. log_defer(NULL, NULL) flushes and ends
+ * it. Other threads always write at once. */
+void log_defer(void (*arm)(void *), void *arg);
+void log_flush(void);
+
 /* Copies at most outsz-1 bytes of s into out, replacing control and non-ASCII
  * bytes with '?' so network text cannot break a log line. Returns out. */
 char *log_safe(char *out, size_t outsz, const char *s, size_t len);

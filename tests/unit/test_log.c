@@ -3,12 +3,16 @@
  * backslashes, control bytes, UTF-8 kept, malformed UTF-8 as \u00XX, never
  * a split escape when out of room) and the line format (fixed fields,
  * queue_id, key=value fields of queued and delivery lines, refusal of
- * ambiguous or hostile pair lists, bounded output).
+ * ambiguous or hostile pair lists, bounded output); deferred writing
+ * (lines collect until flushed, a warning flushes them, order is kept).
  */
 #include "test_util.h"
 
+#include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/log.h"
 
@@ -182,6 +186,64 @@ static void test_line_bounded(void **state)
 	assert_string_equal(small, "");
 }
 
+static int arms;
+
+static void count_arm(void *arg)
+{
+	(void)arg;
+	arms++;
+}
+
+/* What stderr (redirected to fd) has received so far, NUL-terminated. */
+static char *written(int fd)
+{
+	static char got[4096];
+	ssize_t n = pread(fd, got, sizeof got - 1, 0);
+	assert_true(n >= 0);
+	got[n] = '\0';
+	return got;
+}
+
+static void test_deferred_lines(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/petrel-logtest-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	fflush(stderr);
+	int saved = dup(STDERR_FILENO);
+	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+
+	log_defer(count_arm, NULL);
+	log_info("first");
+	log_info("second");
+	assert_int_equal(arms, 1);
+	assert_string_equal(written(fd), "");
+	log_flush();
+	assert_non_null(strstr(written(fd), "info: second\n"));
+	log_info("third");
+	assert_int_equal(arms, 2);
+	assert_null(strstr(written(fd), "third"));
+	/* A warning goes out at once, after what was waiting. */
+	log_warn("fourth");
+	const char *all = written(fd);
+	char *third = strstr(all, "third"), *fourth = strstr(all, "fourth");
+	assert_non_null(third);
+	assert_non_null(fourth);
+	assert_true(third < fourth);
+	log_info("fifth");
+	log_defer(NULL, NULL);
+	assert_non_null(strstr(written(fd), "fifth"));
+	log_info("sixth");
+	assert_non_null(strstr(written(fd), "sixth"));
+	assert_int_equal(arms, 3);
+
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,6 +256,7 @@ int main(void)
 		cmocka_unit_test(test_line_refused_pairs),
 		cmocka_unit_test(test_line_escapes_message),
 		cmocka_unit_test(test_line_bounded),
+		cmocka_unit_test(test_deferred_lines),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
