@@ -3,12 +3,19 @@
  * session, its replies back out, its finished messages into the spool.
  * The connection's read side is paused while a message is being made
  * durable, so pipelined commands after DATA wait their turn (RFC 2920).
+ *
+ * A plain socket is read here, not by its bufferevent: libevent asks
+ * FIONREAD before every read and then reads at most 4096 bytes
+ * (EVBUFFER_MAX_READ), so a 4 KiB message took two loop turns and a 1 MiB
+ * one 256. The bytes still go into the bufferevent's input buffer, and the
+ * bufferevent still buffers output; TLS connections are read by theirs.
  */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -34,6 +41,9 @@ struct conn {
 	struct session_limits lim;    /* derived from cfg */
 	SSL_CTX *tls;                 /* the TLS context of that snapshot, or NULL */
 	struct bufferevent *bev;
+	struct event *rev;            /* plain sockets: our read event (else NULL) */
+	bool reading;                 /* rev is added */
+	struct timeval rd_timeout;    /* for rev */
 	struct session *sess;
 	struct policy_ctx pol;
 	struct sockaddr_storage peer;
@@ -52,6 +62,61 @@ static void pump(struct conn *c);
 static void on_read(struct bufferevent *bev, void *arg);
 static void on_write(struct bufferevent *bev, void *arg);
 static void on_event(struct bufferevent *bev, short what, void *arg);
+
+/* Room offered to one recv: a command line fits many times over; in DATA,
+ * big bites (the chain is freed once pump() has consumed it). */
+#define READ_CMD 4000
+#define READ_DATA 65000
+
+static void set_reading(struct conn *c, bool on)
+{
+	if (!c->rev) {
+		if (on)
+			bufferevent_enable(c->bev, EV_READ);
+		else
+			bufferevent_disable(c->bev, EV_READ);
+		return;
+	}
+	c->reading = on;
+	if (on)
+		event_add(c->rev, c->rd_timeout.tv_sec || c->rd_timeout.tv_usec ? &c->rd_timeout : NULL);
+	else
+		event_del(c->rev);
+}
+
+static void on_sock_read(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	if (what & EV_TIMEOUT) {
+		on_event(c->bev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, c);
+		return;
+	}
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer_iovec v;
+	if (evbuffer_reserve_space(in, session_in_data(c->sess) ? READ_DATA : READ_CMD, &v, 1) < 1) {
+		on_event(c->bev, BEV_EVENT_READING | BEV_EVENT_ERROR, c);
+		return;
+	}
+	ssize_t n = recv(fd, v.iov_base, v.iov_len, 0);
+	if (n > 0) {
+		v.iov_len = (size_t)n;
+		evbuffer_commit_space(in, &v, 1);
+		pump(c);
+	} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+		on_event(c->bev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), c);
+	}
+}
+
+/* Frees the socket's events and closes it. */
+static void close_socket(struct conn *c)
+{
+	if (c->rev)
+		event_free(c->rev);
+	c->rev = NULL;
+	if (c->bev)
+		bufferevent_free(c->bev);
+	c->bev = NULL;
+}
 
 static void peer_to_text(const struct sockaddr *sa, char *out, size_t outsz)
 {
@@ -76,8 +141,7 @@ static void conn_free(struct conn *c)
 		c->next->prev = c->prev;
 	srv->nconns--;
 	metrics_conn_closed((int)c->mode);
-	if (c->bev)
-		bufferevent_free(c->bev);
+	close_socket(c);
 	session_free(c->sess);
 	free(c->pol.login);
 	config_free(c->cfg);
@@ -118,12 +182,15 @@ static void set_timeouts(struct conn *c)
 		rd = (struct timeval){0, 1}; /* due now; zero would mean none */
 	struct timeval wr = {cfg->command_timeout, 0};
 	bufferevent_set_timeouts(c->bev, &rd, &wr);
+	c->rd_timeout = rd;
+	if (c->reading)
+		event_add(c->rev, &rd);
 }
 
 static void begin_close(struct conn *c)
 {
 	c->closing = true;
-	bufferevent_disable(c->bev, EV_READ);
+	set_reading(c, false);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		conn_free(c);
 }
@@ -151,7 +218,7 @@ static void committed(void *arg, int err)
 	session_message_done(c->sess, err ? NULL : c->qid, err);
 	if (c->srv->stopping)
 		session_shutdown(c->sess);
-	bufferevent_enable(c->bev, EV_READ);
+	set_reading(c, true);
 	pump(c);
 }
 
@@ -199,7 +266,7 @@ static void submit(struct conn *c)
 		.rcpt_orcpt = (const char *const *)env->rcpt_orcpt.v,
 		.body = iov, .nbody = body->len ? 2 : 1,
 	};
-	bufferevent_disable(c->bev, EV_READ);
+	set_reading(c, false);
 	c->waiting = true;
 	spool_submit(c->srv->spool, &m, committed, c);
 	buf_free(&hdr);
@@ -241,6 +308,9 @@ static void start_tls(struct conn *c)
 		begin_close(c);
 		return;
 	}
+	set_reading(c, false);
+	event_free(c->rev);
+	c->rev = NULL;
 	bufferevent_setfd(c->bev, -1);
 	bufferevent_free(c->bev);
 	c->bev = bufferevent_openssl_socket_new(c->srv->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
@@ -372,8 +442,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 	if (c->waiting) {
 		/* The spool callback still holds c: let it free the connection. */
 		c->dead = true;
-		bufferevent_free(c->bev);
-		c->bev = NULL;
+		close_socket(c);
 		return;
 	}
 	conn_free(c);
@@ -449,9 +518,16 @@ void conn_accept(struct listener *li, int fd, const struct sockaddr *sa, int sal
 	metrics_conn_opened((int)li->mode);
 	log_info("connect from [%s]", c->peer_text);
 	bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
-	/* A plain socket writes through bev_send, which enables EV_WRITE when
-	 * it has to queue; TLS needs both from the start for its handshake. */
-	bufferevent_enable(c->bev, li->mode == LISTEN_SUBMISSIONS ? EV_READ | EV_WRITE : EV_READ);
+	if (li->mode == LISTEN_SUBMISSIONS) {
+		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+	} else {
+		/* The bufferevent only writes (bev_send enables EV_WRITE when it
+		 * has to queue); reading is ours, into its input buffer, whose
+		 * end a socket bufferevent keeps frozen for its own reads. */
+		evbuffer_unfreeze(bufferevent_get_input(c->bev), 0);
+		c->rev = event_new(srv->base, fd, EV_READ | EV_PERSIST, on_sock_read, c);
+		set_reading(c, true);
+	}
 	if (li->mode != LISTEN_SUBMISSIONS)
 		session_start(c->sess);
 	flush_output(c);
