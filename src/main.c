@@ -272,7 +272,8 @@ static int serve(const char *path)
 			 spool_count(dm.srv.spool));
 		scheduler_start(dm.srv.sched);
 		dm.log_ev = event_new(dm.srv.base, -1, 0, on_log_flush, NULL);
-		log_defer(arm_log_flush, dm.log_ev);
+		if (dm.log_ev)
+			log_defer(arm_log_flush, dm.log_ev);
 		event_base_dispatch(dm.srv.base);
 		log_defer(NULL, NULL);
 	}

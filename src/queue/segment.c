@@ -132,7 +132,9 @@ static int pwritev_all(int fd, struct iovec *iov, size_t cnt, uint64_t off)
 /* Writes zeros from upto (the end of the batch just written) to the next
  * SEG_PREFILL boundary, unless the file has them already. They are synced
  * with the batch. A failure (a full disk) is no error: later batches then
- * append, or overwrite the part of the zeros that did get written. */
+ * append, or overwrite the part of the zeros that did get written; filled
+ * still moves, since it bounds what may need cutting off, not what is
+ * certainly there. */
 static void prefill(struct writer *w, uint64_t upto)
 {
 	static uint8_t zeros[64 * 1024];
@@ -145,8 +147,8 @@ static void prefill(struct writer *w, uint64_t upto)
 		size_t len = to - at < sizeof zeros ? (size_t)(to - at) : sizeof zeros;
 		iov[n++] = (struct iovec){zeros, len};
 	}
-	if (pwritev_all(w->fd, iov, n, from) == 0)
-		w->filled = to;
+	(void)pwritev_all(w->fd, iov, n, from);
+	w->filled = to;
 }
 
 /* Cuts the file back to the durable end, zeros included; false (logged)

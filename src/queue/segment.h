@@ -101,7 +101,8 @@ struct writer {
 	int fd;
 	uint64_t size;  /* end of the last durable record */
 	uint64_t end;   /* end of the last written record (> size: lazy ones wait) */
-	uint64_t filled; /* the file holds zeros from end up to here (prefill) */
+	uint64_t filled; /* past the records the file may hold zeros up to here
+			  * (prefill), never anything beyond */
 	struct wreq *parked, **parked_tail; /* written lazy records, not yet synced */
 	size_t nparked;
 	struct timespec park_until;  /* CLOCK_MONOTONIC: sync the parked ones by then */

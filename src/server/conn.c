@@ -54,6 +54,7 @@ struct conn {
 	bool dead;     /* the socket went away while waiting */
 	bool closing;  /* flushing the last replies */
 	bool handshake; /* TLS handshake under way */
+	bool corked;    /* the last reply waits for the FIN (bev_send) */
 	char qid[QUEUE_ID_LEN + 1];
 	int64_t cmd_start; /* monotonic ms: since when the next command is awaited */
 };
@@ -113,6 +114,8 @@ static void close_socket(struct conn *c)
 	if (c->rev)
 		event_free(c->rev);
 	c->rev = NULL;
+	if (c->bev && c->corked)
+		shutdown(bufferevent_getfd(c->bev), SHUT_WR);
 	if (c->bev)
 		bufferevent_free(c->bev);
 	c->bev = NULL;
@@ -160,7 +163,8 @@ static void flush_output(struct conn *c)
 {
 	struct buf *out = session_output(c->sess);
 	if (out->len) {
-		bev_send(c->bev, out->p, out->len, session_event(c->sess) == SESSION_EV_CLOSE);
+		c->corked = bev_send(c->bev, out->p, out->len,
+				     session_event(c->sess) == SESSION_EV_CLOSE);
 		c->cmd_start = mono_ms();
 	}
 	buf_reset(out);

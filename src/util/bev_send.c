@@ -21,7 +21,7 @@ void tcp_nodelay(int fd)
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 }
 
-void bev_send(struct bufferevent *bev, const void *p, size_t n, bool last)
+bool bev_send(struct bufferevent *bev, const void *p, size_t n, bool last)
 {
 	size_t sent = 0;
 	if (n && plain_socket(bev) && evbuffer_get_length(bufferevent_get_output(bev)) == 0) {
@@ -34,5 +34,7 @@ void bev_send(struct bufferevent *bev, const void *p, size_t n, bool last)
 	if (sent < n) {
 		bufferevent_write(bev, (const char *)p + sent, n - sent);
 		bufferevent_enable(bev, EV_WRITE);
+		return false;
 	}
+	return last && n;
 }

@@ -23,8 +23,11 @@
 
 /* last: the connection is closed right after these bytes. They are then
  * held back (MSG_MORE) until the close, which sends its FIN in the same
- * segment: one packet, and one wake-up of the peer, less per connection. */
-void bev_send(struct bufferevent *bev, const void *p, size_t n, bool last);
+ * segment: one packet, and one wake-up of the peer, less per connection.
+ * Returns true when bytes are held back so: the caller must then end its
+ * side with shutdown(SHUT_WR) before close(), since a close with unread
+ * input resets the connection and would drop them unsent. */
+bool bev_send(struct bufferevent *bev, const void *p, size_t n, bool last);
 /* Sends with bev_send group their bytes themselves (a reply, a pipelined
  * command group, a body chunk with its dot): Nagle's delay would only hold
  * a last short piece back until the peer's delayed ACK (up to 40 ms). */

@@ -193,6 +193,23 @@ def test_rcpt_harvesting_gets_421():
             assert c2.cmd("RCPT TO:<%s@example.test>" % ("alice" if i % 2 else "bob"))[0] == 250
 
 
+def test_421_reaches_a_client_whose_junk_is_left_unread():
+    # The last reply before a close waits for the FIN (MSG_MORE); a close
+    # with unread input resets the connection, which would drop it unsent.
+    with Petrel() as d:
+        c = d.connect()
+        c.reply()
+        c.send(b"BOGUS\r\n" * 25 + b"x" * 60000 + b"\r\n")
+        codes = []
+        try:
+            while not codes or codes[-1] != 421:
+                codes.append(c.reply()[0])
+        except (EOFError, ConnectionResetError):
+            pass
+        assert codes[-1:] == [421], codes
+        assert codes[:-1] == [500] * 20, codes
+
+
 def test_message_rate_per_client():
     with Petrel({"relay-from": "10.0.0.0/8", "max-messages-per-client": "3"}) as d:
         c = d.connect()

@@ -283,6 +283,40 @@ static void test_prefill_cut_at_roll_and_stop(void **state)
 	assert_int_equal(writer_start(&fx->w, fx->dir, SEG_FIRST, (uint64_t)len), 0);
 }
 
+/* Zeros only partly written (the disk filled up) must still be cut off
+ * before the writer moves on: only the last segment may end in zeros. */
+static void test_partial_prefill_cut_at_roll(void **state)
+{
+	struct fixture *fx = *state;
+	struct wreq *a = update(0, false);
+	off_t len = (off_t)a->rec.len;
+	signal(SIGXFSZ, SIG_IGN);
+	struct rlimit old, lim;
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)len + 100;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	writer_enqueue(&fx->w, a);
+	struct wreq *done = wait_done(&fx->w, 1);
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+	assert_int_equal(done->err, 0);
+	free_list(done);
+	assert_int_equal(file_size(fx->seg), len + 100);
+
+	writer_set_seg_max(&fx->w, 1);
+	writer_enqueue(&fx->w, update(1, false));
+	done = wait_done(&fx->w, 1);
+	assert_int_equal(done->seg, SEG_FIRST + 1);
+	free_list(done);
+	assert_int_equal(file_size(fx->seg), len);
+	writer_stop(&fx->w);
+	writer_destroy(&fx->w);
+	char seg2[PATH_MAX];
+	seg_path(seg2, sizeof seg2, fx->dir, SEG_FIRST + 1);
+	unlink(seg2);
+	assert_int_equal(writer_start(&fx->w, fx->dir, SEG_FIRST, (uint64_t)len), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -292,6 +326,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stop_syncs_parked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failure_fails_parked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_prefill_cut_at_roll_and_stop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_partial_prefill_cut_at_roll, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
