@@ -23,6 +23,7 @@
 
 #include "smtp/address.h"
 #include "smtp/received.h"
+#include "util/dsn.h"
 #include "util/fsutil.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -39,11 +40,14 @@
 void maildrop_encode(struct buf *out, const struct maildrop_msg *m)
 {
 	struct rec_rcpt *r = xcalloc(m->nrcpt ? m->nrcpt : 1, sizeof *r);
-	for (size_t i = 0; i < m->nrcpt; i++)
+	for (size_t i = 0; i < m->nrcpt; i++) {
 		r[i].addr = r[i].orig = str_from(m->rcpt[i]);
+		r[i].notify = m->notify;
+	}
 	struct rec_msg rm = {
 		.id = str_from(m->id), .sender = str_from(m->sender), .helo = STR_LIT(""),
 		.client = STR_LIT(""), .arrival = m->arrival, .nrcpt = m->nrcpt, .rcpt = r,
+		.envid = str_from(m->envid ? m->envid : ""), .ret = m->ret,
 	};
 	size_t start;
 	size_t at = rec_msg_begin(out, &rm, m->body_len, &start);
@@ -254,8 +258,10 @@ static bool resolve_one(struct pickup *p, const char *given, struct strlist *add
 }
 
 /* The envelope of a decoded file; NULL, or why it is unusable. */
+/* Checks and expands the envelope; notify gets each final recipient's DSN
+ * NOTIFY bits, those of the address it was expanded from. */
 static const char *envelope(struct pickup *p, const struct rec_msg *rm, struct item *it,
-			    struct strlist *addr, struct strlist *orig)
+			    struct strlist *addr, struct strlist *orig, struct buf *notify)
 {
 	struct address a;
 	if (!copy_str(rm->sender, it->sender, sizeof it->sender) ||
@@ -267,6 +273,8 @@ static const char *envelope(struct pickup *p, const struct rec_msg *rm, struct i
 		if (!copy_str(rm->rcpt[i].addr, given, sizeof given) ||
 		    !resolve_one(p, given, addr, orig))
 			return "bad recipient address";
+		while (notify->len < addr->n)
+			buf_putc(notify, (char)rm->rcpt[i].notify);
 	}
 	it->nrcpt = addr->n;
 	return addr->n ? NULL : "no recipients";
@@ -337,8 +345,14 @@ static void local_received(struct buf *out, const char *host, uid_t uid, const c
 
 /* Hands a decoded file to the spool. */
 static void submit(struct pickup *p, struct item *it, const struct rec_msg *rm,
-		   const char *body, struct strlist *addr, struct strlist *orig)
+		   const char *body, struct strlist *addr, struct strlist *orig,
+		   const struct buf *notify)
 {
+	/* ENVID as the submitter stored it (xtext); one that does not check
+	 * out is dropped rather than passed on. */
+	char envid[3 * DSN_ENVID_MAX + 1] = "";
+	if (rm->envid.len && dsn_envid_valid(rm->envid.p, rm->envid.len))
+		copy_str(rm->envid, envid, sizeof envid);
 	time_t now = time(NULL);
 	bool utf8 = has_8bit(it->sender, strlen(it->sender));
 	for (size_t i = 0; i < addr->n; i++)
@@ -355,6 +369,8 @@ static void submit(struct pickup *p, struct item *it, const struct rec_msg *rm,
 			 (utf8 ? SPOOL_MSG_SMTPUTF8 : 0),
 		.nrcpt = addr->n, .rcpt_addr = (const char *const *)addr->v,
 		.rcpt_orig = (const char *const *)orig->v, .body = iov, .nbody = 2,
+		.envid = envid[0] ? envid : NULL, .ret = rm->ret,
+		.rcpt_notify = (const uint8_t *)notify->p,
 	};
 	it->size = hdr.len + (size_t)rm->body_len;
 	it->next = p->items;
@@ -382,20 +398,22 @@ static void import(struct pickup *p, const char *name)
 	*it = (struct item){.p = p, .uid = st.st_uid};
 	snprintf(it->name, sizeof it->name, "%s", name);
 	struct strlist addr = STRLIST_INIT, orig = STRLIST_INIT;
+	struct buf notify = BUF_INIT;
 	struct rec_msg rm;
 	if (!maildrop_decode((const uint8_t *)data.p, data.len, &rm))
 		why = "damaged (not one valid record)";
 	else
-		why = envelope(p, &rm, it, &addr, &orig);
+		why = envelope(p, &rm, it, &addr, &orig, &notify);
 	if (why) {
 		quarantine(p, name, why);
 		free(it);
 	} else {
-		submit(p, it, &rm, data.p + REC_HDR_LEN + rm.body_off, &addr, &orig);
+		submit(p, it, &rm, data.p + REC_HDR_LEN + rm.body_off, &addr, &orig, &notify);
 	}
 	rec_msg_free(&rm);
 	strlist_free(&addr);
 	strlist_free(&orig);
+	buf_free(&notify);
 	buf_free(&data);
 }
 

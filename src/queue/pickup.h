@@ -56,6 +56,10 @@ struct maildrop_msg {
 	const char *const *rcpt;      /* "local@domain", as given */
 	const char *body;             /* CRLF line ends, not dot-stuffed */
 	size_t body_len;
+	/* DSN (RFC 3461), as sendmail -N, -R and -V give them: */
+	uint8_t notify;               /* every recipient's NOTIFY; 0 = not given */
+	uint8_t ret;                  /* enum dsn_ret */
+	const char *envid;            /* xtext; NULL or "" = not given */
 };
 
 /* Appends the maildrop file's bytes for m to out. */

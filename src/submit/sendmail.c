@@ -30,6 +30,7 @@
 #include "smtp/address.h"
 #include "smtp/received.h"
 #include "util/base64.h"
+#include "util/dsn.h"
 #include "util/log.h"
 
 #define EX_OK 0
@@ -47,6 +48,9 @@ struct opts {
 	const char *fullname;  /* -F, or NULL */
 	bool extract;          /* -t */
 	bool ignore_dots;      /* -i / -oi */
+	uint8_t notify;        /* -N, DSN_NOTIFY_* bits; 0 when not given */
+	uint8_t ret;           /* -R, enum dsn_ret */
+	char envid[3 * DSN_ENVID_MAX + 1]; /* -V as xtext; "" when not given */
 };
 
 /* What is known about the message being built. */
@@ -76,7 +80,8 @@ static int fail(int code, const char *fmt, ...)
 static int usage(const char *why)
 {
 	fprintf(stderr, "sendmail: %s\n"
-		"usage: sendmail [-t] [-i|-oi] [-f ADDR] [-F NAME] [-c CONFIG] [ADDR...]\n", why);
+		"usage: sendmail [-t] [-i|-oi] [-f ADDR] [-F NAME] [-N NOTIFY] [-R full|hdrs] "
+		"[-V ENVID] [-c CONFIG] [ADDR...]\n", why);
 	return EX_USAGE;
 }
 
@@ -89,6 +94,28 @@ static bool legacy_o(const char *arg, struct opts *o)
 	return strcmp(arg, "i") == 0 || arg[0] == 'e' || arg[0] == 'd' || strcmp(arg, "m") == 0;
 }
 
+/* -V: RFC 3461 4.4 allows printable US-ASCII only; stored as xtext, as an
+ * ENVID parameter would arrive over SMTP. */
+static bool set_envid(const char *v, struct opts *o)
+{
+	size_t n = strlen(v);
+	for (size_t i = 0; i < n; i++)
+		if (v[i] < ' ' || v[i] > '~')
+			return false;
+	return n > 0 && n <= DSN_ENVID_MAX && xtext_encode(v, n, o->envid, sizeof o->envid);
+}
+
+/* -N and -R: the values of RCPT NOTIFY= and MAIL RET= (RFC 3461 4.1, 4.3). */
+static bool set_dsn(int opt, const char *v, struct opts *o)
+{
+	if (opt == 'N')
+		return dsn_notify_parse(v, strlen(v), &o->notify);
+	o->ret = strcasecmp(v, "full") == 0   ? DSN_RET_FULL
+		 : strcasecmp(v, "hdrs") == 0 ? DSN_RET_HDRS
+					      : DSN_RET_UNSET;
+	return o->ret != DSN_RET_UNSET;
+}
+
 static bool parse_opts(int argc, char **argv, struct opts *o)
 {
 	const char *env = getenv("PETREL_CONFIG");
@@ -96,7 +123,7 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 	int opt;
 	opterr = 0;
 	optind = 1;
-	while ((opt = getopt(argc, argv, "B:b:c:F:f:io:r:tv")) != -1) {
+	while ((opt = getopt(argc, argv, "B:b:c:F:f:iN:o:R:r:tV:v")) != -1) {
 		switch (opt) {
 		case 'B': case 'v':
 			break;
@@ -109,6 +136,14 @@ static bool parse_opts(int argc, char **argv, struct opts *o)
 		case 'f': case 'r': o->from = optarg; break;
 		case 'i': o->ignore_dots = true; break;
 		case 't': o->extract = true; break;
+		case 'N': case 'R':
+			if (!set_dsn(opt, optarg, o))
+				return false;
+			break;
+		case 'V':
+			if (!set_envid(optarg, o))
+				return false;
+			break;
 		case 'o':
 			if (!legacy_o(optarg, o))
 				return false;
@@ -581,7 +616,8 @@ static int queue_it(const struct submission *s, const struct buf *msg, time_t no
 	struct maildrop_msg m = {
 		.id = id, .arrival = now, .sender = s->sender, .nrcpt = s->rcpts.n,
 		.rcpt = (const char *const *)s->rcpts.v, .body = msg->p ? msg->p : "",
-		.body_len = msg->len,
+		.body_len = msg->len, .notify = s->o->notify, .ret = s->o->ret,
+		.envid = s->o->envid,
 	};
 	uint64_t size = REC_HDR_LEN + 256 + msg->len;
 	for (size_t i = 0; i < s->rcpts.n; i++)

@@ -47,6 +47,29 @@ bool xtext_decode(const char *in, size_t len, char *out, size_t cap, size_t *n)
 	return true;
 }
 
+bool xtext_encode(const char *in, size_t len, char *out, size_t cap)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t k = 0;
+	if (cap == 0)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+		bool plain = is_xchar(in[i]);
+		if (k + (plain ? 1 : 3) >= cap)
+			return false;
+		if (plain) {
+			out[k++] = (char)c;
+		} else {
+			out[k++] = '+';
+			out[k++] = hex[c >> 4];
+			out[k++] = hex[c & 15];
+		}
+	}
+	out[k] = '\0';
+	return true;
+}
+
 bool dsn_envid_valid(const char *v, size_t len)
 {
 	char dec[DSN_ENVID_MAX + 1];

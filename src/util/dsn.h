@@ -38,6 +38,10 @@ enum dsn_ret { DSN_RET_UNSET = 0, DSN_RET_FULL = 1, DSN_RET_HDRS = 2 };
  */
 bool xtext_decode(const char *in, size_t len, char *out, size_t cap, size_t *n);
 
+/* Encodes len bytes of in as xtext into out (NUL-terminated); false when
+ * it does not fit in cap. */
+bool xtext_encode(const char *in, size_t len, char *out, size_t cap);
+
 /* ENVID: xtext of at most DSN_ENVID_MAX printable US-ASCII characters
  * (RFC 3461 4.4). */
 bool dsn_envid_valid(const char *v, size_t len);

@@ -1,7 +1,8 @@
 """Local submission and local passwords against the real daemon:
 `petrel sendmail` (and petrel run as `sendmail` through a symlink) queues
 through the maildrop, with the daemon running or stopped; the headers it
-adds and removes, -t, -f, -F, -i/-oi, legacy options, usage errors, size
+adds and removes, -t, -f, -F, -i/-oi, the DSN options -N, -R and -V,
+legacy options, usage errors, size
 and write failures (exit 65 and 75); and `petrel passwd`, which must write
 a yescrypt hash into a 0640 file (group: the daemon's) and never the password itself."""
 
@@ -185,6 +186,30 @@ def test_unknown_local_recipient_bounces():
         report = d.wait_mail("alice")[0]
         assert b"nobody@example.test" in report and b"5.1.1" in report, report
         assert header(report, "Return-Path") == "<>"
+
+
+def test_dsn_options_never_hdrs_and_envid():
+    with Petrel() as d:
+        # -N never: the failure is not reported.
+        queued(d, "-f", "alice@example.test", "-N", "never", "nobody@example.test", "bob")
+        d.wait_mail("bob")
+        d.wait_log("status=bounced")
+        # -R hdrs -V: the report carries the ENVID (RFC 3464 2.2.1) and
+        # returns the headers only; -N success,failure reports the delivery too.
+        queued(d, "-f", "alice@example.test", "-R", "hdrs", "-V", "ticket 42+x",
+               "-N", "success,failure", "nobody@example.test", "bob",
+               data=b"Subject: dsn\n\nSECRET BODY\n")
+        reports = d.wait_mail("alice", count=2)
+        assert len(d.maildir("alice")) == 2, "a report for the -N never message"
+        both = b"".join(reports)
+        assert b"Original-Envelope-Id: ticket 42+x" in both, both
+        assert b"Action: failed" in both and b"Action: delivered" in both, both
+        assert b"Subject: dsn" in both and b"SECRET BODY" not in both, both
+        # Bad values are usage errors.
+        for args in (["-N", "never,success"], ["-R", "body"], ["-V", "tab\there"],
+                     ["-V", "x" * 101]):
+            code, _, err = sendmail(d, *args, "bob")
+            assert code == 64 and "usage:" in err, (args, code, err)
 
 
 def test_symlink_and_mail_style_script():

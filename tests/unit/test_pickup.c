@@ -21,6 +21,7 @@
 #include "config_fixture.h"
 #include "queue/pickup.h"
 #include "queue/queue_id.h"
+#include "util/dsn.h"
 #include "util/log.h"
 
 static const char *const RCPTS[] = {"team@example.test", "nobody@example.test",
@@ -54,6 +55,32 @@ static void test_roundtrip(void **state)
 	assert_memory_equal(rm.rcpt[2].addr.p, "someone@remote.test", rm.rcpt[2].addr.len);
 	assert_int_equal(rm.body_len, sizeof BODY - 1);
 	assert_memory_equal(b.p + REC_HDR_LEN + rm.body_off, BODY, sizeof BODY - 1);
+	assert_int_equal(rm.envid.len, 0);
+	assert_int_equal(rm.ret, 0);
+	assert_int_equal(rm.rcpt[0].notify, 0);
+	rec_msg_free(&rm);
+	buf_free(&b);
+}
+
+/* sendmail -N, -R and -V travel in the file as the DSN fields of SMTP. */
+static void test_roundtrip_dsn(void **state)
+{
+	(void)state;
+	struct maildrop_msg m;
+	char id[QUEUE_ID_LEN + 1];
+	sample(&m, id);
+	m.notify = DSN_NOTIFY_NEVER;
+	m.ret = DSN_RET_HDRS;
+	m.envid = "ticket+2042";
+	struct buf b = BUF_INIT;
+	maildrop_encode(&b, &m);
+	struct rec_msg rm;
+	assert_true(maildrop_decode((const uint8_t *)b.p, b.len, &rm));
+	assert_int_equal(rm.ret, DSN_RET_HDRS);
+	assert_int_equal(rm.envid.len, strlen("ticket+2042"));
+	assert_memory_equal(rm.envid.p, "ticket+2042", rm.envid.len);
+	for (size_t i = 0; i < rm.nrcpt; i++)
+		assert_int_equal(rm.rcpt[i].notify, DSN_NOTIFY_NEVER);
 	rec_msg_free(&rm);
 	buf_free(&b);
 }
@@ -260,6 +287,7 @@ int main(void)
 	log_set_level(LOG_LVL_ERROR);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_roundtrip_dsn),
 		cmocka_unit_test(test_damage_refused),
 		cmocka_unit_test_setup_teardown(test_import, scratch_setup, scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_live_and_stop, scratch_setup,

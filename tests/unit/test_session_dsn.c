@@ -72,6 +72,25 @@ struct valid_case {
 	bool ok;
 };
 
+/* The encoder (sendmail -V) gives what the decoder takes back. */
+static void test_xtext_encode(void **state)
+{
+	(void)state;
+	char out[64], back[64];
+	size_t n;
+	assert_true(xtext_encode("a b+c=d~!", 9, out, sizeof out));
+	assert_string_equal(out, "a+20b+2Bc+3Dd~!");
+	assert_true(xtext_decode(out, strlen(out), back, sizeof back, &n));
+	assert_int_equal(n, 9);
+	assert_string_equal(back, "a b+c=d~!");
+	assert_true(xtext_encode("", 0, out, 1));
+	assert_string_equal(out, "");
+	assert_false(xtext_encode("ab", 2, out, 2));
+	assert_false(xtext_encode(" ", 1, out, 3));
+	assert_true(xtext_encode(" ", 1, out, 4));
+	assert_false(xtext_encode("", 0, out, 0));
+}
+
 static void test_envid_table(void **state)
 {
 	(void)state;
@@ -277,6 +296,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_xtext_table),
 		cmocka_unit_test(test_xtext_capacity),
+		cmocka_unit_test(test_xtext_encode),
 		cmocka_unit_test(test_envid_table),
 		cmocka_unit_test(test_orcpt_table),
 		cmocka_unit_test(test_notify_table),
