@@ -119,6 +119,39 @@ static struct spool_stats stats(struct writer *w)
 	return s;
 }
 
+/* Files may grow to max bytes from now on (a stand-in for a full disk);
+ * old receives the limit to restore. */
+static void limit_file_size(off_t max, struct rlimit *old)
+{
+	signal(SIGXFSZ, SIG_IGN);
+	assert_int_equal(getrlimit(RLIMIT_FSIZE, old), 0);
+	struct rlimit lim = *old;
+	lim.rlim_cur = (rlim_t)max;
+	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+}
+
+/* With a threshold of one byte, the next record opens segment 2. */
+static void roll_to_second(struct fixture *fx)
+{
+	writer_set_seg_max(&fx->w, 1);
+	writer_enqueue(&fx->w, update(1, false));
+	struct wreq *done = wait_done(&fx->w, 1);
+	assert_int_equal(done->seg, SEG_FIRST + 1);
+	assert_int_equal(done->off, 0);
+	free_list(done);
+}
+
+/* After a test stopped the writer: a fresh one on segment 1 (of len
+ * bytes), any segment 2 gone, for the teardown. */
+static void restart_on_first(struct fixture *fx, off_t len)
+{
+	writer_destroy(&fx->w);
+	char seg2[PATH_MAX];
+	seg_path(seg2, sizeof seg2, fx->dir, SEG_FIRST + 1);
+	unlink(seg2);
+	assert_int_equal(writer_start(&fx->w, fx->dir, SEG_FIRST, (uint64_t)len), 0);
+}
+
 /* Waits until the writer has written (not synced) n lazy records. */
 static void wait_parked(struct writer *w, uint64_t n)
 {
@@ -204,8 +237,7 @@ static void test_stop_syncs_parked(void **state)
 	assert_int_equal(stats(&fx->w).syncs, 1);
 	assert_int_equal(file_size(fx->seg), len);
 	free_list(done);
-	writer_destroy(&fx->w);
-	assert_int_equal(writer_start(&fx->w, fx->dir, SEG_FIRST, (uint64_t)len), 0);
+	restart_on_first(fx, len);
 }
 
 /* A batch that cannot be made durable fails the parked records with it
@@ -218,12 +250,8 @@ static void test_failure_fails_parked(void **state)
 	off_t len = (off_t)a->rec.len;
 	writer_enqueue(&fx->w, a);
 	wait_parked(&fx->w, 1);
-	signal(SIGXFSZ, SIG_IGN);
-	struct rlimit old, lim;
-	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-	lim = old;
-	lim.rlim_cur = (rlim_t)len + 10;
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	struct rlimit old;
+	limit_file_size(len + 10, &old);
 	writer_enqueue(&fx->w, update(1, false));
 	struct wreq *done = wait_done(&fx->w, 2);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
@@ -265,12 +293,7 @@ static void test_prefill_cut_at_roll_and_stop(void **state)
 	assert_int_equal(file_size(fx->seg), SEG_PREFILL);
 	assert_true(zeros_from(fx->seg, len));
 
-	writer_set_seg_max(&fx->w, 1);
-	writer_enqueue(&fx->w, update(1, false));
-	struct wreq *done = wait_done(&fx->w, 1);
-	assert_int_equal(done->seg, SEG_FIRST + 1);
-	assert_int_equal(done->off, 0);
-	free_list(done);
+	roll_to_second(fx);
 	assert_int_equal(file_size(fx->seg), len);
 	char seg2[PATH_MAX];
 	seg_path(seg2, sizeof seg2, fx->dir, SEG_FIRST + 1);
@@ -278,9 +301,7 @@ static void test_prefill_cut_at_roll_and_stop(void **state)
 
 	writer_stop(&fx->w);
 	assert_int_equal(file_size(seg2), len);
-	writer_destroy(&fx->w);
-	unlink(seg2);
-	assert_int_equal(writer_start(&fx->w, fx->dir, SEG_FIRST, (uint64_t)len), 0);
+	restart_on_first(fx, len);
 }
 
 /* Zeros only partly written (the disk filled up) must still be cut off
@@ -290,12 +311,8 @@ static void test_partial_prefill_cut_at_roll(void **state)
 	struct fixture *fx = *state;
 	struct wreq *a = update(0, false);
 	off_t len = (off_t)a->rec.len;
-	signal(SIGXFSZ, SIG_IGN);
-	struct rlimit old, lim;
-	assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
-	lim = old;
-	lim.rlim_cur = (rlim_t)len + 100;
-	assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+	struct rlimit old;
+	limit_file_size(len + 100, &old);
 	writer_enqueue(&fx->w, a);
 	struct wreq *done = wait_done(&fx->w, 1);
 	assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
@@ -303,18 +320,10 @@ static void test_partial_prefill_cut_at_roll(void **state)
 	free_list(done);
 	assert_int_equal(file_size(fx->seg), len + 100);
 
-	writer_set_seg_max(&fx->w, 1);
-	writer_enqueue(&fx->w, update(1, false));
-	done = wait_done(&fx->w, 1);
-	assert_int_equal(done->seg, SEG_FIRST + 1);
-	free_list(done);
+	roll_to_second(fx);
 	assert_int_equal(file_size(fx->seg), len);
 	writer_stop(&fx->w);
-	writer_destroy(&fx->w);
-	char seg2[PATH_MAX];
-	seg_path(seg2, sizeof seg2, fx->dir, SEG_FIRST + 1);
-	unlink(seg2);
-	assert_int_equal(writer_start(&fx->w, fx->dir, SEG_FIRST, (uint64_t)len), 0);
+	restart_on_first(fx, len);
 }
 
 int main(void)
