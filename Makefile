@@ -19,7 +19,7 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS     := $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d
 
-.PHONY: all run test test-unit test-integration test-asan install clean deps
+.PHONY: all run test test-unit test-integration test-asan install clean deps test-deps
 all: $(BUILD)/petrel $(UNIT_BIN) $(BUILD)/tests/dialogue
 
 $(BUILD)/%.o: %.c
@@ -40,15 +40,19 @@ $(BUILD)/tests/dialogue: tests/dialogues/run_dialogue.c $(BUILD)/libpetrel.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(BUILD)/libpetrel.a $(LDLIBS)
 
-# Installs the Debian packages the build and the tests need, when missing (root: apt-get).
+# Installs the Debian packages missing (root: apt-get): deps for building and
+# running, test-deps also for the tests and their peers (Postfix, Dovecot...).
 deps:
 	@sh tools/install-deps
+
+test-deps:
+	@sh tools/install-deps test
 
 run: deps
 	$(MAKE) $(BUILD)/petrel
 	$(BUILD)/petrel serve -c etc/petrel.conf
 
-test: deps
+test: test-deps
 	$(MAKE) all
 	$(MAKE) BUILD=build-asan CC=clang \
 	  OPT="-O1 -g -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" all

@@ -180,8 +180,13 @@ def test_offline_without_spool_directory():
 
 
 def test_mailq_alias():
-    with Petrel(SETTINGS) as d:
+    # One attempt, then none for an hour: both listings see the same queue
+    # once the first attempt's error is recorded (a retry between the two
+    # snapshots would change the attempt count).
+    with Petrel(dict(SETTINGS, **{"retry-initial": "1h", "retry-max": "1h"})) as d:
         mid = send(d, ["bob@remote.test"])
+        harness.wait_for(lambda: "last error (1 attempt)" in ok(d, "queue"),
+                         what="the first attempt recorded")
         with tempfile.TemporaryDirectory(prefix="petrel-mailq-") as tmp:
             link = os.path.join(tmp, "mailq")
             os.symlink(os.path.abspath(harness.BINARY), link)
