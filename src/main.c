@@ -26,6 +26,7 @@
 #include "queue/pickup.h"
 #include "server/auth_check.h"
 #include "server/privilege.h"
+#include "server/sender_check.h"
 #include "server/server.h"
 #include "server/tls.h"
 #include "submit/sendmail.h"
@@ -211,7 +212,8 @@ static bool start(struct daemon *dm)
 		log_error("spool %s: %s", cfg->spool_dir, strerror(errno));
 		return false;
 	}
-	if (!(srv->sched = scheduler_new(srv->base, srv->spool, cfg)))
+	if (!(srv->sched = scheduler_new(srv->base, srv->spool, cfg)) ||
+	    !(srv->senders = sender_check_new(srv->base, &cfg->dns_servers)))
 		return false;
 	dm->spool_ev = event_new(srv->base, spool_notify_fd(srv->spool), EV_READ | EV_PERSIST,
 				 on_spool, srv->spool);
@@ -244,6 +246,7 @@ static void teardown(struct daemon *dm)
 		scheduler_stop(srv->sched);
 	spool_close(srv->spool);
 	conn_free_all(srv);
+	sender_check_free(srv->senders);
 	scheduler_free(srv->sched);
 	ratelimit_free(srv->msg_rate);
 	SSL_CTX_free(srv->tls);

@@ -5,6 +5,21 @@ read and compared, exactly as the pure runner does against the session."""
 import socket
 
 
+def sender_zones(path):
+    """DNS zones (tests/dnsserver.py) for the sender-domains table the pure
+    runner answers from: its mx domains point at the dialogues' own host
+    name, so nothing is ever sent anywhere."""
+    zones = {"mx.example.test": {"A": ["127.0.0.1"]}}
+    answers = {"mx": {"MX": [[10, "mx.example.test"]]}, "null-mx": {"MX": [[0, "."]]},
+               "servfail": {"SERVFAIL": True}}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            words = line.split()
+            if words and not words[0].startswith("#"):
+                zones[words[0]] = answers[words[1]]
+    return zones
+
+
 def unescape(text):
     out = bytearray()
     i = 0

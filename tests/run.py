@@ -24,6 +24,7 @@ ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import harness  # noqa: E402
 import dialogue_live  # noqa: E402
+from dnsserver import DNSServer  # noqa: E402
 
 passed = failed = 0
 failures = []
@@ -57,10 +58,11 @@ def run_unit(build, tag):
             record(name, False, out[-3000:])
 
 
-def dialogue_config(workdir, port):
+def dialogue_config(workdir, port, dns_port):
     with open(os.path.join(HERE, "dialogues", "dialogue.conf.in")) as f:
         text = f.read()
     text = text.replace("@DIR@", workdir).replace("@PORT@", str(port)).replace("@SRC@", ROOT)
+    text = text.replace("@DNS@", str(dns_port))
     path = os.path.join(workdir, "dialogue.conf")
     with open(path, "w") as f:
         f.write(text)
@@ -69,10 +71,11 @@ def dialogue_config(workdir, port):
 
 def run_dialogues(build, tag, live):
     files = sorted(glob.glob(os.path.join(HERE, "dialogues", "*.dlg")))
-    with tempfile.TemporaryDirectory(prefix="petrel-dlg-") as workdir:
+    zones = dialogue_live.sender_zones(os.path.join(HERE, "dialogues", "sender-domains"))
+    with tempfile.TemporaryDirectory(prefix="petrel-dlg-") as workdir, DNSServer(zones) as dns:
         os.chmod(workdir, 0o755)  # the live daemon may run as the petrel user
         port = harness.free_port()
-        conf = dialogue_config(workdir, port)
+        conf = dialogue_config(workdir, port, dns.port)
         runner = os.path.join(build, "tests", "dialogue")
         for f in files:
             p = subprocess.run([runner, conf, f], capture_output=True, text=True, timeout=60)

@@ -593,6 +593,8 @@ static const struct keyword keywords[] = {
 	{"data-timeout", "DURATION", 1, false, set_duration, CFG(data_timeout), 1, DAY},
 	{"vrfy", "on|off", 1, false, set_switch, CFG(vrfy), 0, 0},
 	{"expn", "on|off", 1, false, set_switch, CFG(expn), 0, 0},
+	{"reject-unknown-sender-domain", "on|off", 1, false, set_switch,
+	 CFG(reject_unknown_sender_domain), 0, 0},
 	{"retry-initial", "DURATION", 1, false, set_duration, CFG(retry_initial), 1, DAY},
 	{"retry-max", "DURATION", 1, false, set_duration, CFG(retry_max), 1, 30 * DAY},
 	{"delivery-workers", "N", 1, false, set_count, CFG(delivery_workers), 1, 1024},
@@ -687,6 +689,7 @@ static void set_defaults(struct config *cfg)
 	cfg->data_timeout = 600;
 	cfg->vrfy = true;
 	cfg->expn = true;
+	cfg->reject_unknown_sender_domain = true;
 	cfg->retry_initial = 60;
 	cfg->retry_max = 900;
 	cfg->delivery_workers = 4;

@@ -64,6 +64,7 @@ struct config {
 	unsigned data_timeout;        /* "data-timeout" seconds, default 600 */
 	bool vrfy;                    /* "vrfy on|off", default on */
 	bool expn;                    /* "expn on|off", default on */
+	bool reject_unknown_sender_domain; /* "reject-unknown-sender-domain on|off", default on */
 	unsigned retry_initial;       /* "retry-initial" seconds, default 60 */
 	unsigned retry_max;           /* "retry-max" seconds, default 900 (15 min) */
 	unsigned delivery_workers;    /* "delivery-workers", default 4 */

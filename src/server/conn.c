@@ -2,7 +2,8 @@
  * conn - one client connection: bytes from the socket into the pure
  * session, its replies back out, its finished messages into the spool.
  * The connection's read side is paused while a message is being made
- * durable, so pipelined commands after DATA wait their turn (RFC 2920).
+ * durable or the sender's domain looked up, so pipelined commands after
+ * DATA or MAIL wait their turn (RFC 2920).
  *
  * A plain socket is read here, not by its bufferevent: libevent asks
  * FIONREAD before every read and then reads at most 4096 bytes
@@ -28,6 +29,7 @@
 #include "auth/ratelimit.h"
 #include "server/auth_check.h"
 #include "server/policy.h"
+#include "server/sender_check.h"
 #include "server/server.h"
 #include "smtp/headers.h"
 #include "smtp/received.h"
@@ -51,6 +53,7 @@ struct conn {
 	struct conn *prev, *next;
 	enum listen_mode mode;
 	bool waiting;  /* a message is being made durable, or credentials checked */
+	struct sender_lookup *lookup; /* the sender's domain is being looked up */
 	bool dead;     /* the socket went away while waiting */
 	bool closing;  /* flushing the last replies */
 	bool handshake; /* TLS handshake under way */
@@ -132,9 +135,18 @@ static void peer_to_text(const struct sockaddr *sa, char *out, size_t outsz)
 	snprintf(out, outsz, "%s%s", sa->sa_family == AF_INET6 ? "IPv6:" : "", a);
 }
 
+/* A lookup's answer must never reach a connection that is going away. */
+static void drop_lookup(struct conn *c)
+{
+	if (c->lookup)
+		sender_check_cancel(c->lookup);
+	c->lookup = NULL;
+}
+
 static void conn_free(struct conn *c)
 {
 	struct server *srv = c->srv;
+	drop_lookup(c);
 	log_info("disconnect from [%s]", c->peer_text);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -194,6 +206,7 @@ static void set_timeouts(struct conn *c)
 static void begin_close(struct conn *c)
 {
 	c->closing = true;
+	drop_lookup(c);
 	set_reading(c, false);
 	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
 		conn_free(c);
@@ -374,6 +387,28 @@ static void check_credentials(struct conn *c)
 			 session_auth_pass(c->sess), credentials_checked, c);
 }
 
+static void sender_checked(void *arg, enum sender_result r, const char *reason)
+{
+	struct conn *c = arg;
+	c->lookup = NULL;
+	if (r != SENDER_OK)
+		log_info("sender domain %s from [%s] refused: %s", session_sender_domain(c->sess),
+			 c->peer_text, reason);
+	session_sender_done(c->sess, r);
+	if (c->srv->stopping)
+		session_shutdown(c->sess);
+	set_reading(c, true);
+	pump(c);
+}
+
+/* Input stays unread meanwhile: the lookup is bounded, the input is not. */
+static void check_sender(struct conn *c)
+{
+	set_reading(c, false);
+	c->lookup = sender_check_start(c->srv->senders, session_sender_domain(c->sess),
+				       sender_checked, c);
+}
+
 /* Feeds everything buffered into the session until it raises an event. */
 static void pump(struct conn *c)
 {
@@ -407,6 +442,10 @@ static void pump(struct conn *c)
 	case SESSION_EV_AUTH:
 		if (!c->waiting)
 			check_credentials(c);
+		break;
+	case SESSION_EV_SENDER:
+		if (!c->lookup)
+			check_sender(c);
 		break;
 	case SESSION_EV_NONE:
 		set_timeouts(c);

@@ -1,4 +1,4 @@
-/* policy - RCPT / VRFY / EXPN answers from the configuration; see policy.h. */
+/* policy - MAIL / RCPT / VRFY / EXPN answers from the configuration; see policy.h. */
 #include "server/policy.h"
 
 #include <stdarg.h>
@@ -193,9 +193,25 @@ static void policy_mail(void *ctx, const char *login, const struct address *send
 		verdict(v, 553, "5.7.1", "<%s>: Sender address not owned by user %s", addr, login);
 }
 
+/* Postfix's reject_unknown_sender_domain, on the MX role: mail whose
+ * sender's domain cannot take a bounce would only end as a double bounce.
+ * Not asked: for the null sender (RFC 5321 4.5.5: it gets no bounce), a
+ * logged-in user or a relay-from network (ours to answer for), our own
+ * domains, and address literals and UTF-8 domains, which are no DNS names
+ * (no IDNA here). */
+static bool policy_sender_lookup(void *ctx, const char *login, const struct address *sender)
+{
+	const struct policy_ctx *pc = ctx;
+	const char *dom = sender->domain;
+	return pc->cfg->reject_unknown_sender_domain && !login && !sender->is_null &&
+	       addr_valid_domain(dom, strlen(dom), false) && !config_is_local_domain(pc->cfg, dom) &&
+	       !cidr_list_match(&pc->cfg->relay_from, pc->peer);
+}
+
 const struct smtp_policy receive_policy = {
 	.rcpt = policy_rcpt,
 	.vrfy = policy_vrfy,
 	.expn = policy_expn,
 	.mail = policy_mail,
+	.sender_lookup = policy_sender_lookup,
 };

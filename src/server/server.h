@@ -17,6 +17,7 @@
 struct conn;
 struct scheduler;
 struct auth_check;
+struct sender_check;
 struct pickup;
 
 struct listener {
@@ -32,6 +33,7 @@ struct server {
 	const struct config *cfg;     /* the current snapshot; a reload swaps it */
 	SSL_CTX *tls;                 /* NULL without tls-cert */
 	struct auth_check *auth;      /* NULL without passwd-file */
+	struct sender_check *senders; /* looks up the domains of MAIL FROM */
 	struct ratelimit *msg_rate;   /* accepted messages per client address */
 	struct spool *spool;
 	struct scheduler *sched;

@@ -332,9 +332,8 @@ static bool check_mail(struct session *s, const char *arg)
 	return true;
 }
 
-static void proceed_mail(struct session *s, const char *arg)
+static void accept_mail(struct session *s)
 {
-	(void)arg;
 	char text[ADDR_PATH_MAX + 1];
 	addr_format(&s->addr, text, sizeof text);
 	s->env.sender = xstrdup(text);
@@ -344,6 +343,51 @@ static void proceed_mail(struct session *s, const char *arg)
 	s->env.envid = s->mail_envid[0] ? xstrdup(s->mail_envid) : NULL;
 	s->state = ST_MAIL;
 	session_reply(s, 250, "2.1.0", "Ok");
+}
+
+static void proceed_mail(struct session *s, const char *arg)
+{
+	(void)arg;
+	if (s->pol->sender_lookup && s->pol->sender_lookup(s->pol_ctx, s->login, &s->addr)) {
+		/* Nothing more is read until the shell has the DNS answer, so
+		 * pipelined commands are answered after this MAIL (RFC 2920). */
+		s->state = ST_SENDER;
+		s->event = SESSION_EV_SENDER;
+		return;
+	}
+	accept_mail(s);
+}
+
+const char *session_sender_domain(const struct session *s)
+{
+	return s->state == ST_SENDER ? s->addr.domain : "";
+}
+
+void session_sender_done(struct session *s, enum sender_result r)
+{
+	if (s->state != ST_SENDER)
+		return;
+	s->event = SESSION_EV_NONE;
+	s->state = ST_READY;
+	if (r == SENDER_OK) {
+		accept_mail(s);
+		return;
+	}
+	char addr[ADDR_PATH_MAX + 1];
+	addr_format(&s->addr, addr, sizeof addr);
+	/* RFC 3463 3.2: X.1.8, the sender's system cannot take return mail;
+	 * RFC 7505 4.1: 550 5.7.27 for a sender domain with a null MX (556
+	 * and 5.1.10 there, and RFC 7504 3, are for recipients). */
+	if (r == SENDER_TEMPFAIL)
+		session_replyf(s, 450, "4.1.8", "<%s>: Sender address rejected: Domain could not "
+			       "be looked up, try again later", addr);
+	else if (r == SENDER_NULL_MX)
+		session_replyf(s, 550, "5.7.27", "<%s>: Sender address rejected: Domain accepts "
+			       "no mail (null MX)", addr);
+	else
+		session_replyf(s, 550, "5.1.8", "<%s>: Sender address rejected: Domain not found",
+			       addr);
+	session_count_error(s);
 }
 
 static bool check_rcpt(struct session *s, const char *arg)

@@ -9,6 +9,10 @@
  * PIPELINING needs. Decisions that need the world (who is local, who may
  * relay, what VRFY says) are asked through struct smtp_policy.
  *
+ * A MAIL from a sender whose domain the policy wants looked up raises
+ * SESSION_EV_SENDER and waits the same way: the shell asks the DNS and
+ * answers with session_sender_done(), which replies to the MAIL.
+ *
  * When the client ends a message the session stops consuming input and
  * raises SESSION_EV_MESSAGE; the shell makes the message durable and then
  * calls session_message_done(), which emits the 250 (or the 4xx) and lets
@@ -48,6 +52,9 @@ struct smtp_policy {
 	 * (NULL when not logged in) use sender? */
 	void (*mail)(void *ctx, const char *login, const struct address *sender,
 		     struct smtp_verdict *v);
+	/* MAIL FROM, once mail allowed it (may be NULL): must the sender's
+	 * domain be looked up before the reply (SESSION_EV_SENDER)? */
+	bool (*sender_lookup)(void *ctx, const char *login, const struct address *sender);
 };
 
 struct session_limits {
@@ -85,9 +92,15 @@ enum session_event {
 	SESSION_EV_CLOSE,    /* flush output, then close */
 	SESSION_EV_STARTTLS, /* flush output, drop unread input, handshake, session_tls_started() */
 	SESSION_EV_AUTH,     /* check session_auth_user()/_pass(), then session_auth_done() */
+	SESSION_EV_SENDER,   /* look up session_sender_domain(), then session_sender_done() */
 };
 
 enum auth_result { AUTH_OK, AUTH_FAILED, AUTH_BLOCKED };
+
+/* What the DNS says about the sender's domain: mail can be returned to it,
+ * the lookup failed for now, the domain does not exist (or has neither
+ * an MX nor an address), or it has a null MX (RFC 7505). */
+enum sender_result { SENDER_OK, SENDER_TEMPFAIL, SENDER_UNKNOWN, SENDER_NULL_MX };
 
 struct session *session_new(const struct session_limits *lim, const struct smtp_policy *pol,
 			    void *pol_ctx);
@@ -129,5 +142,11 @@ const char *session_auth_pass(const struct session *s);
 void session_auth_done(struct session *s, enum auth_result r);
 /* The logged-in user, or NULL. */
 const char *session_login(const struct session *s);
+
+/* The domain of the pending SESSION_EV_SENDER (valid until session_sender_done). */
+const char *session_sender_domain(const struct session *s);
+/* The verdict on it: 250 to the MAIL, or its refusal (450 4.1.8, 550
+ * 5.1.8, 550 5.7.27). */
+void session_sender_done(struct session *s, enum sender_result r);
 
 #endif

@@ -20,6 +20,7 @@
 enum session_state {
 	ST_FRESH,     /* no HELO/EHLO yet */
 	ST_READY,     /* greeted, no transaction */
+	ST_SENDER,    /* MAIL: the sender's domain is being looked up */
 	ST_MAIL,      /* MAIL accepted */
 	ST_DATA,      /* reading message content */
 	ST_WAIT,      /* message complete, waiting for the spool */

@@ -9,13 +9,16 @@
  *   "#..."      comment
  * The same files are played against the live daemon by tests/dialogue_live.py.
  * The session runs with the real receiving policy from CONFIG and a client
- * at 127.0.0.1; a finished message is acknowledged with queue ID TEST.
+ * at 127.0.0.1; a finished message is acknowledged with queue ID TEST, and a
+ * sender's domain is answered from the file sender-domains next to FILE, as
+ * the DNS server tests/run.py starts for the live daemon answers it.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "config/config.h"
 #include "server/policy.h"
@@ -49,7 +52,29 @@ static size_t unescape(const char *in, char *out)
 	return j;
 }
 
-static void feed(struct session *s, const char *p, size_t n)
+/* "domain mx|null-mx|servfail" lines; a domain not listed does not exist. */
+static enum sender_result sender_verdict(const char *table, const char *domain)
+{
+	FILE *f = fopen(table, "r");
+	if (!f) {
+		perror(table);
+		exit(2);
+	}
+	char line[512], name[256], answer[16];
+	enum sender_result r = SENDER_UNKNOWN;
+	while (fgets(line, sizeof line, f)) {
+		if (line[0] == '#' || sscanf(line, "%255s %15s", name, answer) != 2 ||
+		    strcasecmp(name, domain) != 0)
+			continue;
+		r = strcmp(answer, "mx") == 0	     ? SENDER_OK
+		    : strcmp(answer, "null-mx") == 0 ? SENDER_NULL_MX
+						     : SENDER_TEMPFAIL;
+	}
+	fclose(f);
+	return r;
+}
+
+static void feed(struct session *s, const char *p, size_t n, const char *dns_table)
 {
 	while (n) {
 		size_t used = session_feed(s, p, n);
@@ -57,6 +82,8 @@ static void feed(struct session *s, const char *p, size_t n)
 		n -= used;
 		if (session_event(s) == SESSION_EV_MESSAGE)
 			session_message_done(s, "TEST", 0);
+		else if (session_event(s) == SESSION_EV_SENDER)
+			session_sender_done(s, sender_verdict(dns_table, session_sender_domain(s)));
 		else if (session_event(s) == SESSION_EV_CLOSE)
 			return;
 	}
@@ -98,6 +125,10 @@ static int play(const char *file, const struct config *cfg)
 	server_limits(&srv, LISTEN_SMTP, &lim);
 	struct session *s = session_new(&lim, &receive_policy, &pc);
 	session_start(s);
+	char dns_table[4096];
+	const char *slash = strrchr(file, '/');
+	snprintf(dns_table, sizeof dns_table, "%.*ssender-domains",
+		 slash ? (int)(slash - file + 1) : 0, file);
 	char line[4096], raw[4096], got[1024];
 	int lineno = 0, fails = 0;
 	while (fgets(line, sizeof line, f)) {
@@ -107,9 +138,9 @@ static int play(const char *file, const struct config *cfg)
 			size_t n = strlen(line + 3);
 			memcpy(raw, line + 3, n);
 			memcpy(raw + n, "\r\n", 2);
-			feed(s, raw, n + 2);
+			feed(s, raw, n + 2, dns_table);
 		} else if (strncmp(line, "C> ", 3) == 0) {
-			feed(s, raw, unescape(line + 3, raw));
+			feed(s, raw, unescape(line + 3, raw), dns_table);
 		} else if (strncmp(line, "S: ", 3) == 0) {
 			if (!next_line(session_output(s), got, sizeof got)) {
 				printf("%s:%d: expected \"%s\", got nothing\n", file, lineno, line + 3);

@@ -33,7 +33,7 @@ static void fake_vrfy(void *ctx, const char *arg, struct smtp_verdict *v)
 	buf_printf(&v->text, "<%s@example.test>", arg);
 }
 
-static const struct smtp_policy policy = {fake_rcpt, fake_vrfy, fake_vrfy, NULL};
+static const struct smtp_policy policy = {fake_rcpt, fake_vrfy, fake_vrfy, NULL, NULL};
 static const struct session_limits limits = {
 	.hostname = "mx.test", .max_message_size = 1000, .max_recipients = 2,
 	.max_errors = 5, .vrfy = true, .expn = true,

@@ -213,7 +213,7 @@ static void fake_rcpt(void *ctx, const struct address *a, struct smtp_verdict *v
 	strlist_add(targets, t);
 }
 
-static const struct smtp_policy policy = {fake_rcpt, NULL, NULL, NULL};
+static const struct smtp_policy policy = {fake_rcpt, NULL, NULL, NULL, NULL};
 static const struct session_limits limits = {
 	.hostname = "mx.test", .max_message_size = 1000, .max_recipients = 10,
 	.max_errors = 50,
