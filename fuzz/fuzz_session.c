@@ -9,7 +9,9 @@
  * in-memory policy accepts some recipients (one of them an alias of two, one
  * accepted with no target), forwards one (251), has one moved (551), one
  * busy (450), refuses unknown users (550) and relays to relay.test only (554
- * elsewhere); logged-in users may send from example.test. Messages are
+ * elsewhere); logged-in users may send from example.test; other senders'
+ * domains are "looked up", the answers taking turns (found, DNS failure,
+ * unknown, null MX). Messages are
  * answered in turn with success, ENOSPC and EIO; STARTTLS "succeeds" at once;
  * credentials alice/secret are good, user "blocked" is rate-limited.
  * Checked:
@@ -18,6 +20,7 @@
  *   complete and with one code, an enhanced status code of the reply's class;
  * - session_feed never consumes more than it was given, and consumes all of
  *   it unless an event is pending;
+ * - at SESSION_EV_SENDER: a domain to look up;
  * - at SESSION_EV_AUTH: a login name and a password of at most 255 octets;
  *   good credentials make that name session_login();
  * - at SESSION_EV_MESSAGE: a sender that parses back as a mailbox, at least
@@ -141,11 +144,18 @@ static void policy_mail(void *ctx, const char *login, const struct address *send
 		verdict(v, 553, "5.7.1", "Sender address not owned by the logged-in user");
 }
 
+static bool policy_sender_lookup(void *ctx, const char *login, const struct address *sender)
+{
+	(void)ctx;
+	return !login && !sender->is_null && strcasecmp(sender->domain, LOCAL_DOMAIN) != 0;
+}
+
 static const struct smtp_policy policy = {
 	.rcpt = policy_rcpt,
 	.vrfy = policy_vrfy,
 	.expn = policy_expn,
 	.mail = policy_mail,
+	.sender_lookup = policy_sender_lookup,
 };
 
 static bool is_digit_in(char c, char lo, char hi)
@@ -204,6 +214,7 @@ struct run {
 	const struct session_limits *lim;
 	struct buf log;     /* replies and messages, to compare runs */
 	unsigned messages;
+	unsigned lookups;
 };
 
 static void check_body(const struct buf *b, uint64_t max)
@@ -283,6 +294,17 @@ static void authenticate(struct session *s, struct run *r)
 		abort();
 }
 
+/* The sender's domain: the answers take turns. */
+static void sender_domain(struct session *s, struct run *r)
+{
+	const char *dom = session_sender_domain(s);
+	if (!*dom)
+		abort();
+	enum sender_result res = (enum sender_result)(r->lookups++ % 4);
+	buf_printf(&r->log, "SENDER %s %d\n", dom, (int)res);
+	session_sender_done(s, res);
+}
+
 static void collect(struct session *s, struct run *r)
 {
 	struct buf *out = session_output(s);
@@ -307,6 +329,9 @@ static bool answer(struct session *s, struct run *r)
 		return true;
 	case SESSION_EV_AUTH:
 		authenticate(s, r);
+		return true;
+	case SESSION_EV_SENDER:
+		sender_domain(s, r);
 		return true;
 	case SESSION_EV_STARTTLS:
 		/* The shell would drop what is left of its read; a model that

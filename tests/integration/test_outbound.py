@@ -220,9 +220,10 @@ def test_backup_mx_holds_mail_until_primary_returns():
         primary = Petrel({"hostname": "mx1.dom.test", "domain": "dom.test"},
                          host="127.0.0.2", port=port)
         with backup:
-            # Anyone may hand the backup mail for dom.test; it cannot reach
-            # the primary and must keep it (never deliver it to itself).
-            send(backup, "someone@example.org", ["alice@dom.test"], "via backup")
+            # Anyone may hand the backup mail for dom.test (from a sender
+            # whose domain exists); it cannot reach the primary and must keep
+            # it (never deliver it to itself).
+            send(backup, "someone@remote.test", ["alice@dom.test"], "via backup")
             backup.wait_log("status=deferred")
             assert "loops back" not in backup.run_log()
             with primary:

@@ -39,12 +39,17 @@ static const struct session_limits limits = {
 	.max_errors = 5, .vrfy = true, .expn = true,
 };
 
-static struct session *start(void)
+static struct session *start_with(const struct smtp_policy *pol)
 {
-	struct session *s = session_new(&limits, &policy, NULL);
+	struct session *s = session_new(&limits, pol, NULL);
 	session_start(s);
 	buf_reset(session_output(s));
 	return s;
+}
+
+static struct session *start(void)
+{
+	return start_with(&policy);
 }
 
 static size_t feed(struct session *s, const char *text)
@@ -173,6 +178,92 @@ static void test_rset_clears_transaction(void **state)
 	session_free(s);
 }
 
+/* Every sender's domain is looked up, but for the null sender. */
+static bool fake_sender_lookup(void *ctx, const char *login, const struct address *sender)
+{
+	(void)ctx;
+	(void)login;
+	return !sender->is_null;
+}
+
+static const struct smtp_policy lookup_policy = {fake_rcpt, fake_vrfy, fake_vrfy, NULL,
+						 fake_sender_lookup};
+
+static void test_sender_lookup_holds_pipelined_input(void **state)
+{
+	(void)state;
+	struct session *s = start_with(&lookup_policy);
+	const char *in = "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n";
+	size_t used = feed(s, in);
+	assert_int_equal(used, strlen(in) - strlen("RCPT TO:<b@y.test>\r\n"));
+	assert_int_equal(session_event(s), SESSION_EV_SENDER);
+	assert_string_equal(session_sender_domain(s), "x.test");
+	buf_reset(session_output(s));
+	assert_int_equal(feed(s, "RCPT TO:<b@y.test>\r\n"), 0);
+	session_sender_done(s, SENDER_OK);
+	expect_out(s, "250 2.1.0 Ok\r\n");
+	assert_int_equal(session_event(s), SESSION_EV_NONE);
+	feed(s, "RCPT TO:<b@y.test>\r\n");
+	expect_out(s, "250 2.1.5 Ok\r\n");
+	/* No answer is owed any more: a late one changes nothing. */
+	session_sender_done(s, SENDER_UNKNOWN);
+	expect_out(s, "");
+	session_free(s);
+}
+
+static void test_sender_lookup_refusals(void **state)
+{
+	(void)state;
+	static const struct {
+		enum sender_result r;
+		const char *reply;
+	} t[] = {
+		{SENDER_TEMPFAIL, "450 4.1.8 <a@x.test>: Sender address rejected: Domain could not "
+				  "be looked up, try again later\r\n"},
+		{SENDER_UNKNOWN, "550 5.1.8 <a@x.test>: Sender address rejected: Domain not found\r\n"},
+		{SENDER_NULL_MX, "550 5.7.27 <a@x.test>: Sender address rejected: Domain accepts no "
+				 "mail (null MX)\r\n"},
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		struct session *s = start_with(&lookup_policy);
+		feed(s, "EHLO c\r\nMAIL FROM:<a@x.test>\r\n");
+		buf_reset(session_output(s));
+		session_sender_done(s, t[i].r);
+		expect_out(s, t[i].reply);
+		feed(s, "RCPT TO:<b@y.test>\r\nMAIL FROM:<>\r\n");
+		expect_out(s, "503 5.5.1 Need MAIL before RCPT\r\n250 2.1.0 Ok\r\n");
+		session_free(s);
+	}
+}
+
+static void test_sender_refusals_count_as_errors(void **state)
+{
+	(void)state;
+	struct session *s = start_with(&lookup_policy);
+	feed(s, "HELO c\r\n");
+	for (int i = 0; i < 5; i++) {
+		feed(s, "MAIL FROM:<a@x.test>\r\n");
+		session_sender_done(s, SENDER_UNKNOWN);
+	}
+	assert_non_null(strstr(session_output(s)->p, "421 4.7.0 Too many errors"));
+	assert_int_equal(session_event(s), SESSION_EV_CLOSE);
+	session_free(s);
+}
+
+static void test_shutdown_while_sender_lookup_pending(void **state)
+{
+	(void)state;
+	struct session *s = start_with(&lookup_policy);
+	feed(s, "HELO c\r\nMAIL FROM:<a@x.test>\r\n");
+	buf_reset(session_output(s));
+	session_shutdown(s);
+	expect_out(s, "421 4.3.2 mx.test Service shutting down, closing connection\r\n");
+	assert_int_equal(session_event(s), SESSION_EV_CLOSE);
+	session_sender_done(s, SENDER_OK);
+	expect_out(s, "");
+	session_free(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -183,6 +274,10 @@ int main(void)
 		cmocka_unit_test(test_error_limit_closes),
 		cmocka_unit_test(test_bare_lf_commands_and_split_lines),
 		cmocka_unit_test(test_rset_clears_transaction),
+		cmocka_unit_test(test_sender_lookup_holds_pipelined_input),
+		cmocka_unit_test(test_sender_lookup_refusals),
+		cmocka_unit_test(test_sender_refusals_count_as_errors),
+		cmocka_unit_test(test_shutdown_while_sender_lookup_pending),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
