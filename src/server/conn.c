@@ -394,9 +394,8 @@ static void sender_checked(void *arg, enum sender_result r, const char *reason)
 	if (r != SENDER_OK)
 		log_info("sender domain %s from [%s] refused: %s", session_sender_domain(c->sess),
 			 c->peer_text, reason);
+	/* Not stopping: conn_shutdown_all closed every session waiting here. */
 	session_sender_done(c->sess, r);
-	if (c->srv->stopping)
-		session_shutdown(c->sess);
 	set_reading(c, true);
 	pump(c);
 }

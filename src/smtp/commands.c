@@ -3,7 +3,7 @@
  * refuse) and a proceed (act; emit the 2xx/3xx), dispatched from one table
  * whose flags say what each command needs. RFC 5321 3, 4.1.1, 4.3.2;
  * RFC 1870 (SIZE), RFC 6152 (8BITMIME), RFC 2920 (PIPELINING), RFC 2034,
- * RFC 3461 (DSN: RET, ENVID, NOTIFY, ORCPT).
+ * RFC 3461 (DSN: RET, ENVID, NOTIFY, ORCPT), RFC 7505 (a sender's null MX).
  */
 #include <errno.h>
 #include <inttypes.h>

@@ -98,8 +98,8 @@ enum session_event {
 enum auth_result { AUTH_OK, AUTH_FAILED, AUTH_BLOCKED };
 
 /* What the DNS says about the sender's domain: mail can be returned to it,
- * the lookup failed for now, the domain does not exist (or has neither
- * an MX nor an address), or it has a null MX (RFC 7505). */
+ * the lookup failed for now, the domain does not exist or mail to it would
+ * find no server with an address, or it has a null MX (RFC 7505). */
 enum sender_result { SENDER_OK, SENDER_TEMPFAIL, SENDER_UNKNOWN, SENDER_NULL_MX };
 
 struct session *session_new(const struct session_limits *lim, const struct smtp_policy *pol,

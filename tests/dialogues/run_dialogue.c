@@ -66,9 +66,12 @@ static enum sender_result sender_verdict(const char *table, const char *domain)
 		if (line[0] == '#' || sscanf(line, "%255s %15s", name, answer) != 2 ||
 		    strcasecmp(name, domain) != 0)
 			continue;
-		r = strcmp(answer, "mx") == 0	     ? SENDER_OK
-		    : strcmp(answer, "null-mx") == 0 ? SENDER_NULL_MX
-						     : SENDER_TEMPFAIL;
+		if (strcmp(answer, "mx") == 0)
+			r = SENDER_OK;
+		else if (strcmp(answer, "null-mx") == 0)
+			r = SENDER_NULL_MX;
+		else
+			r = SENDER_TEMPFAIL;
 	}
 	fclose(f);
 	return r;
