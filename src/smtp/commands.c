@@ -409,11 +409,6 @@ static bool check_rcpt(struct session *s, const char *arg)
 	    !parse_params(s, rest, rcpt_params, sizeof rcpt_params / sizeof rcpt_params[0],
 			  "RCPT "))
 		return false;
-	/* RFC 5321 4.5.3.1.8: past our limit, 452 and the client sends the rest later. */
-	if (s->env.naccepted >= s->lim->max_recipients) {
-		session_reply(s, 452, "4.5.3", "Too many recipients");
-		return false;
-	}
 	return true;
 }
 
@@ -433,6 +428,15 @@ static void add_target(struct session *s, const char *target, const char *orig)
 static void proceed_rcpt(struct session *s, const char *arg)
 {
 	(void)arg;
+	/* RFC 5321 4.5.3.1.8, 4.5.3.1.10: past our limit, 452 and the client
+	 * sends the rest in a later transaction; with PIPELINING (RFC 2920) it
+	 * may send its whole list before seeing any reply. So this is no client
+	 * error, nor harvesting (it says nothing about the address): it counts
+	 * against neither limit, and DATA still takes the accepted ones. */
+	if (s->env.naccepted >= s->lim->max_recipients) {
+		session_reply(s, 452, "4.5.3", "Too many recipients");
+		return;
+	}
 	struct smtp_verdict v = {0};
 	struct strlist targets = STRLIST_INIT;
 	s->pol->rcpt(s->pol_ctx, &s->addr, &v, &targets);

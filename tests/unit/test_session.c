@@ -126,6 +126,43 @@ static void test_recipient_limit(void **state)
 	session_free(s);
 }
 
+/* RFC 5321 4.5.3.1.10, RFC 2920: a client may pipeline more RCPTs than the
+ * limit; the 452s beyond it are neither errors nor "no progress", so the
+ * session stays open and DATA takes the accepted recipients. */
+static void test_recipient_limit_452_is_not_an_error(void **state)
+{
+	(void)state;
+	static const struct session_limits lim = {
+		.hostname = "mx.test", .max_message_size = 1000, .max_recipients = 2,
+		.max_errors = 3, .max_no_progress = 3,
+	};
+	struct session *s = session_new(&lim, &policy, NULL);
+	struct buf in = BUF_INIT, want = BUF_INIT;
+	buf_puts(&in, "EHLO c\r\nMAIL FROM:<a@x.test>\r\n");
+	for (int i = 0; i < 10; i++)
+		buf_printf(&in, "RCPT TO:<r%d@y.test>\r\n", i);
+	buf_puts(&in, "DATA\r\n");
+	assert_int_equal(session_feed(s, in.p, in.len), in.len);
+	buf_puts(&want, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n");
+	for (int i = 2; i < 10; i++)
+		buf_puts(&want, "452 4.5.3 Too many recipients\r\n");
+	buf_puts(&want, "354 End data with <CR><LF>.<CR><LF>\r\n");
+	struct buf *out = session_output(s);
+	const char *ehlo_end = strstr(out->p, "250 DSN\r\n");
+	assert_non_null(ehlo_end);
+	assert_string_equal(ehlo_end + strlen("250 DSN\r\n"), want.p);
+	buf_reset(out);
+	feed(s, "hi\r\n.\r\n");
+	assert_int_equal(session_event(s), SESSION_EV_MESSAGE);
+	assert_int_equal(session_envelope(s)->rcpt_addr.n, 2);
+	assert_string_equal(session_envelope(s)->rcpt_addr.v[1], "r1@y.test");
+	session_message_done(s, "QID", 0);
+	expect_out(s, "250 2.0.0 Ok: queued as QID\r\n");
+	buf_free(&in);
+	buf_free(&want);
+	session_free(s);
+}
+
 static void test_timeout_and_shutdown(void **state)
 {
 	(void)state;
@@ -273,6 +310,7 @@ int main(void)
 		cmocka_unit_test(test_message_event_and_held_input),
 		cmocka_unit_test(test_spool_failure_replies),
 		cmocka_unit_test(test_recipient_limit),
+		cmocka_unit_test(test_recipient_limit_452_is_not_an_error),
 		cmocka_unit_test(test_timeout_and_shutdown),
 		cmocka_unit_test(test_error_limit_closes),
 		cmocka_unit_test(test_bare_lf_commands_and_split_lines),
