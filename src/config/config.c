@@ -583,6 +583,7 @@ static const struct keyword keywords[] = {
 	{"max-message-size", "SIZE", 1, false, set_size, CFG(max_message_size), 1,
 	 (uint64_t)1 << 40},
 	{"max-recipients", "N", 1, false, set_count, CFG(max_recipients), 1, 100000},
+	{"max-hops", "N", 1, false, set_count, CFG(max_hops), 1, 100000},
 	{"max-connections", "N", 1, false, set_count, CFG(max_connections), 1, 1000000},
 	{"max-connections-per-client", "N", 1, false, set_count, CFG(max_per_client), 1, 1000000},
 	{"max-no-progress", "N", 1, false, set_count, CFG(max_no_progress), 1, 1000000},
@@ -680,6 +681,7 @@ static void set_defaults(struct config *cfg)
 {
 	cfg->max_message_size = 10u << 20;
 	cfg->max_recipients = 100;
+	cfg->max_hops = 100;
 	cfg->max_connections = 1000;
 	cfg->max_per_client = 20;
 	cfg->max_no_progress = 30;

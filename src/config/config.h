@@ -55,6 +55,7 @@ struct config {
 	struct cidr_list relay_from;  /* "relay-from CIDR..." */
 	uint64_t max_message_size;    /* "max-message-size" bytes, default 10 MiB */
 	unsigned max_recipients;      /* "max-recipients", default 100 */
+	unsigned max_hops;            /* "max-hops", default 100 Received: fields (RFC 5321 6.3) */
 	unsigned max_connections;     /* "max-connections", default 1000 */
 	unsigned max_per_client;      /* "max-connections-per-client", default 20; relay-from exempt */
 	unsigned max_no_progress;     /* "max-no-progress", default 30 commands without a message */

@@ -4,10 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "deliver/lmtp.h"
 #include "deliver/maildir.h"
+#include "smtp/headers.h"
 #include "util/buf.h"
 
 char *local_mailbox_of(const struct config *cfg, const char *addr)
@@ -44,6 +46,63 @@ static bool known_mailbox(const struct config *cfg, struct job_rcpt *r)
 	return false;
 }
 
+/* A Delivered-To: value names addr, with or without angle brackets. */
+static bool names_address(const char *value, const char *addr)
+{
+	size_t n = strlen(value);
+	if (n >= 2 && value[0] == '<' && value[n - 1] == '>') {
+		value++;
+		n -= 2;
+	}
+	return n == strlen(addr) && strncasecmp(value, addr, n) == 0;
+}
+
+static void refuse_if_named(struct local_ctx *lc, const struct header_scan *h)
+{
+	for (size_t i = 0; i < lc->job->n && !h->value_long; i++) {
+		struct job_rcpt *r = &lc->job->r[i];
+		if (r->res == JOB_PERM || !names_address(h->value, lc->addrs.v[i]))
+			continue;
+		r->res = JOB_PERM;
+		snprintf(r->status, sizeof r->status, "5.4.6");
+		snprintf(r->text, sizeof r->text, "mail forwarding loop for %s", lc->addrs.v[i]);
+	}
+}
+
+/*
+ * A message that already carries "Delivered-To: <this recipient>" was
+ * delivered to this mailbox before and has come back: a forward pointing
+ * back here, a filter or a user resending it as it is. Delivering it again
+ * would go round for ever, a hop at a time too few to reach max-hops, so it
+ * is returned (5.4.6, as Postfix's local delivery does; RFC 5321 6.3). Only
+ * the header section is read, a chunk at a time.
+ */
+static void refuse_loops(struct local_ctx *lc)
+{
+	struct header_scan h;
+	header_scan_init(&h, "Delivered-To");
+	char chunk[4096];
+	uint64_t off = 0;
+	ssize_t n;
+	while (!h.ended && (n = read_body(lc->job, chunk, sizeof chunk, off)) > 0) {
+		off += (uint64_t)n;
+		for (size_t used = 0; used < (size_t)n;) {
+			bool field;
+			used += header_scan_feed(&h, chunk + used, (size_t)n - used, &field);
+			if (field)
+				refuse_if_named(lc, &h);
+		}
+	}
+	if (header_scan_end(&h))
+		refuse_if_named(lc, &h);
+}
+
+/* Not refused as a loop, and a mailbox we have. */
+static bool deliverable(const struct config *cfg, struct job_rcpt *r)
+{
+	return r->res != JOB_PERM && known_mailbox(cfg, r);
+}
+
 static void deliver_maildir(struct local_ctx *lc, size_t i)
 {
 	struct job *j = lc->job;
@@ -77,7 +136,7 @@ static void deliver_lmtp(struct local_ctx *lc)
 	size_t *idx = xcalloc(j->n, sizeof *idx);
 	struct strlist addrs = STRLIST_INIT;
 	for (size_t i = 0; i < j->n; i++) {
-		if (!known_mailbox(cfg, &j->r[i]))
+		if (!deliverable(cfg, &j->r[i]))
 			continue;
 		struct buf a = BUF_INIT;
 		buf_printf(&a, "%s@%s", j->r[i].user, cfg->local_domains.v[0]);
@@ -110,11 +169,12 @@ static void deliver_lmtp(struct local_ctx *lc)
 void local_run(void *arg)
 {
 	struct local_ctx *lc = arg;
+	refuse_loops(lc);
 	if (lc->cfg->lmtp_target) {
 		deliver_lmtp(lc);
 		return;
 	}
 	for (size_t i = 0; i < lc->job->n; i++)
-		if (known_mailbox(lc->cfg, &lc->job->r[i]))
+		if (deliverable(lc->cfg, &lc->job->r[i]))
 			deliver_maildir(lc, i);
 }

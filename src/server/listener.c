@@ -104,7 +104,7 @@ void server_limits(const struct server *srv, enum listen_mode mode, struct sessi
 	const struct config *cfg = srv->cfg;
 	*lim = (struct session_limits){
 		.hostname = cfg->hostname, .max_message_size = cfg->max_message_size,
-		.max_recipients = cfg->max_recipients, .max_errors = 20,
+		.max_recipients = cfg->max_recipients, .max_hops = cfg->max_hops, .max_errors = 20,
 		.max_no_progress = cfg->max_no_progress,
 		.vrfy = cfg->vrfy, .expn = cfg->expn,
 		.starttls = srv->tls != NULL && mode != LISTEN_SUBMISSIONS,

@@ -50,7 +50,7 @@ void proceed_bdat(struct session *s, const char *arg)
 	if (!s->bdat_error && !s->bdat_used) {
 		s->bdat_used = true;
 		s->bdat_cr = false;
-		buf_reset(&s->body);
+		session_content_start(s);
 	}
 	s->state = ST_BDAT;
 	if (s->bdat_left == 0)
@@ -61,7 +61,7 @@ void proceed_bdat(struct session *s, const char *arg)
 static void store(struct session *s, const char *p, size_t n)
 {
 	uint64_t max = s->lim->max_message_size;
-	size_t from = 0;
+	size_t added = s->body.len, from = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (s->bdat_cr) {
 			s->bdat_cr = false;
@@ -81,6 +81,7 @@ static void store(struct session *s, const char *p, size_t n)
 		}
 	}
 	buf_append(&s->body, p + from, n - from);
+	session_content_added(s, added);
 	if (max && s->body.len > max) {
 		owe(s, 552, "5.3.4", "Message size exceeds fixed maximum message size");
 		buf_reset(&s->body);
@@ -103,8 +104,7 @@ static void chunk_done(struct session *s)
 	}
 	if (s->bdat_cr)
 		buf_append(&s->body, "\r\n", 2);
-	s->state = ST_WAIT;
-	s->event = SESSION_EV_MESSAGE;
+	session_content_done(s);
 }
 
 size_t bdat_feed(struct session *s, const char *p, size_t n)

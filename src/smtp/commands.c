@@ -480,7 +480,7 @@ static void proceed_data(struct session *s, const char *arg)
 {
 	(void)arg;
 	data_reader_init(&s->dr, s->lim->max_message_size ? s->lim->max_message_size : UINT64_MAX);
-	buf_reset(&s->body);
+	session_content_start(s);
 	s->state = ST_DATA;
 	session_reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
 }

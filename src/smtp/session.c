@@ -189,6 +189,39 @@ static size_t feed_command(struct session *s, const char *p, size_t n)
 	return take;
 }
 
+void session_content_start(struct session *s)
+{
+	buf_reset(&s->body);
+	header_scan_init(&s->hops, "Received");
+}
+
+/* Counted as the content arrives, so the check costs nothing at the end and
+ * no pass over a big message; the count stops at the end of the header
+ * section. */
+void session_content_added(struct session *s, size_t from)
+{
+	bool field;
+	while (from < s->body.len && !s->hops.ended)
+		from += header_scan_feed(&s->hops, s->body.p + from, s->body.len - from, &field);
+}
+
+void session_content_done(struct session *s)
+{
+	/* RFC 5321 6.3: a message that has passed more relays than any real
+	 * route has is going round in a loop; RFC 3463 X.4.6 is "routing loop
+	 * detected". Without a check it would circle for ever. */
+	if (s->lim->max_hops && s->hops.count > s->lim->max_hops) {
+		session_replyf(s, 554, "5.4.6", "Too many hops: %u Received: header fields, "
+			       "more than %u; mail loop? (RFC 5321 6.3)", s->hops.count,
+			       s->lim->max_hops);
+		session_count_error(s);
+		session_reset_transaction(s);
+		return;
+	}
+	s->state = ST_WAIT;
+	s->event = SESSION_EV_MESSAGE;
+}
+
 static void data_finished(struct session *s)
 {
 	if (s->dr.too_big) {
@@ -198,8 +231,7 @@ static void data_finished(struct session *s)
 		session_reply(s, 554, "5.6.0",
 			      "Message has a line over 1000 octets (RFC 5321 4.5.3.1.6)");
 	} else {
-		s->state = ST_WAIT;
-		s->event = SESSION_EV_MESSAGE;
+		session_content_done(s);
 		return;
 	}
 	session_count_error(s);
@@ -212,7 +244,9 @@ size_t session_feed(struct session *s, const char *p, size_t n)
 	while (used < n && s->event == SESSION_EV_NONE) {
 		if (s->state == ST_DATA) {
 			bool done;
+			size_t from = s->body.len;
 			used += data_reader_feed(&s->dr, p + used, n - used, &s->body, &done);
+			session_content_added(s, from);
 			if (done)
 				data_finished(s);
 		} else if (s->state == ST_BDAT) {

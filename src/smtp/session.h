@@ -61,6 +61,7 @@ struct session_limits {
 	const char *hostname;       /* our name for the banner and EHLO */
 	uint64_t max_message_size;  /* RFC 1870 SIZE; 0 = unlimited */
 	unsigned max_recipients;    /* per transaction, 452 beyond (RFC 5321 4.5.3.1.8) */
+	unsigned max_hops;          /* 554 5.4.6 for more Received: fields (RFC 5321 6.3); 0 = no limit */
 	unsigned max_errors;        /* 421 and close after this many errors; 0 = no limit */
 	unsigned max_no_progress;   /* 421 after this many commands without a message; 0 = none */
 	bool vrfy;                  /* off: VRFY answers 252 */

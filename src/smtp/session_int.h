@@ -7,6 +7,7 @@
 #define PETREL_SMTP_SESSION_INT_H
 
 #include "smtp/data_reader.h"
+#include "smtp/headers.h"
 #include "smtp/session.h"
 #include "util/dsn.h"
 
@@ -69,6 +70,7 @@ struct session {
 	struct buf auth_pass;
 	struct buf body;
 	struct data_reader dr;
+	struct header_scan hops; /* the body's Received: fields (RFC 5321 6.3) */
 };
 
 /* Command flags (the dispatch table's columns). */
@@ -108,6 +110,12 @@ void session_reply(struct session *s, int code, const char *ext, const char *tex
 void session_replyf(struct session *s, int code, const char *ext, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));
 void session_reset_transaction(struct session *s);
+/* A new message's content begins: an empty body, nothing counted. */
+void session_content_start(struct session *s);
+/* Counts what was appended to the body from octet from on. */
+void session_content_added(struct session *s, size_t from);
+/* The content is complete: SESSION_EV_MESSAGE, or refused when it loops. */
+void session_content_done(struct session *s);
 void session_close(struct session *s);
 
 #endif

@@ -28,6 +28,7 @@
 #include "queue/pickup.h"
 #include "queue/queue_id.h"
 #include "smtp/address.h"
+#include "smtp/headers.h"
 #include "smtp/received.h"
 #include "util/base64.h"
 #include "util/dsn.h"
@@ -225,6 +226,18 @@ static int read_message(const struct submission *s, struct buf *out)
 	if (r.too_big)
 		return fail(EX_DATAERR, "message too large (limit %llu bytes)",
 			    (unsigned long long)r.limit);
+	return EX_OK;
+}
+
+/* RFC 5321 6.3: the hop limit of SMTP (max-hops) holds here too. A looping
+ * message is refused now, where whoever resends it sees the exit code, not
+ * later in the daemon where only a bounce could say so. */
+static int check_hops(const struct submission *s, const struct buf *raw)
+{
+	unsigned hops = header_count(raw->p, raw->len, "Received");
+	if (hops > s->cfg->max_hops)
+		return fail(EX_DATAERR, "too many hops: %u Received: header fields, more than "
+			    "max-hops %u; mail loop? Message not queued", hops, s->cfg->max_hops);
 	return EX_OK;
 }
 
@@ -641,6 +654,8 @@ static int run(struct submission *s, int argc, char **argv)
 	time_t now = time(NULL);
 	if (rc == EX_OK)
 		rc = read_message(s, &raw);
+	if (rc == EX_OK)
+		rc = check_hops(s, &raw);
 	if (rc == EX_OK)
 		rc = compose(s, &raw, &msg, now);
 	if (rc == EX_OK && s->rcpts.n == 0)

@@ -163,6 +163,58 @@ static void test_recipient_limit_452_is_not_an_error(void **state)
 	session_free(s);
 }
 
+/* RFC 5321 6.3: more Received: fields than max_hops is a mail loop, refused
+ * at the end of DATA and of BDAT LAST; only the header section counts. */
+static void test_too_many_received_fields_is_a_loop(void **state)
+{
+	(void)state;
+	static const struct session_limits lim = {
+		.hostname = "mx.test", .max_message_size = 10000, .max_recipients = 2,
+		.max_hops = 3,
+	};
+	static const struct {
+		const char *content;
+		bool refused;
+	} t[] = {
+		{"Received: a\r\nReceived: b\r\nReceived: c\r\n\r\nhi\r\n", false},
+		{"Received: a\r\nReceived: b\r\nReceived: c\r\nreceived: d\r\n\r\nhi\r\n", true},
+		{"Received: a\r\n\tb\r\nReceived: c\r\n d\r\nReceived: e\r\n f\r\n\r\n", false},
+		{"Received: a\r\n\r\nReceived: b\r\nReceived: c\r\nReceived: d\r\n", false},
+		{"Received: a\r\nReceived: b\r\nX: c\r\nReceived: c\r\nReceived: d\r\n", true},
+	};
+	const char *loop = "554 5.4.6 Too many hops: 4 Received: header fields, more than 3; "
+			   "mail loop? (RFC 5321 6.3)\r\n";
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		for (int bdat = 0; bdat < 2; bdat++) {
+			struct session *s = session_new(&lim, &policy, NULL);
+			feed(s, "HELO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n");
+			struct buf in = BUF_INIT;
+			if (bdat)
+				buf_printf(&in, "BDAT %zu LAST\r\n%s", strlen(t[i].content),
+					   t[i].content);
+			else
+				buf_printf(&in, "DATA\r\n%s.\r\n", t[i].content);
+			buf_reset(session_output(s));
+			feed(s, in.p);
+			struct buf *out = session_output(s);
+			const char *got = out->p ? out->p : "";
+			if (bdat == 0)
+				got += strlen("354 End data with <CR><LF>.<CR><LF>\r\n");
+			if (t[i].refused) {
+				assert_string_equal(got, loop);
+				assert_int_equal(session_event(s), SESSION_EV_NONE);
+				feed(s, "RCPT TO:<b@y.test>\r\n");
+				assert_non_null(strstr(out->p, "503 5.5.1 Need MAIL before RCPT"));
+			} else {
+				assert_string_equal(got, "");
+				assert_int_equal(session_event(s), SESSION_EV_MESSAGE);
+			}
+			buf_free(&in);
+			session_free(s);
+		}
+	}
+}
+
 static void test_timeout_and_shutdown(void **state)
 {
 	(void)state;
@@ -311,6 +363,7 @@ int main(void)
 		cmocka_unit_test(test_spool_failure_replies),
 		cmocka_unit_test(test_recipient_limit),
 		cmocka_unit_test(test_recipient_limit_452_is_not_an_error),
+		cmocka_unit_test(test_too_many_received_fields_is_a_loop),
 		cmocka_unit_test(test_timeout_and_shutdown),
 		cmocka_unit_test(test_error_limit_closes),
 		cmocka_unit_test(test_bare_lf_commands_and_split_lines),
