@@ -1,11 +1,11 @@
 /*
  * fuzz_session - whole pipelined SMTP sessions against the pure server
- * session (src/smtp/session.c, commands.c, data_reader.c, reply.c).
+ * session (src/smtp/session.c, commands.c, data_reader.c, headers.c, reply.c).
  *
  * Input: byte 0 is the largest piece the client bytes are fed in (0: all at
  * once), byte 1 switches VRFY, EXPN, an error limit, a final timeout or
- * shutdown, STARTTLS, AUTH and submission mode, byte 2 sets max-recipients,
- * byte 3 the size limit; the rest is what the client sends. A fixed
+ * shutdown, STARTTLS, AUTH and submission mode, byte 2 sets max-recipients
+ * (low 4 bits) and max-hops (high 4 bits, 0: none), byte 3 the size limit; the rest is what the client sends. A fixed
  * in-memory policy accepts some recipients (one of them an alias of two, one
  * accepted with no target), forwards one (251), has one moved (551), one
  * busy (450), refuses unknown users (550) and relays to relay.test only (554
@@ -26,7 +26,8 @@
  * - at SESSION_EV_MESSAGE: a sender that parses back as a mailbox, at least
  *   one recipient, addresses and origins paired and without duplicates,
  *   no more accepted RCPTs than the limit, a body within the size limit
- *   stored with CRLF line ends only;
+ *   stored with CRLF line ends only, no more Received: fields than max-hops
+ *   (counted again over the whole body);
  * - the session is the same whatever the pieces: fed whole and fed in
  *   pieces, the transcript of replies and messages is byte for byte equal.
  */
@@ -37,6 +38,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "smtp/headers.h"
 #include "smtp/reply.h"
 #include "smtp/session.h"
 
@@ -252,6 +254,9 @@ static void message(struct session *s, struct run *r)
 	const struct buf *body = session_body(s);
 	check_envelope(e, r->lim);
 	check_body(body, r->lim->max_message_size);
+	if (r->lim->max_hops &&
+	    header_count(body->p ? body->p : "", body->len, "Received") > r->lim->max_hops)
+		abort();
 	buf_printf(&r->log, "MESSAGE from <%s> 8bit=%d esmtp=%d", e->sender, e->body_8bit,
 		   e->esmtp);
 	for (size_t i = 0; i < e->rcpt_addr.n; i++)
@@ -391,6 +396,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		.hostname = HOSTNAME,
 		.max_message_size = data[3] ? (uint64_t)data[3] * 16 : 10u << 20,
 		.max_recipients = data[2] ? data[2] % 16 : 100,
+		.max_hops = data[2] >> 4,
 		.max_errors = data[1] & 4 ? 5 : 0,
 		.vrfy = data[1] & 1,
 		.expn = data[1] & 2,

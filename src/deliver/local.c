@@ -47,9 +47,8 @@ static bool known_mailbox(const struct config *cfg, struct job_rcpt *r)
 }
 
 /* A Delivered-To: value names addr, with or without angle brackets. */
-static bool names_address(const char *value, const char *addr)
+static bool names_address(const char *value, size_t n, const char *addr)
 {
-	size_t n = strlen(value);
 	if (n >= 2 && value[0] == '<' && value[n - 1] == '>') {
 		value++;
 		n -= 2;
@@ -61,7 +60,7 @@ static void refuse_if_named(struct local_ctx *lc, const struct header_scan *h)
 {
 	for (size_t i = 0; i < lc->job->n && !h->value_long; i++) {
 		struct job_rcpt *r = &lc->job->r[i];
-		if (r->res == JOB_PERM || !names_address(h->value, lc->addrs.v[i]))
+		if (r->res == JOB_PERM || !names_address(h->value, h->value_len, lc->addrs.v[i]))
 			continue;
 		r->res = JOB_PERM;
 		snprintf(r->status, sizeof r->status, "5.4.6");

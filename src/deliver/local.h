@@ -1,7 +1,9 @@
 /*
  * local - the local delivery agent: a job's recipients into their Maildirs,
  * or, with "local-delivery lmtp", to an LMTP server (RFC 2033, deliver/lmtp.c)
- * in one transaction, each recipient getting the server's own reply.
+ * in one transaction, each recipient getting the server's own reply. A
+ * recipient the message already names in a Delivered-To: field is not
+ * delivered again but returned (5.4.6): the mail has come back in a loop.
  * local_run() runs in a worker thread: blocking I/O through the job's own
  * descriptor of the spooled body, touching no shared state.
  */

@@ -40,7 +40,7 @@ static void name_done(struct header_scan *h)
 {
 	if (h->matched != NO_MATCH && h->name[h->matched] == '\0') {
 		h->count++;
-		h->vlen = 0;
+		h->value_len = 0;
 		h->value_long = false;
 		h->state = HS_VALUE;
 	} else {
@@ -62,22 +62,22 @@ static void name_char(struct header_scan *h, char c)
  * white space before the value is not part of it. */
 static void value_char(struct header_scan *h, char c)
 {
-	if (c == '\r' || (h->vlen == 0 && is_wsp(c)) || h->value_long)
+	if (c == '\r' || (h->value_len == 0 && is_wsp(c)) || h->value_long)
 		return;
-	if (h->vlen == HEADER_VALUE_MAX) {
+	if (h->value_len == HEADER_VALUE_MAX) {
 		h->value_long = true;
-		h->vlen = 0;
+		h->value_len = 0;
 		return;
 	}
-	h->value[h->vlen++] = c;
+	h->value[h->value_len++] = c;
 }
 
 /* The field of our name is complete: its value, trimmed, into h->value. */
 static void field_done(struct header_scan *h)
 {
-	while (h->vlen > 0 && is_wsp(h->value[h->vlen - 1]))
-		h->vlen--;
-	h->value[h->vlen] = '\0';
+	while (h->value_len > 0 && is_wsp(h->value[h->value_len - 1]))
+		h->value_len--;
+	h->value[h->value_len] = '\0';
 }
 
 /* One octet at the start of a line. */

@@ -28,12 +28,14 @@ struct header_scan {
 	const char *name;      /* the field name looked for */
 	unsigned count;        /* fields of that name seen so far */
 	bool ended;            /* the header section is over */
-	char value[HEADER_VALUE_MAX + 1]; /* see header_scan_feed */
+	/* see header_scan_feed: value_len octets (any but CR and LF, NUL
+	 * included), then a NUL */
+	char value[HEADER_VALUE_MAX + 1];
+	size_t value_len;
 	bool value_long;       /* the value did not fit: value is empty */
 	/* private */
 	uint8_t state;
 	size_t matched;        /* octets of name matched so far */
-	size_t vlen;
 };
 
 /* Starts a scan for fields called name (the string must outlive the scan). */
@@ -41,8 +43,9 @@ void header_scan_init(struct header_scan *h, const char *name);
 /*
  * Takes the next n octets of the message (any line ends: CRLF, bare LF).
  * Returns how many it used: all of them, unless a field called name
- * became complete, in which case *field is set and h->value holds its value
- * until the next call (feed the rest after looking at it).
+ * became complete, in which case *field is set and h->value (h->value_len
+ * octets) holds its value until the next call (feed the rest after looking
+ * at it).
  */
 size_t header_scan_feed(struct header_scan *h, const char *p, size_t n, bool *field);
 /* The message is over; true when that completed a field called name (its

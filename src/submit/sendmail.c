@@ -2,7 +2,7 @@
  * sendmail - local submission through the maildrop; see sendmail.h.
  * RFC 5322 (header fields, address lists, Date, Message-ID, From, Bcc),
  * RFC 2047 (a non-ASCII full name in From:), RFC 5321 4.5.3.1 (address
- * limits, via smtp/address.c).
+ * limits, via smtp/address.c), RFC 5321 6.3 (the hop count, max-hops).
  *
  * Contract: nothing from the command line or the message reaches a shell
  * or a format string; every address is checked with the same grammar as

@@ -118,6 +118,25 @@ static void test_values_unfolded_and_trimmed(void **state)
 	assert_string_equal(got, "LONG|<a@b>|");
 }
 
+/* A value is counted octets: a NUL inside it does not cut it short (a
+ * Delivered-To: of "bob@x\0junk" must not pass for "bob@x"). */
+static void test_value_with_nul(void **state)
+{
+	(void)state;
+	static const char msg[] = "Delivered-To: b@x\0junk \r\n\r\n";
+	struct header_scan h;
+	header_scan_init(&h, "Delivered-To");
+	bool field = false;
+	size_t used = header_scan_feed(&h, msg, sizeof msg - 1, &field);
+	assert_true(field);
+	assert_int_equal(h.value_len, 8);
+	assert_memory_equal(h.value, "b@x\0junk", 9);
+	used += header_scan_feed(&h, msg + used, sizeof msg - 1 - used, &field);
+	assert_int_equal(used, sizeof msg - 1);
+	assert_false(field);
+	assert_true(h.ended);
+}
+
 static void test_header_has(void **state)
 {
 	(void)state;
@@ -133,6 +152,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_received_counts),
 		cmocka_unit_test(test_values_unfolded_and_trimmed),
+		cmocka_unit_test(test_value_with_nul),
 		cmocka_unit_test(test_header_has),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
