@@ -64,6 +64,12 @@ static void test_received_counts(void **state)
 	}
 }
 
+static void add_value(const struct header_scan *h, char *out, size_t outsz)
+{
+	strncat(out, h->value_long ? "LONG" : h->value, outsz - strlen(out) - 1);
+	strncat(out, "|", outsz - strlen(out) - 1);
+}
+
 /* The values of every Delivered-To: field, joined with '|', "LONG" for one
  * that did not fit; fed in pieces of the given size. */
 static void values(const char *msg, size_t piece, char *out, size_t outsz)
@@ -76,15 +82,11 @@ static void values(const char *msg, size_t piece, char *out, size_t outsz)
 		size_t n = len - used < piece ? len - used : piece;
 		bool field;
 		used += header_scan_feed(&h, msg + used, n, &field);
-		if (field) {
-			strncat(out, h.value_long ? "LONG" : h.value, outsz - strlen(out) - 1);
-			strncat(out, "|", outsz - strlen(out) - 1);
-		}
+		if (field)
+			add_value(&h, out, outsz);
 	}
-	if (header_scan_end(&h)) {
-		strncat(out, h.value_long ? "LONG" : h.value, outsz - strlen(out) - 1);
-		strncat(out, "|", outsz - strlen(out) - 1);
-	}
+	if (header_scan_end(&h))
+		add_value(&h, out, outsz);
 }
 
 static void test_values_unfolded_and_trimmed(void **state)
