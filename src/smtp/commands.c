@@ -431,10 +431,13 @@ static void proceed_rcpt(struct session *s, const char *arg)
 	/* RFC 5321 4.5.3.1.8, 4.5.3.1.10: past our limit, 452 and the client
 	 * sends the rest in a later transaction; with PIPELINING (RFC 2920) it
 	 * may send its whole list before seeing any reply. So this is no client
-	 * error, nor harvesting (it says nothing about the address): it counts
-	 * against neither limit, and DATA still takes the accepted ones. */
+	 * error, nor harvesting (it says nothing about the address), and DATA
+	 * still takes the accepted ones. Only an overshoot no real list needs
+	 * counts as errors, so the 452s cannot go on for ever. */
 	if (s->env.naccepted >= s->lim->max_recipients) {
 		session_reply(s, 452, "4.5.3", "Too many recipients");
+		if (++s->env.nover > RCPT_OVERSHOOT_MAX)
+			session_count_error(s);
 		return;
 	}
 	struct smtp_verdict v = {0};

@@ -80,6 +80,7 @@ struct envelope {
 	struct strlist rcpt_addr;   /* final delivery addresses, deduplicated */
 	struct strlist rcpt_orig;   /* the RCPT TO address each came from */
 	unsigned naccepted;         /* accepted RCPT commands */
+	unsigned nover;             /* RCPT commands past max-recipients */
 	/* DSN (RFC 3461), in wire form; see util/dsn.h. */
 	char *envid;                /* ENVID as given (xtext), or NULL */
 	uint8_t ret;                /* enum dsn_ret */

@@ -17,6 +17,10 @@
 #define CMD_LINE_DSN_MAIL 100
 #define CMD_LINE_DSN_RCPT 500
 #define CMD_LINE_BUF_MAX (CMD_LINE_MAX + CMD_LINE_DSN_RCPT)
+/* RCPTs past max-recipients answered 452 before each further one counts as
+ * an error: far more than a pipelining client's real list (as Postfix's
+ * smtpd_recipient_overshoot_limit). */
+#define RCPT_OVERSHOOT_MAX 1000
 
 enum session_state {
 	ST_FRESH,     /* no HELO/EHLO yet */

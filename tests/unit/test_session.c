@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "smtp/session.h"
+#include "smtp/session_int.h"
 #include "test_util.h"
 
 static void fake_rcpt(void *ctx, const struct address *a, struct smtp_verdict *v,
@@ -160,6 +161,28 @@ static void test_recipient_limit_452_is_not_an_error(void **state)
 	expect_out(s, "250 2.0.0 Ok: queued as QID\r\n");
 	buf_free(&in);
 	buf_free(&want);
+	session_free(s);
+}
+
+/* The 452s past the limit are free only up to an overshoot no real list
+ * needs: a client that sends RCPTs for ever is closed by the error limit. */
+static void test_endless_recipients_past_the_limit_are_closed(void **state)
+{
+	(void)state;
+	static const struct session_limits lim = {
+		.hostname = "mx.test", .max_message_size = 1000, .max_recipients = 1,
+		.max_errors = 3,
+	};
+	struct session *s = session_new(&lim, &policy, NULL);
+	feed(s, "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<r@y.test>\r\n");
+	int i;
+	for (i = 0; i < RCPT_OVERSHOOT_MAX + 10 && session_event(s) != SESSION_EV_CLOSE; i++) {
+		buf_reset(session_output(s));
+		feed(s, "RCPT TO:<more@y.test>\r\n");
+	}
+	assert_int_equal(session_event(s), SESSION_EV_CLOSE);
+	assert_int_equal(i, RCPT_OVERSHOOT_MAX + 3);
+	assert_non_null(strstr(session_output(s)->p, "421 4.7.0 Too many errors"));
 	session_free(s);
 }
 
@@ -363,6 +386,7 @@ int main(void)
 		cmocka_unit_test(test_spool_failure_replies),
 		cmocka_unit_test(test_recipient_limit),
 		cmocka_unit_test(test_recipient_limit_452_is_not_an_error),
+		cmocka_unit_test(test_endless_recipients_past_the_limit_are_closed),
 		cmocka_unit_test(test_too_many_received_fields_is_a_loop),
 		cmocka_unit_test(test_timeout_and_shutdown),
 		cmocka_unit_test(test_error_limit_closes),
