@@ -3,6 +3,7 @@
  *
  *   petrel serve -c FILE          run the mail server in the foreground
  *   petrel check-config -c FILE   validate FILE; errors as file:line: reason
+ *   petrel config [-a] -c FILE    the settings that differ from their defaults (-a: all)
  *   petrel queue / flush          the queue commands (control/admin.c); mailq
  *   petrel status                 the running daemon's figures (control/status.c)
  */
@@ -38,6 +39,7 @@ static int usage(void)
 {
 	fputs("usage: petrel serve [-c FILE]\n"
 	      "       petrel check-config [-c FILE]\n"
+	      "       petrel config [-a] [-c FILE]\n"
 	      "       petrel queue [show|delete|hold|release ID] [-c FILE]   (also: mailq)\n"
 	      "       petrel flush [-c FILE]\n"
 	      "       petrel status [-c FILE]\n"
@@ -59,6 +61,20 @@ static struct config *load(const char *path)
 		fprintf(stderr, "%s", errs.p ? errs.p : "petrel: cannot load config\n");
 	buf_free(&errs);
 	return cfg;
+}
+
+/* `petrel config`: the file as read, without the secrets serve also loads. */
+static int show_config(const char *path, bool all)
+{
+	struct buf errs = BUF_INIT;
+	struct config *cfg = config_load(path, &errs);
+	if (cfg)
+		config_print(cfg, all, stdout);
+	else
+		fprintf(stderr, "%s", errs.p ? errs.p : "petrel: cannot load config\n");
+	buf_free(&errs);
+	config_free(cfg);
+	return cfg ? 0 : 1;
 }
 
 static void pickup_queued(void *arg, const char *id)
@@ -306,13 +322,19 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "passwd") == 0)
 		return passwd_main(argc - 1, argv + 1);
 	const char *path = DEFAULT_CONFIG;
+	bool all = false;
 	int opt;
 	optind = 2;
-	while ((opt = getopt(argc, argv, "c:")) != -1) {
-		if (opt != 'c')
+	while ((opt = getopt(argc, argv, "ac:")) != -1) {
+		if (opt == 'c')
+			path = optarg;
+		else if (opt == 'a' && strcmp(cmd, "config") == 0)
+			all = true;
+		else
 			return usage();
-		path = optarg;
 	}
+	if (optind != argc)
+		return usage();
 	if (strcmp(cmd, "serve") == 0)
 		return serve(path);
 	if (strcmp(cmd, "check-config") == 0) {
@@ -323,5 +345,7 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		return 0;
 	}
+	if (strcmp(cmd, "config") == 0)
+		return show_config(path, all);
 	return usage();
 }
