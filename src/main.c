@@ -27,9 +27,9 @@
 #include "queue/pickup.h"
 #include "server/auth_check.h"
 #include "server/privilege.h"
+#include "server/runtime.h"
 #include "server/sender_check.h"
 #include "server/server.h"
-#include "server/tls.h"
 #include "submit/sendmail.h"
 #include "util/log.h"
 
@@ -49,18 +49,33 @@ static int usage(void)
 	return 2;
 }
 
-static struct config *load(const char *path)
+static void print_errors(struct buf *errs)
+{
+	fprintf(stderr, "%s", errs->p ? errs->p : "petrel: cannot load config\n");
+	buf_free(errs);
+}
+
+/* The config and every file it names, as serve, check-config and a reload
+ * load them; false after printing every error. */
+static bool load(const char *path, struct runtime *rt)
 {
 	struct buf errs = BUF_INIT;
-	struct config *cfg = config_load(path, &errs);
-	if (cfg && !config_check_secrets(cfg, &errs)) {
-		config_free(cfg);
-		cfg = NULL;
+	if (runtime_load(path, rt, &errs)) {
+		buf_free(&errs);
+		return true;
 	}
-	if (!cfg)
-		fprintf(stderr, "%s", errs.p ? errs.p : "petrel: cannot load config\n");
-	buf_free(&errs);
-	return cfg;
+	print_errors(&errs);
+	return false;
+}
+
+static int check_config(const char *path)
+{
+	struct runtime rt;
+	if (!load(path, &rt))
+		return 1;
+	printf("%s: ok\n", path);
+	runtime_free(&rt);
+	return 0;
 }
 
 /* `petrel config`: the file as read, without the secrets serve also loads. */
@@ -68,13 +83,14 @@ static int show_config(const char *path, bool all)
 {
 	struct buf errs = BUF_INIT;
 	struct config *cfg = config_load(path, &errs);
-	if (cfg)
-		config_print(cfg, all, stdout);
-	else
-		fprintf(stderr, "%s", errs.p ? errs.p : "petrel: cannot load config\n");
+	if (!cfg) {
+		print_errors(&errs);
+		return 1;
+	}
 	buf_free(&errs);
+	config_print(cfg, all, stdout);
 	config_free(cfg);
-	return cfg ? 0 : 1;
+	return 0;
 }
 
 static void pickup_queued(void *arg, const char *id)
@@ -144,28 +160,13 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		server_reload(srv);
 }
 
-/* TLS and AUTH, when configured; false (logged) if the files are unusable. */
-static bool setup_tls_and_auth(struct server *srv)
-{
-	const struct config *cfg = srv->cfg;
-	struct buf err = BUF_INIT;
-	if (cfg->tls_cert && !(srv->tls = tls_server_context(cfg->tls_cert, cfg->tls_key, &err)))
-		log_error("%s", err.p);
-	else if (cfg->passwd_file && !(srv->auth = auth_check_new(srv->base, cfg, &err)))
-		log_error("%s", err.p);
-	bool ok = err.len == 0;
-	buf_free(&err);
-	srv->msg_rate = ratelimit_new(cfg->max_msgs_per_client, cfg->msg_rate_window);
-	return ok;
-}
-
-/* What needs root: the directories handed to the run user, the sockets, the
- * key and passwd files. Then root is given up, before any network input. */
+/* What needs root: the directories handed to the run user and the sockets
+ * (the key and passwd files were read with the config). Then root is given
+ * up, before any network input. */
 static bool start_privileged(struct server *srv)
 {
 	struct privilege priv;
-	return privilege_prepare(srv->cfg, &priv) && server_listen(srv) &&
-	       setup_tls_and_auth(srv) && privilege_drop(&priv);
+	return privilege_prepare(srv->cfg, &priv) && server_listen(srv) && privilege_drop(&priv);
 }
 
 /* epoll with a change list: the enable/disable pairs a busy connection makes
@@ -202,6 +203,7 @@ static void raise_fd_limit(const struct config *cfg)
 /* Everything serve() sets up, so that one teardown serves every exit. */
 struct daemon {
 	struct server srv;
+	struct passwd_db *users;  /* loaded with the config; AUTH takes it over */
 	struct event *spool_ev;
 	struct event *log_ev;
 	struct event *sigs[3];
@@ -224,6 +226,10 @@ static bool start(struct daemon *dm)
 	raise_fd_limit(cfg);
 	if (!(srv->base = new_base()) || !start_privileged(srv))
 		return false;
+	if (dm->users)
+		srv->auth = auth_check_new(srv->base, cfg, dm->users);
+	dm->users = NULL;
+	srv->msg_rate = ratelimit_new(cfg->max_msgs_per_client, cfg->msg_rate_window);
 	if (!(srv->spool = spool_open(cfg->spool_dir))) {
 		log_error("spool %s: %s", cfg->spool_dir, strerror(errno));
 		return false;
@@ -266,6 +272,7 @@ static void teardown(struct daemon *dm)
 	scheduler_free(srv->sched);
 	ratelimit_free(srv->msg_rate);
 	SSL_CTX_free(srv->tls);
+	passwd_free(dm->users);
 	struct event *evs[] = {srv->drain, dm->spool_ev, dm->log_ev, dm->sigs[0], dm->sigs[1],
 			       dm->sigs[2]};
 	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
@@ -278,13 +285,13 @@ static void teardown(struct daemon *dm)
 
 static int serve(const char *path)
 {
-	struct config *cfg = load(path);
-	if (!cfg)
+	struct runtime rt;
+	if (!load(path, &rt))
 		return 1;
-	log_set_level((enum log_level)cfg->log_level);
-	log_set_json(cfg->log_json);
+	log_set_level((enum log_level)rt.cfg->log_level);
+	log_set_json(rt.cfg->log_json);
 	signal(SIGPIPE, SIG_IGN);
-	struct daemon dm = {.srv = {.cfg = cfg}};
+	struct daemon dm = {.srv = {.cfg = rt.cfg, .tls = rt.tls}, .users = rt.users};
 	bool ok = start(&dm);
 	if (ok) {
 		log_info("petrel started: %zu queued message(s) recovered",
@@ -337,14 +344,8 @@ int main(int argc, char **argv)
 		return usage();
 	if (strcmp(cmd, "serve") == 0)
 		return serve(path);
-	if (strcmp(cmd, "check-config") == 0) {
-		struct config *cfg = load(path);
-		if (!cfg)
-			return 1;
-		printf("%s: ok\n", path);
-		config_free(cfg);
-		return 0;
-	}
+	if (strcmp(cmd, "check-config") == 0)
+		return check_config(path);
 	if (strcmp(cmd, "config") == 0)
 		return show_config(path, all);
 	return usage();

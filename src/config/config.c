@@ -37,6 +37,8 @@ struct loader {
 	struct lexer lx;
 	struct buf *errors;
 	char *dir;
+	unsigned submissions_line;  /* the first listener of its mode, for errors */
+	unsigned submission_line;   /* the first that needs a login (either mode) */
 };
 
 static void *field(struct loader *ld, const struct keyword *kw)
@@ -276,6 +278,10 @@ static void add_listen(struct loader *ld, const struct keyword *kw, char **argv,
 	enum listen_mode mode = LISTEN_SMTP;
 	if (argc > 1 && parse_listen_mode(argv[argc - 1], &mode))
 		argc--;
+	if (mode == LISTEN_SUBMISSIONS && !ld->submissions_line)
+		ld->submissions_line = ld->lx.line;
+	if (mode != LISTEN_SMTP && !ld->submission_line)
+		ld->submission_line = ld->lx.line;
 	for (size_t i = 0; i < argc; i++) {
 		/* Bound as given, never resolved: a name could mean any address. */
 		if (!valid_hostport(argv[i], false)) {
@@ -463,8 +469,8 @@ bool config_check_secrets(const struct config *cfg, struct buf *err)
 {
 	if (!cfg->relay_auth_user || cfg->relay_auth_pass)
 		return true;
-	buf_printf(err, "%s: relay-auth: cannot read the password file %s: %s\n", cfg->path,
-		   cfg->relay_auth_file, strerror(EACCES));
+	config_error(cfg, err, "relay-auth", "cannot read the password file %s: %s",
+		     cfg->relay_auth_file, strerror(EACCES));
 	return false;
 }
 
@@ -671,6 +677,17 @@ unsigned config_line(const struct config *cfg, const char *keyword)
 	return i < NKEYWORDS ? cfg->settings[i].line : 0;
 }
 
+void config_error(const struct config *cfg, struct buf *errors, const char *keyword,
+		  const char *fmt, ...)
+{
+	buf_printf(errors, "%s:%u: %s: ", cfg->path, config_line(cfg, keyword), keyword);
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(errors, fmt, ap);
+	va_end(ap);
+	buf_putc(errors, '\n');
+}
+
 static unsigned seen_line(const struct loader *ld, const char *name)
 {
 	return config_line(ld->cfg, name);
@@ -784,17 +801,11 @@ static void default_hostname(struct loader *ld)
 static void check_submission(struct loader *ld)
 {
 	const struct config *cfg = ld->cfg;
-	unsigned line = seen_line(ld, "listen");
-	bool tls = false, sub = false;
-	for (size_t i = 0; i < cfg->listen.n; i++) {
-		tls |= cfg->listen_mode[i] == LISTEN_SUBMISSIONS;
-		sub |= cfg->listen_mode[i] != LISTEN_SMTP;
-	}
-	if (tls && (!cfg->tls_cert || !cfg->tls_key))
-		lex_error_at(ld->errors, ld->lx.path, line,
+	if (ld->submissions_line && (!cfg->tls_cert || !cfg->tls_key))
+		lex_error_at(ld->errors, ld->lx.path, ld->submissions_line,
 			     "listen: 'submissions' (implicit TLS) needs tls-cert and tls-key");
-	if (sub && !cfg->passwd_file)
-		lex_error_at(ld->errors, ld->lx.path, line,
+	if (ld->submission_line && !cfg->passwd_file)
+		lex_error_at(ld->errors, ld->lx.path, ld->submission_line,
 			     "listen: submission needs 'passwd-file' (users who may log in)");
 	if (!cfg->tls_cert != !cfg->tls_key)
 		lex_error_at(ld->errors, ld->lx.path,

@@ -141,13 +141,18 @@ void config_free(const struct config *cfg);
 void config_replace(const struct config **slot, const struct config *cfg);
 /* The line of the file that set keyword first; 0 when it is not set. */
 unsigned config_line(const struct config *cfg, const char *keyword);
+/* Appends "file:line: keyword: reason\n" to errors: a problem with what
+ * keyword names (a certificate, a password file), found after loading. */
+void config_error(const struct config *cfg, struct buf *errors, const char *keyword,
+		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 /* `petrel config` (show.c): each setting that differs from its default, as
  * "keyword value" lines; with all, every keyword, each under a comment with
  * its arguments, what it does and its default. */
 void config_print(const struct config *cfg, bool all, FILE *out);
 /* The daemon needs every secret the config names: false, with a line in
  * err, when one could not be read (a password file only root may read,
- * say). Other commands load the config without them. */
+ * say). Other commands load the config without them; the daemon and
+ * check-config load them all with runtime_load (server/runtime.h). */
 bool config_check_secrets(const struct config *cfg, struct buf *err);
 
 /* Parses "30", "30s", "5m", "2h", "5d" into seconds; false on junk. */

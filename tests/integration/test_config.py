@@ -2,6 +2,7 @@
 serve refuses a bad config; the bundled example is valid."""
 
 import os
+import pwd
 import subprocess
 
 import harness
@@ -28,3 +29,142 @@ def test_bundled_example_config_is_valid():
     p = subprocess.run([harness.BINARY, "check-config", "-c", "etc/petrel.conf"],
                        capture_output=True, text=True, cwd=harness.ROOT)
     assert p.returncode == 0, p.stdout + p.stderr
+
+
+# -- check-config loads what serve loads -------------------------------------
+
+def check_config(path, user=None):
+    """check-config on path (as user, when given and we are root): exit
+    status and everything it printed."""
+    preexec = None
+    if user and os.geteuid() == 0:
+        pw = pwd.getpwnam(user)
+
+        def preexec():
+            os.setgid(pw.pw_gid)
+            os.setuid(pw.pw_uid)
+    p = subprocess.run([harness.BINARY, "check-config", "-c", path], capture_output=True,
+                       text=True, timeout=30, preexec_fn=preexec)
+    return p.returncode, p.stdout + p.stderr
+
+
+def serve_refuses(d):
+    """serve on d's config exits 1 without starting; what it printed."""
+    p = subprocess.run([harness.BINARY, "serve", "-c", d.config], capture_output=True,
+                       text=True, timeout=30)
+    assert p.returncode == 1, p.stdout + p.stderr
+    return p.stdout + p.stderr
+
+
+def make_cert(dirname, name):
+    c, k = os.path.join(dirname, name + ".pem"), os.path.join(dirname, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=" + name, "-keyout", k, "-out", c],
+                   check=True, capture_output=True, timeout=60)
+    return c, k
+
+
+def with_lines(d, *lines):
+    """Appends lines to d's config; the line number of each."""
+    first = sum(1 for _ in open(d.config)) + 1
+    with open(d.config, "a") as f:
+        f.write("".join(line + "\n" for line in lines))
+    return range(first, first + len(lines))
+
+
+def assert_refused(d, where, *reason):
+    """check-config and serve both refuse d's config, with an error at
+    where ("file:line:") that says every part of reason."""
+    for out in (check_config(d.config), (1, serve_refuses(d))):
+        code, text = out
+        assert code == 1, text
+        line = next((l for l in text.splitlines() if l.startswith(where)), None)
+        assert line and all(r in line for r in reason), (where, reason, text)
+
+
+def test_check_config_refuses_a_missing_tls_cert():
+    d = Petrel()
+    try:
+        cert, key = make_cert(d.dir, "mx")
+        missing = os.path.join(d.dir, "nonexistent.pem")
+        n, _ = with_lines(d, "tls-cert " + missing, "tls-key " + key)
+        assert_refused(d, "%s:%d: tls-cert:" % (d.config, n), missing,
+                       "No such file or directory")
+    finally:
+        d.cleanup()
+
+
+def test_check_config_refuses_a_tls_key_the_daemon_cannot_read():
+    d = Petrel()
+    try:
+        cert, key = make_cert(d.dir, "mx")
+        os.chmod(key, 0o600)
+        os.chmod(d.config, 0o644)
+        _, n = with_lines(d, "tls-cert " + cert, "tls-key " + key)
+        code, text = check_config(d.config, user="nobody")
+        assert code == 1, text
+        assert "%s:%d: tls-key: cannot read %s: Permission denied" % (d.config, n, key) in text
+    finally:
+        d.cleanup()
+
+
+def test_check_config_refuses_a_certificate_and_key_that_do_not_match():
+    d = Petrel()
+    try:
+        cert, _ = make_cert(d.dir, "a")
+        _, other_key = make_cert(d.dir, "b")
+        _, n = with_lines(d, "tls-cert " + cert, "tls-key " + other_key)
+        assert_refused(d, "%s:%d: tls-key:" % (d.config, n), other_key, "not the key of", cert)
+    finally:
+        d.cleanup()
+
+
+def test_check_config_refuses_certificate_and_key_given_the_wrong_way_round():
+    d = Petrel()
+    try:
+        cert, key = make_cert(d.dir, "mx")
+        n, _ = with_lines(d, "tls-cert " + key, "tls-key " + cert)
+        assert_refused(d, "%s:%d: tls-cert:" % (d.config, n), key, "wrong way round")
+    finally:
+        d.cleanup()
+
+
+def test_check_config_refuses_a_missing_passwd_file():
+    d = Petrel()
+    try:
+        missing = os.path.join(d.dir, "passwd")
+        [n] = with_lines(d, "passwd-file " + missing)
+        assert_refused(d, "%s:%d: passwd-file:" % (d.config, n), missing,
+                       "No such file or directory")
+    finally:
+        d.cleanup()
+
+
+def test_check_config_blames_the_submissions_listen_line_not_the_first_listen():
+    d = Petrel()
+    try:
+        [n] = with_lines(d, "listen 127.0.0.1:%d submissions" % harness.free_port())
+        code, text = check_config(d.config)
+        assert code == 1, text
+        assert "%s:%d: listen: 'submissions'" % (d.config, n) in text, text
+        assert "%s:1:" % d.config not in text, text
+    finally:
+        d.cleanup()
+
+
+def test_check_config_accepts_what_serve_accepts():
+    """The same files, loaded by the same code, pass: the TLS and passwd
+    checks above are not just refusing everything."""
+    d = Petrel()
+    try:
+        cert, key = make_cert(d.dir, "mx")
+        passwd = os.path.join(d.dir, "passwd")
+        with open(passwd, "w") as f:
+            f.write("# no users yet\n")
+        os.chmod(passwd, 0o600)
+        with_lines(d, "tls-cert " + cert, "tls-key " + key, "passwd-file " + passwd,
+                   "listen 127.0.0.1:%d submissions" % harness.free_port())
+        code, text = check_config(d.config)
+        assert code == 0 and text == "%s: ok\n" % d.config, text
+    finally:
+        d.cleanup()
