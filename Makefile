@@ -66,7 +66,10 @@ install: $(BUILD)/petrel
 	install -d $(DESTDIR)$(PREFIX)/bin
 	ln -sf petrel $(DESTDIR)$(PREFIX)/sbin/sendmail
 	ln -sf ../sbin/petrel $(DESTDIR)$(PREFIX)/bin/mailq
+	# The example with the tables it names, beside it: its relative paths
+	# are taken from its own directory.
 	install -m 644 etc/petrel.conf $(DESTDIR)$(PREFIX)/share/doc/petrel/petrel.conf.example
+	install -m 644 etc/aliases etc/relocated $(DESTDIR)$(PREFIX)/share/doc/petrel/
 	install -d $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 \
 	  $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 644 man/petrel.8 $(DESTDIR)$(PREFIX)/share/man/man8/petrel.8

@@ -135,8 +135,16 @@ static char *join_path(const char *dir, const char *path)
 	return buf_steal(&b);
 }
 
-/* Relative paths are relative to where petrel was started, fixed at load time
- * so a later chdir (or daemonizing) cannot change what they mean. */
+/* The directory of an absolute path: "/etc" for "/etc/petrel.conf". */
+static char *dir_of(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	return slash == path ? xstrdup("/") : xstrndup(path, (size_t)(slash - path));
+}
+
+/* A relative path in the file is taken from the file's own directory, so
+ * the file means the same from wherever it is read (an installed example,
+ * a command run elsewhere), and is stored absolute. */
 static char *absolute_path(struct loader *ld, const char *path)
 {
 	return join_path(ld->dir, path);
@@ -801,7 +809,8 @@ static void default_hostname(struct loader *ld)
 static void check_submission(struct loader *ld)
 {
 	const struct config *cfg = ld->cfg;
-	if (ld->submissions_line && (!cfg->tls_cert || !cfg->tls_key))
+	/* With one of the two set, the error below says what is missing. */
+	if (ld->submissions_line && !cfg->tls_cert && !cfg->tls_key)
 		lex_error_at(ld->errors, ld->lx.path, ld->submissions_line,
 			     "listen: 'submissions' (implicit TLS) needs tls-cert and tls-key");
 	if (ld->submission_line && !cfg->passwd_file)
@@ -845,17 +854,20 @@ static void report_unreadable(struct loader *ld, const char *kwname, const char 
 }
 
 /* The tables are read last: their members are checked against domains and
- * mailboxes that may be configured below the line naming the file. */
-static void load_tables(struct loader *ld)
+ * mailboxes that may be configured below the line naming the file. False
+ * when the aliases file named had an error. */
+static bool load_tables(struct loader *ld)
 {
 	struct config *cfg = ld->cfg;
 	const char *apath = cfg->aliases_file;
 	const char *rpath = cfg->relocated_file;
+	size_t before = ld->errors->len;
 	if (apath && cfg->local_domains.n) {
 		cfg->aliases = aliases_load(apath, cfg, ld->errors);
 		if (!cfg->aliases)
 			report_unreadable(ld, "aliases", apath);
 	}
+	bool aliases_ok = ld->errors->len == before;
 	if (rpath && cfg->local_domains.n) {
 		cfg->relocated = relocated_load(rpath, cfg, ld->errors);
 		if (!cfg->relocated)
@@ -865,6 +877,7 @@ static void load_tables(struct loader *ld)
 		cfg->aliases = aliases_empty();
 	if (!cfg->relocated)
 		cfg->relocated = relocated_empty();
+	return aliases_ok;
 }
 
 static void finish(struct loader *ld)
@@ -872,9 +885,11 @@ static void finish(struct loader *ld)
 	if (!ld->cfg->hostname)
 		default_hostname(ld);
 	check_required(ld);
-	load_tables(ld);
-	/* RFC 5321 4.5.1: every domain we deliver for must accept postmaster. */
-	if (ld->cfg->local_domains.n && !config_find_user(ld->cfg, "postmaster") &&
+	/* RFC 5321 4.5.1: every domain we deliver for must accept postmaster.
+	 * Not said when the aliases file could not be read, or not wholly: its
+	 * own errors are the ones to fix. */
+	if (load_tables(ld) && ld->cfg->local_domains.n &&
+	    !config_find_user(ld->cfg, "postmaster") &&
 	    !aliases_exists(ld->cfg->aliases, "postmaster"))
 		file_error(ld, "no mailbox or alias named 'postmaster' "
 			   "(RFC 5321 4.5.1 requires one for the local domains)");
@@ -893,7 +908,7 @@ struct config *config_load(const char *path, struct buf *errors)
 		buf_printf(errors, "%s: cannot open: %s\n", path, strerror(errno));
 	} else {
 		cfg->path = join_path(cwd, path);
-		ld.dir = xstrdup(cwd);
+		ld.dir = dir_of(cfg->path);
 		read_settings(&ld);
 		lexer_close(&ld.lx);
 		finish(&ld);

@@ -4,7 +4,7 @@
  *
  * File format (see etc/petrel.conf for the annotated example): one setting per
  * line, "keyword value...", '#' starts a comment, blank lines ignored. Relative
- * paths are resolved against the directory petrel was started in and stored
+ * paths are resolved against the directory of the file itself and stored
  * absolute. Every error is reported as "file:line: reason"; a config with any
  * error is refused as a whole.
  */

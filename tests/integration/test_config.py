@@ -4,6 +4,7 @@ serve refuses a bad config; the bundled example is valid."""
 import os
 import pwd
 import subprocess
+import tempfile
 
 import harness
 from harness import Petrel
@@ -168,3 +169,58 @@ def test_check_config_accepts_what_serve_accepts():
         assert code == 0 and text == "%s: ok\n" % d.config, text
     finally:
         d.cleanup()
+
+
+# -- paths and the installed example -----------------------------------------
+
+def test_relative_paths_are_taken_from_the_config_files_directory():
+    d = Petrel({"aliases": "aliases", "relocated": "./relocated", "spool": "spool"})
+    try:
+        elsewhere = tempfile.mkdtemp(prefix="petrel-cwd-")
+        p = subprocess.run([harness.BINARY, "config", "-c", d.config], capture_output=True,
+                           text=True, timeout=30, cwd=elsewhere)
+        assert p.returncode == 0, p.stderr
+        shown = dict(line.split(" ", 1) for line in p.stdout.splitlines())
+        assert shown["aliases"] == os.path.join(d.dir, "aliases"), p.stdout
+        assert shown["relocated"] == os.path.join(d.dir, "./relocated"), p.stdout
+        assert shown["spool"] == os.path.join(d.dir, "spool"), p.stdout
+        os.rmdir(elsewhere)
+    finally:
+        d.cleanup()
+
+
+def test_missing_aliases_file_is_one_error_naming_the_file():
+    """Not also "no postmaster": that follows from the file not being read."""
+    d = Petrel({"aliases": "/nonexistent/aliases"})
+    try:
+        code, text = check_config(d.config)
+        n = next(i for i, line in enumerate(open(d.config), 1) if line.startswith("aliases "))
+        assert code == 1
+        assert text == ("%s:%d: aliases: cannot read '/nonexistent/aliases': "
+                        "No such file or directory\n" % (d.config, n)), text
+    finally:
+        d.cleanup()
+
+
+def test_installed_example_config_passes_check_config_from_another_directory():
+    """make install DESTDIR=... PREFIX=/usr, then the example as installed,
+    checked from elsewhere: its aliases and relocated files lie beside it.
+    (check-config does not need the spool or the Maildirs to exist: serve
+    creates them.)"""
+    build = os.path.dirname(harness.BINARY)
+    with tempfile.TemporaryDirectory(prefix="petrel-destdir-") as dest:
+        p = subprocess.run(["make", "-s", "-o", harness.BINARY, "install", "BUILD=" + build,
+                            "DESTDIR=" + dest, "PREFIX=/usr"], cwd=harness.ROOT,
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stdout + p.stderr
+        doc = os.path.join(dest, "usr", "share", "doc", "petrel")
+        example = os.path.join(doc, "petrel.conf.example")
+        with tempfile.TemporaryDirectory(prefix="petrel-cwd-") as elsewhere:
+            c = subprocess.run([os.path.join(dest, "usr", "sbin", "petrel"), "check-config",
+                                "-c", example], capture_output=True, text=True, timeout=30,
+                               cwd=elsewhere)
+            assert c.returncode == 0, c.stdout + c.stderr
+            shown = subprocess.run([harness.BINARY, "config", "-c", example],
+                                   capture_output=True, text=True, timeout=30, cwd=elsewhere)
+        assert "aliases %s/aliases\n" % doc in shown.stdout, shown.stdout
+        assert "relocated %s/relocated\n" % doc in shown.stdout, shown.stdout
