@@ -6,6 +6,10 @@
  *   petrel config [-a] -c FILE    the settings that differ from their defaults (-a: all)
  *   petrel queue / flush          the queue commands (control/admin.c); mailq
  *   petrel status                 the running daemon's figures (control/status.c)
+ *   petrel passwd / sendmail      auth/passwd_cmd.c, submit/sendmail.c
+ *   petrel help / version         also --help (or -h after any command), --version
+ *
+ * The synopses are in util/usage.c.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -32,20 +36,14 @@
 #include "server/server.h"
 #include "submit/sendmail.h"
 #include "util/log.h"
+#include "util/usage.h"
+#include "version.h"
 
 #define DEFAULT_CONFIG "/etc/petrel/petrel.conf"
 
-static int usage(void)
+static int usage_error(const char *cmd)
 {
-	fputs("usage: petrel serve [-c FILE]\n"
-	      "       petrel check-config [-c FILE]\n"
-	      "       petrel config [-a] [-c FILE]\n"
-	      "       petrel queue [show|delete|hold|release ID] [-c FILE]   (also: mailq)\n"
-	      "       petrel flush [-c FILE]\n"
-	      "       petrel status [-c FILE]\n"
-	      "       petrel passwd [-d] USER [-c FILE]\n"
-	      "       petrel sendmail [-t] [-i] [-f SENDER] [-F NAME] [RCPT...]   (also: sendmail)\n",
-	      stderr);
+	usage_print(cmd, stderr);
 	return 2;
 }
 
@@ -308,45 +306,90 @@ static int serve(const char *path)
 	return ok ? 0 : 1;
 }
 
-int main(int argc, char **argv)
+/* --help or -h among a command's arguments (up to a "--"). */
+static bool wants_help(int argc, char **argv)
 {
-	const char *prog = argc > 0 ? strrchr(argv[0], '/') : NULL;
-	prog = argc > 0 ? (prog ? prog + 1 : argv[0]) : "petrel";
-	/* Installed links: mailq and sendmail behave as their namesakes. */
-	if (strcmp(prog, "mailq") == 0)
-		return admin_main("mailq", argc - 1, argv + 1);
-	if (strcmp(prog, "sendmail") == 0)
-		return sendmail_main(argc, argv);
-	if (argc < 2)
-		return usage();
-	const char *cmd = argv[1];
-	if (strcmp(cmd, "queue") == 0 || strcmp(cmd, "flush") == 0)
-		return admin_main(cmd, argc - 2, argv + 2);
-	if (strcmp(cmd, "sendmail") == 0)
-		return sendmail_main(argc - 1, argv + 1);
-	if (strcmp(cmd, "status") == 0)
-		return status_main(argc - 1, argv + 1);
-	if (strcmp(cmd, "passwd") == 0)
-		return passwd_main(argc - 1, argv + 1);
+	for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
+}
+
+static int help(const char *cmd)
+{
+	if (cmd && !usage_known(cmd))
+		return usage_error(NULL);
+	usage_print(cmd, stdout);
+	return 0;
+}
+
+/* serve, check-config and config: -c FILE, and -a for config. */
+static int config_command(const char *cmd, int argc, char **argv)
+{
 	const char *path = DEFAULT_CONFIG;
 	bool all = false;
 	int opt;
-	optind = 2;
+	opterr = 0;
+	optind = 1;
 	while ((opt = getopt(argc, argv, "ac:")) != -1) {
 		if (opt == 'c')
 			path = optarg;
 		else if (opt == 'a' && strcmp(cmd, "config") == 0)
 			all = true;
 		else
-			return usage();
+			return usage_error(cmd);
 	}
 	if (optind != argc)
-		return usage();
+		return usage_error(cmd);
 	if (strcmp(cmd, "serve") == 0)
 		return serve(path);
 	if (strcmp(cmd, "check-config") == 0)
 		return check_config(path);
-	if (strcmp(cmd, "config") == 0)
-		return show_config(path, all);
-	return usage();
+	return show_config(path, all);
+}
+
+/* argv[0] is the command's name. */
+static int command(const char *cmd, int argc, char **argv)
+{
+	if (wants_help(argc - 1, argv + 1))
+		return help(cmd);
+	if (strcmp(cmd, "queue") == 0 || strcmp(cmd, "flush") == 0 || strcmp(cmd, "mailq") == 0)
+		return admin_main(cmd, argc - 1, argv + 1);
+	if (strcmp(cmd, "sendmail") == 0)
+		return sendmail_main(argc, argv);
+	if (strcmp(cmd, "status") == 0)
+		return status_main(argc, argv);
+	if (strcmp(cmd, "passwd") == 0)
+		return passwd_main(argc, argv);
+	if (strcmp(cmd, "help") == 0 && argc <= 2)
+		return help(argc == 2 ? argv[1] : NULL);
+	if (strcmp(cmd, "version") == 0 && argc == 1) {
+		printf("petrel %s\n", PETREL_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "check-config") == 0 ||
+	    strcmp(cmd, "config") == 0)
+		return config_command(cmd, argc, argv);
+	if (!usage_known(cmd)) {
+		fprintf(stderr, "petrel: unknown command '%s'\n", cmd);
+		cmd = NULL;
+	}
+	return usage_error(cmd);
+}
+
+int main(int argc, char **argv)
+{
+	const char *prog = argc > 0 ? strrchr(argv[0], '/') : NULL;
+	prog = argc > 0 ? (prog ? prog + 1 : argv[0]) : "petrel";
+	/* Installed links: mailq and sendmail behave as their namesakes. */
+	if (strcmp(prog, "mailq") == 0 || strcmp(prog, "sendmail") == 0)
+		return command(prog, argc, argv);
+	if (argc < 2)
+		return usage_error(NULL);
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+		cmd = "help";
+	else if (strcmp(cmd, "--version") == 0)
+		cmd = "version";
+	return command(cmd, argc - 1, argv + 1);
 }

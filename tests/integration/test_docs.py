@@ -3,7 +3,7 @@ fall behind the code: both pages render without a groff warning; the keyword
 table, as `petrel config -a` prints it, is what petrel.conf(5) and
 etc/petrel.conf describe (every keyword, none that is gone, the same
 arguments and defaults); petrel(8) covers every subcommand, verb and option
-the usage messages name; and `make install` puts pages and unit where man
+the help texts name; and `make install` puts pages and unit where man
 and systemd find them, with a unit that systemd-analyze accepts."""
 
 import os
@@ -195,16 +195,89 @@ def test_example_config_names_every_keyword_with_its_default():
                 (name, default, docs[name])
 
 
-def usage_texts():
-    """What petrel prints for a bad command line, for itself and per subcommand."""
-    runs = [[], ["queue", "-Z"], ["passwd"], ["sendmail", "-Z"]]
-    out = []
-    for args in runs:
-        p = subprocess.run([harness.BINARY] + args, capture_output=True, text=True, timeout=30,
-                           stdin=subprocess.DEVNULL)
-        assert p.returncode != 0 and "usage:" in p.stderr, (args, p.returncode, p.stderr)
-        out.append(p.stderr)
-    return "\n".join(out)
+def run_petrel(*args, binary=None):
+    return subprocess.run([binary or harness.BINARY] + list(args), capture_output=True,
+                          text=True, timeout=30, stdin=subprocess.DEVNULL)
+
+
+def help_of(*args, binary=None):
+    """What `petrel ARGS` prints as help, asserting it is help: on standard
+    output, exit 0."""
+    p = run_petrel(*args, binary=binary)
+    assert p.returncode == 0 and p.stderr == "" and p.stdout.startswith("usage: "), \
+        (args, p.returncode, p.stdout, p.stderr)
+    return p.stdout
+
+
+def help_synopses():
+    """Each synopsis line of `petrel --help`, by command: "petrel serve",
+    "mailq", "sendmail" (the installed names)."""
+    out = {}
+    for line in help_of("--help").split("\n\n")[0].splitlines():
+        line = line[len("usage:"):].strip()
+        words = line.split()
+        out[" ".join(words[:2]) if words[0] == "petrel" else words[0]] = line
+    return out
+
+
+def options(text):
+    """The single-dash options text names: -c, -oi (not --help, not check-config)."""
+    return set(re.findall(r"(?<![\w-])(-[a-zA-Z]+)", text))
+
+
+def man_synopses():
+    """The options of each command's block (.SY ... .YS) in petrel(8)'s SYNOPSIS."""
+    out, name = {}, None
+    for line in open(MAN8).read().splitlines():
+        if line.startswith(".SY "):
+            name = plain(line[4:])
+            out[name] = set()
+        elif line == ".YS":
+            name = None
+        elif name:
+            out[name] |= {"-" + o for o in re.findall(r"\\-([a-zA-Z]+)", line)}
+    return out
+
+
+def test_help_and_dash_h_exit_0_for_petrel_and_every_command():
+    """petrel --help, -h and help print every synopsis; each command answers
+    --help and -h (anywhere among its arguments) with its own, exit 0,
+    also under its installed names mailq and sendmail."""
+    full = help_of("--help")
+    assert help_of("-h") == full and help_of("help") == full
+    synopses = help_synopses()
+    for cmd, line in synopses.items():
+        if not cmd.startswith("petrel "):
+            continue
+        sub = cmd.split()[1]
+        own = help_of(sub, "--help")
+        assert own.splitlines()[0] == "usage: " + line, (own, line)
+        assert help_of(sub, "-h") == own and help_of("help", sub) == own
+    assert help_of("serve", "-c", "/nonexistent.conf", "--help") == help_of("serve", "--help")
+    with tempfile.TemporaryDirectory(prefix="petrel-links-") as d:
+        for name in ("mailq", "sendmail"):
+            os.symlink(harness.BINARY, os.path.join(d, name))
+        assert help_of("--help", binary=os.path.join(d, "mailq")) == help_of("mailq", "--help")
+        assert help_of("-h", binary=os.path.join(d, "sendmail")) == help_of("sendmail", "-h")
+    bad = run_petrel("no-such-command")
+    assert bad.returncode == 2 and bad.stdout == "" and "unknown command" in bad.stderr
+
+
+def test_version_is_printed_by_dash_dash_version_and_version():
+    out = run_petrel("--version")
+    assert out.returncode == 0 and re.fullmatch(r"petrel \d+\.\d+(\.\d+)? \(\S+\)\n|"
+                                                r"petrel \d+\.\d+(\.\d+)?\n", out.stdout), out
+    assert run_petrel("version").stdout == out.stdout
+
+
+def test_help_synopses_and_petrel8_synopsis_name_the_same_commands_and_options():
+    """Both ways: an option (or a command) in one and not in the other is
+    drift, whichever was edited last."""
+    man = man_synopses()
+    synopses = help_synopses()
+    assert set(man) == set(synopses), (sorted(man), sorted(synopses))
+    for cmd, line in synopses.items():
+        assert options(line) == man[cmd], (cmd, sorted(options(line)), sorted(man[cmd]))
 
 
 def test_man_pages_render_without_warnings():
@@ -221,7 +294,7 @@ def test_man_pages_render_without_warnings():
 
 
 def test_petrel8_documents_every_subcommand_and_option():
-    usage = usage_texts()
+    usage = help_of("--help")
     text = render(MAN8)
     synopsis = section(text, "SYNOPSIS")
     commands = {e["word"] for e in entries(MAN8) if e["section"] == "COMMANDS" and e["depth"] == 0}
@@ -233,16 +306,16 @@ def test_petrel8_documents_every_subcommand_and_option():
         assert "petrel " + sub in synopsis, "SYNOPSIS lacks petrel " + sub
         assert sub in commands, "COMMANDS has no entry for " + sub
     # The installed names: mailq and sendmail.
-    for name in set(re.findall(r"\(also: (\w+)\)", usage)) | {"mailq"}:
+    for name in ("mailq", "sendmail"):
         assert re.search(r"^ {7}%s\b" % name, synopsis, re.M), "SYNOPSIS lacks " + name
     verbs = set()
     for group in re.findall(r"\b((?:[a-z]+\|)+[a-z]+) ID", usage):
         verbs |= set(group.split("|"))
     assert verbs == {"show", "delete", "hold", "release"}, verbs
     assert verbs <= verb_entries, "petrel.8 has no entry for queue %s" % (verbs - verb_entries)
-    options = set(re.findall(r"(?<![\w-])(-[a-zA-Z]{1,2})\b", usage))
-    assert {"-c", "-d", "-t", "-i", "-f", "-F"} <= options, options
-    for opt in options:
+    named = options(usage)
+    assert {"-c", "-d", "-t", "-i", "-f", "-F", "-N", "-R", "-V", "-a"} <= named, named
+    for opt in named:
         assert re.search(r"(?<![\w-])%s\b" % re.escape(opt), text), "petrel.8 lacks " + opt
     for sig in ("SIGHUP", "SIGTERM", "SIGINT"):
         assert sig in section(text, "SIGNALS"), sig
