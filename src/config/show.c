@@ -7,7 +7,6 @@
  * divides it (300 as 5m), a path made absolute. Lists and keywords with
  * rules of their own are shown as they were given, word by word.
  */
-#include <string.h>
 
 #include "config/keyword.h"
 #include "config/lexer.h"
@@ -68,16 +67,6 @@ static void show_values(const struct config *cfg, size_t i, struct strlist *out)
 	buf_free(&b);
 }
 
-static bool same_lines(const struct strlist *a, const struct strlist *b)
-{
-	if (a->n != b->n)
-		return false;
-	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->v[i], b->v[i]) != 0)
-			return false;
-	return true;
-}
-
 /* A keyword not in the file has its default; one in the file differs when
  * its value does, however it was written ("600" is the default "10m"). */
 static bool differs(const struct config *cfg, const struct config *def, size_t i,
@@ -87,7 +76,7 @@ static bool differs(const struct config *cfg, const struct config *def, size_t i
 		return false;
 	struct strlist was = STRLIST_INIT;
 	show_values(def, i, &was);
-	bool same = same_lines(now, &was);
+	bool same = strlist_equal(now, &was);
 	strlist_free(&was);
 	return !same;
 }

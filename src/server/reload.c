@@ -25,16 +25,6 @@ static bool same_text(const char *a, const char *b)
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
 }
 
-static bool same_list(const struct strlist *a, const struct strlist *b)
-{
-	if (a->n != b->n)
-		return false;
-	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->v[i], b->v[i]) != 0)
-			return false;
-	return true;
-}
-
 static void warn_restart(const char *keyword, bool same)
 {
 	if (!same)
@@ -46,11 +36,11 @@ static void warn_start_up_settings(const struct config *old, const struct config
 	bool modes = old->listen.n == cfg->listen.n &&
 		     memcmp(old->listen_mode, cfg->listen_mode,
 			    cfg->listen.n * sizeof *cfg->listen_mode) == 0;
-	warn_restart("listen", same_list(&old->listen, &cfg->listen) && modes);
+	warn_restart("listen", strlist_equal(&old->listen, &cfg->listen) && modes);
 	warn_restart("spool", same_text(old->spool_dir, cfg->spool_dir));
 	warn_restart("user", same_text(old->run_user, cfg->run_user));
 	warn_restart("metrics-listen", same_text(old->metrics_listen, cfg->metrics_listen));
-	warn_restart("dns-server", same_list(&old->dns_servers, &cfg->dns_servers));
+	warn_restart("dns-server", strlist_equal(&old->dns_servers, &cfg->dns_servers));
 	warn_restart("delivery-workers", old->delivery_workers == cfg->delivery_workers);
 	warn_restart("auth-max-failures", old->auth_max_failures == cfg->auth_max_failures);
 	warn_restart("auth-failure-window", old->auth_failure_window == cfg->auth_failure_window);

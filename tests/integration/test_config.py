@@ -1,13 +1,14 @@
 """The config: check-config reports file:line errors and exits non-zero;
 serve refuses a bad config; the bundled example is valid."""
 
+import contextlib
 import os
 import pwd
 import subprocess
 import tempfile
 
 import harness
-from harness import Petrel
+from harness import Petrel, make_cert
 
 
 def test_check_config_reports_file_and_line():
@@ -57,12 +58,14 @@ def serve_refuses(d):
     return p.stdout + p.stderr
 
 
-def make_cert(dirname, name):
-    c, k = os.path.join(dirname, name + ".pem"), os.path.join(dirname, name + ".key")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=" + name, "-keyout", k, "-out", c],
-                   check=True, capture_output=True, timeout=60)
-    return c, k
+@contextlib.contextmanager
+def scratch(settings=None):
+    """A Petrel's directory and config, never started; removed afterwards."""
+    d = Petrel(settings)
+    try:
+        yield d
+    finally:
+        d.cleanup()
 
 
 def with_lines(d, *lines):
@@ -84,20 +87,16 @@ def assert_refused(d, where, *reason):
 
 
 def test_check_config_refuses_a_missing_tls_cert():
-    d = Petrel()
-    try:
+    with scratch() as d:
         cert, key = make_cert(d.dir, "mx")
         missing = os.path.join(d.dir, "nonexistent.pem")
         n, _ = with_lines(d, "tls-cert " + missing, "tls-key " + key)
         assert_refused(d, "%s:%d: tls-cert:" % (d.config, n), missing,
                        "No such file or directory")
-    finally:
-        d.cleanup()
 
 
 def test_check_config_refuses_a_tls_key_the_daemon_cannot_read():
-    d = Petrel()
-    try:
+    with scratch() as d:
         cert, key = make_cert(d.dir, "mx")
         os.chmod(key, 0o600)
         os.chmod(d.config, 0o644)
@@ -105,59 +104,44 @@ def test_check_config_refuses_a_tls_key_the_daemon_cannot_read():
         code, text = check_config(d.config, user="nobody")
         assert code == 1, text
         assert "%s:%d: tls-key: cannot read %s: Permission denied" % (d.config, n, key) in text
-    finally:
-        d.cleanup()
 
 
 def test_check_config_refuses_a_certificate_and_key_that_do_not_match():
-    d = Petrel()
-    try:
+    with scratch() as d:
         cert, _ = make_cert(d.dir, "a")
         _, other_key = make_cert(d.dir, "b")
         _, n = with_lines(d, "tls-cert " + cert, "tls-key " + other_key)
         assert_refused(d, "%s:%d: tls-key:" % (d.config, n), other_key, "not the key of", cert)
-    finally:
-        d.cleanup()
 
 
 def test_check_config_refuses_certificate_and_key_given_the_wrong_way_round():
-    d = Petrel()
-    try:
+    with scratch() as d:
         cert, key = make_cert(d.dir, "mx")
         n, _ = with_lines(d, "tls-cert " + key, "tls-key " + cert)
         assert_refused(d, "%s:%d: tls-cert:" % (d.config, n), key, "wrong way round")
-    finally:
-        d.cleanup()
 
 
 def test_check_config_refuses_a_missing_passwd_file():
-    d = Petrel()
-    try:
+    with scratch() as d:
         missing = os.path.join(d.dir, "passwd")
         [n] = with_lines(d, "passwd-file " + missing)
         assert_refused(d, "%s:%d: passwd-file:" % (d.config, n), missing,
                        "No such file or directory")
-    finally:
-        d.cleanup()
 
 
 def test_check_config_blames_the_submissions_listen_line_not_the_first_listen():
-    d = Petrel()
-    try:
+    with scratch() as d:
         [n] = with_lines(d, "listen 127.0.0.1:%d submissions" % harness.free_port())
         code, text = check_config(d.config)
         assert code == 1, text
         assert "%s:%d: listen: 'submissions'" % (d.config, n) in text, text
         assert "%s:1:" % d.config not in text, text
-    finally:
-        d.cleanup()
 
 
 def test_check_config_accepts_what_serve_accepts():
     """The same files, loaded by the same code, pass: the TLS and passwd
     checks above are not just refusing everything."""
-    d = Petrel()
-    try:
+    with scratch() as d:
         cert, key = make_cert(d.dir, "mx")
         passwd = os.path.join(d.dir, "passwd")
         with open(passwd, "w") as f:
@@ -167,16 +151,13 @@ def test_check_config_accepts_what_serve_accepts():
                    "listen 127.0.0.1:%d submissions" % harness.free_port())
         code, text = check_config(d.config)
         assert code == 0 and text == "%s: ok\n" % d.config, text
-    finally:
-        d.cleanup()
 
 
 # -- paths and the installed example -----------------------------------------
 
 def test_relative_paths_are_taken_from_the_config_files_directory():
-    d = Petrel({"aliases": "aliases", "relocated": "./relocated", "spool": "spool"})
-    try:
-        elsewhere = tempfile.mkdtemp(prefix="petrel-cwd-")
+    with scratch({"aliases": "aliases", "relocated": "./relocated", "spool": "spool"}) as d, \
+            tempfile.TemporaryDirectory(prefix="petrel-cwd-") as elsewhere:
         p = subprocess.run([harness.BINARY, "config", "-c", d.config], capture_output=True,
                            text=True, timeout=30, cwd=elsewhere)
         assert p.returncode == 0, p.stderr
@@ -184,22 +165,16 @@ def test_relative_paths_are_taken_from_the_config_files_directory():
         assert shown["aliases"] == os.path.join(d.dir, "aliases"), p.stdout
         assert shown["relocated"] == os.path.join(d.dir, "./relocated"), p.stdout
         assert shown["spool"] == os.path.join(d.dir, "spool"), p.stdout
-        os.rmdir(elsewhere)
-    finally:
-        d.cleanup()
 
 
 def test_missing_aliases_file_is_one_error_naming_the_file():
     """Not also "no postmaster": that follows from the file not being read."""
-    d = Petrel({"aliases": "/nonexistent/aliases"})
-    try:
+    with scratch({"aliases": "/nonexistent/aliases"}) as d:
         code, text = check_config(d.config)
         n = next(i for i, line in enumerate(open(d.config), 1) if line.startswith("aliases "))
         assert code == 1
         assert text == ("%s:%d: aliases: cannot read '/nonexistent/aliases': "
                         "No such file or directory\n" % (d.config, n)), text
-    finally:
-        d.cleanup()
 
 
 def test_installed_example_config_passes_check_config_from_another_directory():
