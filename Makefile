@@ -13,13 +13,19 @@ ALL_CFLAGS = $(OPT) -std=c17 -D_GNU_SOURCE -Wall -Wextra -Werror -Wshadow -Wstri
            -Wmissing-prototypes -Isrc $(shell pkg-config --cflags $(PKGS) 2>/dev/null) $(CFLAGS)
 LDLIBS  += $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lcrypt -lpthread
 
+# The version `petrel --version` prints: this release, and the commit it
+# was built from when built in a git checkout (a tarball builds without).
+VERSION  := 0.9
+GIT_REV  := $(if $(wildcard .git),$(shell git describe --always --dirty 2>/dev/null))
+PETREL_VERSION := $(VERSION)$(if $(GIT_REV), ($(GIT_REV)))
+
 LIB_SRC  := $(sort $(wildcard src/*/*.c))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 DEPS     := $(LIB_OBJ:.o=.d) $(BUILD)/src/main.d
 
-.PHONY: all run test test-unit test-integration test-asan install clean deps test-deps
+.PHONY: all run test test-unit test-integration test-asan install clean deps test-deps FORCE
 all: $(BUILD)/petrel $(UNIT_BIN) $(BUILD)/tests/dialogue
 
 $(BUILD)/%.o: %.c
@@ -28,6 +34,15 @@ $(BUILD)/%.o: %.c
 
 $(BUILD)/libpetrel.a: $(LIB_OBJ)
 	$(AR) rcs $@ $^
+
+# Rewritten only when the version changes, so main.o is rebuilt just then.
+$(BUILD)/version.h: FORCE
+	@mkdir -p $(BUILD)
+	@echo '#define PETREL_VERSION "$(PETREL_VERSION)"' > $@.new
+	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
+
+$(BUILD)/src/main.o: $(BUILD)/version.h
+$(BUILD)/src/main.o: ALL_CFLAGS += -I$(BUILD)
 
 $(BUILD)/petrel: $(BUILD)/src/main.o $(BUILD)/libpetrel.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -66,7 +81,10 @@ install: $(BUILD)/petrel
 	install -d $(DESTDIR)$(PREFIX)/bin
 	ln -sf petrel $(DESTDIR)$(PREFIX)/sbin/sendmail
 	ln -sf ../sbin/petrel $(DESTDIR)$(PREFIX)/bin/mailq
+	# The example with the tables it names, beside it: its relative paths
+	# are taken from its own directory.
 	install -m 644 etc/petrel.conf $(DESTDIR)$(PREFIX)/share/doc/petrel/petrel.conf.example
+	install -m 644 etc/aliases etc/relocated $(DESTDIR)$(PREFIX)/share/doc/petrel/
 	install -d $(DESTDIR)$(PREFIX)/share/man/man8 $(DESTDIR)$(PREFIX)/share/man/man5 \
 	  $(DESTDIR)$(PREFIX)/lib/systemd/system
 	install -m 644 man/petrel.8 $(DESTDIR)$(PREFIX)/share/man/man8/petrel.8

@@ -3,8 +3,13 @@
  *
  *   petrel serve -c FILE          run the mail server in the foreground
  *   petrel check-config -c FILE   validate FILE; errors as file:line: reason
+ *   petrel config [-a] -c FILE    the settings that differ from their defaults (-a: all)
  *   petrel queue / flush          the queue commands (control/admin.c); mailq
  *   petrel status                 the running daemon's figures (control/status.c)
+ *   petrel passwd / sendmail      auth/passwd_cmd.c, submit/sendmail.c
+ *   petrel help / version         also --help (or -h after any command), --version
+ *
+ * The synopses are in util/usage.c.
  */
 #include <errno.h>
 #include <event2/event.h>
@@ -26,39 +31,64 @@
 #include "queue/pickup.h"
 #include "server/auth_check.h"
 #include "server/privilege.h"
+#include "server/runtime.h"
 #include "server/sender_check.h"
 #include "server/server.h"
-#include "server/tls.h"
 #include "submit/sendmail.h"
 #include "util/log.h"
+#include "util/usage.h"
+#include "version.h"
 
 #define DEFAULT_CONFIG "/etc/petrel/petrel.conf"
 
-static int usage(void)
+static int usage_error(const char *cmd)
 {
-	fputs("usage: petrel serve [-c FILE]\n"
-	      "       petrel check-config [-c FILE]\n"
-	      "       petrel queue [show|delete|hold|release ID] [-c FILE]   (also: mailq)\n"
-	      "       petrel flush [-c FILE]\n"
-	      "       petrel status [-c FILE]\n"
-	      "       petrel passwd [-d] USER [-c FILE]\n"
-	      "       petrel sendmail [-t] [-i] [-f SENDER] [-F NAME] [RCPT...]   (also: sendmail)\n",
-	      stderr);
+	usage_print(cmd, stderr);
 	return 2;
 }
 
-static struct config *load(const char *path)
+static void print_errors(struct buf *errs)
+{
+	fprintf(stderr, "%s", errs->p ? errs->p : "petrel: cannot load config\n");
+	buf_free(errs);
+}
+
+/* The config and every file it names, as serve, check-config and a reload
+ * load them; false after printing every error. */
+static bool load(const char *path, struct runtime *rt)
+{
+	struct buf errs = BUF_INIT;
+	if (runtime_load(path, rt, &errs)) {
+		buf_free(&errs);
+		return true;
+	}
+	print_errors(&errs);
+	return false;
+}
+
+static int check_config(const char *path)
+{
+	struct runtime rt;
+	if (!load(path, &rt))
+		return 1;
+	printf("%s: ok\n", path);
+	runtime_free(&rt);
+	return 0;
+}
+
+/* `petrel config`: the file as read, without the secrets serve also loads. */
+static int show_config(const char *path, bool all)
 {
 	struct buf errs = BUF_INIT;
 	struct config *cfg = config_load(path, &errs);
-	if (cfg && !config_check_secrets(cfg, &errs)) {
-		config_free(cfg);
-		cfg = NULL;
+	if (!cfg) {
+		print_errors(&errs);
+		return 1;
 	}
-	if (!cfg)
-		fprintf(stderr, "%s", errs.p ? errs.p : "petrel: cannot load config\n");
 	buf_free(&errs);
-	return cfg;
+	config_print(cfg, all, stdout);
+	config_free(cfg);
+	return 0;
 }
 
 static void pickup_queued(void *arg, const char *id)
@@ -128,28 +158,13 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
 		server_reload(srv);
 }
 
-/* TLS and AUTH, when configured; false (logged) if the files are unusable. */
-static bool setup_tls_and_auth(struct server *srv)
-{
-	const struct config *cfg = srv->cfg;
-	struct buf err = BUF_INIT;
-	if (cfg->tls_cert && !(srv->tls = tls_server_context(cfg->tls_cert, cfg->tls_key, &err)))
-		log_error("%s", err.p);
-	else if (cfg->passwd_file && !(srv->auth = auth_check_new(srv->base, cfg, &err)))
-		log_error("%s", err.p);
-	bool ok = err.len == 0;
-	buf_free(&err);
-	srv->msg_rate = ratelimit_new(cfg->max_msgs_per_client, cfg->msg_rate_window);
-	return ok;
-}
-
-/* What needs root: the directories handed to the run user, the sockets, the
- * key and passwd files. Then root is given up, before any network input. */
+/* What needs root: the directories handed to the run user and the sockets
+ * (the key and passwd files were read with the config). Then root is given
+ * up, before any network input. */
 static bool start_privileged(struct server *srv)
 {
 	struct privilege priv;
-	return privilege_prepare(srv->cfg, &priv) && server_listen(srv) &&
-	       setup_tls_and_auth(srv) && privilege_drop(&priv);
+	return privilege_prepare(srv->cfg, &priv) && server_listen(srv) && privilege_drop(&priv);
 }
 
 /* epoll with a change list: the enable/disable pairs a busy connection makes
@@ -186,6 +201,7 @@ static void raise_fd_limit(const struct config *cfg)
 /* Everything serve() sets up, so that one teardown serves every exit. */
 struct daemon {
 	struct server srv;
+	struct passwd_db *users;  /* loaded with the config; AUTH takes it over */
 	struct event *spool_ev;
 	struct event *log_ev;
 	struct event *sigs[3];
@@ -208,6 +224,10 @@ static bool start(struct daemon *dm)
 	raise_fd_limit(cfg);
 	if (!(srv->base = new_base()) || !start_privileged(srv))
 		return false;
+	if (dm->users)
+		srv->auth = auth_check_new(srv->base, cfg, dm->users);
+	dm->users = NULL;
+	srv->msg_rate = ratelimit_new(cfg->max_msgs_per_client, cfg->msg_rate_window);
 	if (!(srv->spool = spool_open(cfg->spool_dir))) {
 		log_error("spool %s: %s", cfg->spool_dir, strerror(errno));
 		return false;
@@ -250,6 +270,7 @@ static void teardown(struct daemon *dm)
 	scheduler_free(srv->sched);
 	ratelimit_free(srv->msg_rate);
 	SSL_CTX_free(srv->tls);
+	passwd_free(dm->users);
 	struct event *evs[] = {srv->drain, dm->spool_ev, dm->log_ev, dm->sigs[0], dm->sigs[1],
 			       dm->sigs[2]};
 	for (size_t i = 0; i < sizeof evs / sizeof evs[0]; i++)
@@ -262,13 +283,13 @@ static void teardown(struct daemon *dm)
 
 static int serve(const char *path)
 {
-	struct config *cfg = load(path);
-	if (!cfg)
+	struct runtime rt;
+	if (!load(path, &rt))
 		return 1;
-	log_set_level((enum log_level)cfg->log_level);
-	log_set_json(cfg->log_json);
+	log_set_level((enum log_level)rt.cfg->log_level);
+	log_set_json(rt.cfg->log_json);
 	signal(SIGPIPE, SIG_IGN);
-	struct daemon dm = {.srv = {.cfg = cfg}};
+	struct daemon dm = {.srv = {.cfg = rt.cfg, .tls = rt.tls}, .users = rt.users};
 	bool ok = start(&dm);
 	if (ok) {
 		log_info("petrel started: %zu queued message(s) recovered",
@@ -285,43 +306,90 @@ static int serve(const char *path)
 	return ok ? 0 : 1;
 }
 
+/* --help or -h among a command's arguments (up to a "--"). */
+static bool wants_help(int argc, char **argv)
+{
+	for (int i = 0; i < argc && strcmp(argv[i], "--") != 0; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+			return true;
+	return false;
+}
+
+static int help(const char *cmd)
+{
+	if (cmd && !usage_known(cmd))
+		return usage_error(NULL);
+	usage_print(cmd, stdout);
+	return 0;
+}
+
+/* serve, check-config and config: -c FILE, and -a for config. */
+static int config_command(const char *cmd, int argc, char **argv)
+{
+	const char *path = DEFAULT_CONFIG;
+	bool all = false;
+	int opt;
+	opterr = 0;
+	optind = 1;
+	while ((opt = getopt(argc, argv, "ac:")) != -1) {
+		if (opt == 'c')
+			path = optarg;
+		else if (opt == 'a' && strcmp(cmd, "config") == 0)
+			all = true;
+		else
+			return usage_error(cmd);
+	}
+	if (optind != argc)
+		return usage_error(cmd);
+	if (strcmp(cmd, "serve") == 0)
+		return serve(path);
+	if (strcmp(cmd, "check-config") == 0)
+		return check_config(path);
+	return show_config(path, all);
+}
+
+/* argv[0] is the command's name. */
+static int command(const char *cmd, int argc, char **argv)
+{
+	if (wants_help(argc - 1, argv + 1))
+		return help(cmd);
+	if (strcmp(cmd, "queue") == 0 || strcmp(cmd, "flush") == 0 || strcmp(cmd, "mailq") == 0)
+		return admin_main(cmd, argc - 1, argv + 1);
+	if (strcmp(cmd, "sendmail") == 0)
+		return sendmail_main(argc, argv);
+	if (strcmp(cmd, "status") == 0)
+		return status_main(argc, argv);
+	if (strcmp(cmd, "passwd") == 0)
+		return passwd_main(argc, argv);
+	if (strcmp(cmd, "help") == 0 && argc <= 2)
+		return help(argc == 2 ? argv[1] : NULL);
+	if (strcmp(cmd, "version") == 0 && argc == 1) {
+		printf("petrel %s\n", PETREL_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "serve") == 0 || strcmp(cmd, "check-config") == 0 ||
+	    strcmp(cmd, "config") == 0)
+		return config_command(cmd, argc, argv);
+	if (!usage_known(cmd)) {
+		fprintf(stderr, "petrel: unknown command '%s'\n", cmd);
+		cmd = NULL;
+	}
+	return usage_error(cmd);
+}
+
 int main(int argc, char **argv)
 {
 	const char *prog = argc > 0 ? strrchr(argv[0], '/') : NULL;
 	prog = argc > 0 ? (prog ? prog + 1 : argv[0]) : "petrel";
 	/* Installed links: mailq and sendmail behave as their namesakes. */
-	if (strcmp(prog, "mailq") == 0)
-		return admin_main("mailq", argc - 1, argv + 1);
-	if (strcmp(prog, "sendmail") == 0)
-		return sendmail_main(argc, argv);
+	if (strcmp(prog, "mailq") == 0 || strcmp(prog, "sendmail") == 0)
+		return command(prog, argc, argv);
 	if (argc < 2)
-		return usage();
+		return usage_error(NULL);
 	const char *cmd = argv[1];
-	if (strcmp(cmd, "queue") == 0 || strcmp(cmd, "flush") == 0)
-		return admin_main(cmd, argc - 2, argv + 2);
-	if (strcmp(cmd, "sendmail") == 0)
-		return sendmail_main(argc - 1, argv + 1);
-	if (strcmp(cmd, "status") == 0)
-		return status_main(argc - 1, argv + 1);
-	if (strcmp(cmd, "passwd") == 0)
-		return passwd_main(argc - 1, argv + 1);
-	const char *path = DEFAULT_CONFIG;
-	int opt;
-	optind = 2;
-	while ((opt = getopt(argc, argv, "c:")) != -1) {
-		if (opt != 'c')
-			return usage();
-		path = optarg;
-	}
-	if (strcmp(cmd, "serve") == 0)
-		return serve(path);
-	if (strcmp(cmd, "check-config") == 0) {
-		struct config *cfg = load(path);
-		if (!cfg)
-			return 1;
-		printf("%s: ok\n", path);
-		config_free(cfg);
-		return 0;
-	}
-	return usage();
+	if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0)
+		cmd = "help";
+	else if (strcmp(cmd, "--version") == 0)
+		cmd = "version";
+	return command(cmd, argc - 1, argv + 1);
 }

@@ -50,6 +50,16 @@ def wait_for(cond, timeout=10.0, what="condition"):
         delay = min(delay * 2, 0.1)
 
 
+def make_cert(dirname, name):
+    """A self-signed certificate for name and its key, as dirname/name.pem
+    and dirname/name.key."""
+    c, k = os.path.join(dirname, name + ".pem"), os.path.join(dirname, name + ".key")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                    "-subj", "/CN=" + name, "-keyout", k, "-out", c],
+                   check=True, capture_output=True, timeout=60)
+    return c, k
+
+
 class Petrel:
     """One daemon instance with its own directory, config, spool and mail."""
 

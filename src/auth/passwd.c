@@ -186,10 +186,8 @@ static bool parse_all(struct passwd_db *db, struct buf *text, const char *path,
 struct passwd_db *passwd_load(const char *path, struct buf *errors)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		buf_printf(errors, "%s: %s\n", path, strerror(errno));
+	if (fd < 0)
 		return NULL;
-	}
 	struct buf text = BUF_INIT;
 	struct passwd_db *db = xcalloc(1, sizeof *db);
 	bool ok = read_file(fd, path, &text, errors) && parse_all(db, &text, path, errors);

@@ -31,8 +31,10 @@ struct passwd_db;
 /*
  * Loads path. On success returns the database (possibly with no users); on
  * failure returns NULL and appends "file:line: reason\n" lines (or one
- * "file: reason\n") to errors. A world-writable file is refused; a
- * world-readable one is loaded with a warning in the log.
+ * "file: reason\n") to errors, except when the file cannot be opened: then
+ * errno says why and the caller, who knows what named the file, reports
+ * it. A world-writable file is refused; a world-readable one is loaded with
+ * a warning in the log.
  */
 struct passwd_db *passwd_load(const char *path, struct buf *errors);
 

@@ -31,6 +31,7 @@
 #include "config/config.h"
 #include "util/fsutil.h"
 #include "util/log.h"
+#include "util/usage.h"
 
 #define DEFAULT_CONFIG "/etc/petrel/petrel.conf"
 #define FILE_MAX (16u << 20)
@@ -45,8 +46,7 @@ struct args {
 
 static int usage(void)
 {
-	fputs("usage: petrel passwd [-c CONFIG] [-f FILE] USER     set USER's password\n"
-	      "       petrel passwd [-c CONFIG] [-f FILE] -d USER  remove USER\n", stderr);
+	usage_print("passwd", stderr);
 	return 64;
 }
 

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "config/aliases.h"
+#include "config/keyword.h"
 #include "config/lexer.h"
 #include "config/relocated.h"
 #include "smtp/address.h"
@@ -28,32 +29,16 @@
 
 #define FULLNAME_MAX 128
 
-struct keyword;
-
-/* The tables named in petrel.conf, read once the whole file is known. */
-enum table { TABLE_ALIASES, TABLE_RELOCATED, NTABLES };
-
-/* State of one config_load: the snapshot being filled and where each
- * keyword was first seen (0 = not yet), for duplicates and later checks. */
+/* State of one config_load: the snapshot being filled (its settings say
+ * where each keyword was first seen, for duplicates and later checks) and
+ * the directory relative paths are taken from. */
 struct loader {
 	struct config *cfg;
 	struct lexer lx;
 	struct buf *errors;
-	unsigned *seen;
-	char *table_path[NTABLES];
-};
-
-typedef void kw_setter(struct loader *ld, const struct keyword *kw, char **argv, size_t argc);
-
-struct keyword {
-	const char *name;
-	const char *usage;      /* arguments, for error messages */
-	size_t max_args;        /* every keyword takes at least one */
-	bool repeatable;
-	kw_setter *set;
-	size_t off;             /* field in struct config for the typed setters,
-				 * enum table for set_table_path */
-	uint64_t lo, hi;        /* accepted range, for numbers, durations and sizes */
+	char *dir;
+	unsigned submissions_line;  /* the first listener of its mode, for errors */
+	unsigned submission_line;   /* the first that needs a login (either mode) */
 };
 
 static void *field(struct loader *ld, const struct keyword *kw)
@@ -140,42 +125,39 @@ static void kw_error(struct loader *ld, const struct keyword *kw, const char *fm
 	buf_free(&msg);
 }
 
-/* Relative paths are relative to where petrel was started, fixed at load time
- * so a later chdir (or daemonizing) cannot change what they mean. */
-static char *absolute_path(struct loader *ld, const char *path)
+/* path as it is meant from dir: an absolute path stays as it is. */
+static char *join_path(const char *dir, const char *path)
 {
 	if (path[0] == '/')
 		return xstrdup(path);
-	char cwd[PATH_MAX];
-	if (!getcwd(cwd, sizeof cwd)) {
-		lexer_error(&ld->lx, "cannot determine the current directory: %s", strerror(errno));
-		return NULL;
-	}
 	struct buf b = BUF_INIT;
-	buf_printf(&b, "%s/%s", strcmp(cwd, "/") == 0 ? "" : cwd, path);
+	buf_printf(&b, "%s/%s", strcmp(dir, "/") == 0 ? "" : dir, path);
 	return buf_steal(&b);
 }
 
-static void store_path(struct loader *ld, const struct keyword *kw, char **dst, const char *arg)
+/* The directory of an absolute path: "/etc" for "/etc/petrel.conf". */
+static char *dir_of(const char *path)
 {
-	if (arg[0] == '\0') {
-		kw_error(ld, kw, "empty path");
-		return;
-	}
-	*dst = absolute_path(ld, arg);
+	const char *slash = strrchr(path, '/');
+	return slash == path ? xstrdup("/") : xstrndup(path, (size_t)(slash - path));
+}
+
+/* A relative path in the file is taken from the file's own directory, so
+ * the file means the same from wherever it is read (an installed example,
+ * a command run elsewhere), and is stored absolute. */
+static char *absolute_path(struct loader *ld, const char *path)
+{
+	return join_path(ld->dir, path);
 }
 
 static void set_path(struct loader *ld, const struct keyword *kw, char **argv, size_t argc)
 {
 	(void)argc;
-	store_path(ld, kw, field(ld, kw), argv[0]);
-}
-
-static void set_table_path(struct loader *ld, const struct keyword *kw, char **argv,
-			   size_t argc)
-{
-	(void)argc;
-	store_path(ld, kw, &ld->table_path[kw->off], argv[0]);
+	char **dst = field(ld, kw);
+	if (argv[0][0] == '\0')
+		kw_error(ld, kw, "empty path");
+	else
+		*dst = absolute_path(ld, argv[0]);
 }
 
 static bool in_range(struct loader *ld, const struct keyword *kw, const char *arg, uint64_t v)
@@ -304,6 +286,10 @@ static void add_listen(struct loader *ld, const struct keyword *kw, char **argv,
 	enum listen_mode mode = LISTEN_SMTP;
 	if (argc > 1 && parse_listen_mode(argv[argc - 1], &mode))
 		argc--;
+	if (mode == LISTEN_SUBMISSIONS && !ld->submissions_line)
+		ld->submissions_line = ld->lx.line;
+	if (mode != LISTEN_SMTP && !ld->submission_line)
+		ld->submission_line = ld->lx.line;
 	for (size_t i = 0; i < argc; i++) {
 		/* Bound as given, never resolved: a name could mean any address. */
 		if (!valid_hostport(argv[i], false)) {
@@ -491,8 +477,8 @@ bool config_check_secrets(const struct config *cfg, struct buf *err)
 {
 	if (!cfg->relay_auth_user || cfg->relay_auth_pass)
 		return true;
-	buf_printf(err, "%s: relay-auth: cannot read the password file %s: %s\n", cfg->path,
-		   cfg->relay_auth_file, strerror(EACCES));
+	config_error(cfg, err, "relay-auth", "cannot read the password file %s: %s",
+		     cfg->relay_auth_file, strerror(EACCES));
 	return false;
 }
 
@@ -568,79 +554,167 @@ bool config_is_relay_domain(const struct config *cfg, const char *domain)
 #define CFG(f) offsetof(struct config, f)
 #define DAY 86400u
 
-/* name, usage, most arguments, repeatable, setter, field, accepted range */
-static const struct keyword keywords[] = {
-	{"hostname", "NAME", 1, false, set_hostname, 0, 0, 0},
-	{"listen", "HOST:PORT... [smtp|submission|submissions]", SIZE_MAX, true, add_listen, 0, 0,
-	 0},
-	{"spool", "DIR", 1, false, set_path, CFG(spool_dir), 0, 0},
-	{"maildir-root", "DIR", 1, false, set_path, CFG(maildir_root), 0, 0},
-	{"domain", "DOMAIN...", SIZE_MAX, true, add_domain, 0, 0, 0},
-	{"mailbox", "NAME [\"Full Name\"]", 2, true, add_mailbox, 0, 0, 0},
-	{"aliases", "FILE", 1, false, set_table_path, TABLE_ALIASES, 0, 0},
-	{"relocated", "FILE", 1, false, set_table_path, TABLE_RELOCATED, 0, 0},
-	{"relay-from", "CIDR...", SIZE_MAX, true, add_relay_from, 0, 0, 0},
-	{"max-message-size", "SIZE", 1, false, set_size, CFG(max_message_size), 1,
-	 (uint64_t)1 << 40},
-	{"max-recipients", "N", 1, false, set_count, CFG(max_recipients), 1, 100000},
-	{"max-hops", "N", 1, false, set_count, CFG(max_hops), 1, 100000},
-	{"max-connections", "N", 1, false, set_count, CFG(max_connections), 1, 1000000},
-	{"max-connections-per-client", "N", 1, false, set_count, CFG(max_per_client), 1, 1000000},
-	{"max-no-progress", "N", 1, false, set_count, CFG(max_no_progress), 1, 1000000},
-	{"max-messages-per-client", "N", 1, false, set_count, CFG(max_msgs_per_client), 1,
-	 100000000},
-	{"message-rate-window", "DURATION", 1, false, set_duration, CFG(msg_rate_window), 1, DAY},
-	{"command-timeout", "DURATION", 1, false, set_duration, CFG(command_timeout), 1, DAY},
-	{"data-timeout", "DURATION", 1, false, set_duration, CFG(data_timeout), 1, DAY},
-	{"vrfy", "on|off", 1, false, set_switch, CFG(vrfy), 0, 0},
-	{"expn", "on|off", 1, false, set_switch, CFG(expn), 0, 0},
-	{"reject-unknown-sender-domain", "on|off", 1, false, set_switch,
-	 CFG(reject_unknown_sender_domain), 0, 0},
-	{"retry-initial", "DURATION", 1, false, set_duration, CFG(retry_initial), 1, DAY},
-	{"retry-max", "DURATION", 1, false, set_duration, CFG(retry_max), 1, 30 * DAY},
-	{"delivery-workers", "N", 1, false, set_count, CFG(delivery_workers), 1, 1024},
-	{"log-level", "debug|info|warning|error", 1, false, set_log_level, 0, 0, 0},
-	{"relay-domain", "DOMAIN...", SIZE_MAX, true, add_relay_domain, 0, 0, 0},
-	{"dns-server", "IP:PORT...", SIZE_MAX, true, add_dns_server, 0, 0, 0},
-	{"smtp-port", "PORT", 1, false, set_count, CFG(smtp_port), 1, 65535},
-	{"route", "DOMAIN HOST:PORT", 2, true, add_route, 0, 0, 0},
-	{"relay-host", "HOST:PORT", 1, false, set_relay_host, 0, 0, 0},
-	{"relay-auth", "USER PASSWORD-FILE", 2, false, set_relay_auth, 0, 0, 0},
-	{"warn-after", "DURATION", 1, false, set_duration, CFG(warn_after), 1, 30 * DAY},
-	{"bounce-after", "DURATION", 1, false, set_duration, CFG(bounce_after), 1, 365 * DAY},
-	{"dest-concurrency", "N", 1, false, set_count, CFG(dest_concurrency), 1, 10000},
-	{"max-outbound", "N", 1, false, set_count, CFG(max_outbound), 1, 100000},
-	{"connect-timeout", "DURATION", 1, false, set_duration, CFG(connect_timeout), 1, DAY},
-	{"smtp-timeout", "DURATION", 1, false, set_duration, CFG(smtp_timeout), 1, DAY},
-	{"tls-cert", "FILE", 1, false, set_path, CFG(tls_cert), 0, 0},
-	{"tls-key", "FILE", 1, false, set_path, CFG(tls_key), 0, 0},
-	{"passwd-file", "FILE", 1, false, set_path, CFG(passwd_file), 0, 0},
-	{"send-as", "USER ADDRESS...", SIZE_MAX, true, add_send_as, 0, 0, 0},
-	{"auth-max-failures", "N", 1, false, set_count, CFG(auth_max_failures), 1, 100000},
-	{"auth-failure-window", "DURATION", 1, false, set_duration, CFG(auth_failure_window), 1,
-	 DAY},
-	{"user", "NAME", 1, false, set_word, CFG(run_user), 0, 0},
-	{"shutdown-timeout", "DURATION", 1, false, set_duration, CFG(shutdown_timeout), 1, DAY},
-	{"metrics-listen", "IP:PORT", 1, false, set_metrics_listen, 0, 0, 0},
-	{"log-format", "text|json", 1, false, set_log_format, 0, 0, 0},
-	{"local-delivery", "maildir | lmtp HOST:PORT | lmtp unix:PATH", 2, false,
-	 set_local_delivery, 0, 0, 0},
+/* How each kind of keyword is read and shown; a keyword with rules of its
+ * own names its setter and how many arguments it takes. */
+#define COUNT(f, l, h)    set_count, SHOW_COUNT, CFG(f), l, h, 1
+#define DURATION(f, l, h) set_duration, SHOW_DURATION, CFG(f), l, h, 1
+#define SIZE(f, l, h)     set_size, SHOW_SIZE, CFG(f), l, h, 1
+#define SWITCH(f)         set_switch, SHOW_SWITCH, CFG(f), 0, 0, 1
+#define PATH(f)           set_path, SHOW_TEXT, CFG(f), 0, 0, 1
+#define TEXT(set, f)      set, SHOW_TEXT, CFG(f), 0, 0, 1
+#define OWN(set, nargs)   set, SHOW_GIVEN, 0, 0, 0, nargs
+#define ONCE              false
+#define REPEAT            true
+#define ANY               SIZE_MAX
+
+/* keyword, its arguments, its default (as written in the file; one word),
+ * one line on what it does; then how it is read; then whether it may be
+ * repeated. petrel.conf(5) says the rest. */
+const struct keyword config_keywords[] = {
+	{"hostname", "NAME", NULL, "our name in the banner, the EHLO reply and Received: "
+	 "fields; the machine's host name when not set", TEXT(set_hostname, hostname), ONCE},
+	{"listen", "HOST:PORT... [smtp|submission|submissions]", NULL,
+	 "an IP address and port to accept connections on, and the listener's mode",
+	 OWN(add_listen, ANY), REPEAT},
+	{"spool", "DIR", NULL, "the queue directory (required)", PATH(spool_dir), ONCE},
+	{"maildir-root", "DIR", NULL, "the directory of one Maildir per mailbox",
+	 PATH(maildir_root), ONCE},
+	{"domain", "DOMAIN...", NULL, "a mail domain we deliver for ourselves",
+	 OWN(add_domain, ANY), REPEAT},
+	{"mailbox", "NAME [\"Full Name\"]", NULL, "a mailbox, and the full name VRFY shows",
+	 OWN(add_mailbox, 2), REPEAT},
+	{"aliases", "FILE", NULL, "the aliases table (name: member, member...)",
+	 PATH(aliases_file), ONCE},
+	{"relocated", "FILE", NULL, "the users who have moved, refused with their new address",
+	 PATH(relocated_file), ONCE},
+	{"relay-from", "CIDR...", NULL, "the clients that may relay through us without a login",
+	 OWN(add_relay_from, ANY), REPEAT},
+	{"max-message-size", "SIZE", "10M", "the largest message accepted",
+	 SIZE(max_message_size, 1, (uint64_t)1 << 40), ONCE},
+	{"max-recipients", "N", "100", "the most recipients of one message",
+	 COUNT(max_recipients, 1, 100000), ONCE},
+	{"max-hops", "N", "100", "the most Received: fields before mail is refused as a loop",
+	 COUNT(max_hops, 1, 100000), ONCE},
+	{"max-connections", "N", "1000", "the most client connections open at once",
+	 COUNT(max_connections, 1, 1000000), ONCE},
+	{"max-connections-per-client", "N", "20", "the most connections of one client address",
+	 COUNT(max_per_client, 1, 1000000), ONCE},
+	{"max-no-progress", "N", "30", "commands bringing no mail closer before a disconnect",
+	 COUNT(max_no_progress, 1, 1000000), ONCE},
+	{"max-messages-per-client", "N", "100", "messages per client address and rate window",
+	 COUNT(max_msgs_per_client, 1, 100000000), ONCE},
+	{"message-rate-window", "DURATION", "1m", "the window of max-messages-per-client",
+	 DURATION(msg_rate_window, 1, DAY), ONCE},
+	{"command-timeout", "DURATION", "5m", "how long to wait for a client's next command",
+	 DURATION(command_timeout, 1, DAY), ONCE},
+	{"data-timeout", "DURATION", "10m", "how long to wait for the next piece of a message",
+	 DURATION(data_timeout, 1, DAY), ONCE},
+	{"vrfy", "on|off", "on", "whether VRFY says whether a user exists", SWITCH(vrfy), ONCE},
+	{"expn", "on|off", "on", "whether EXPN lists the members of an alias", SWITCH(expn),
+	 ONCE},
+	{"reject-unknown-sender-domain", "on|off", "on",
+	 "refuse a sender whose domain could take no bounce (NXDOMAIN, no MX, null MX)",
+	 SWITCH(reject_unknown_sender_domain), ONCE},
+	{"retry-initial", "DURATION", "1m", "the wait before the first retry of a delivery",
+	 DURATION(retry_initial, 1, DAY), ONCE},
+	{"retry-max", "DURATION", "15m", "the longest wait between two retries",
+	 DURATION(retry_max, 1, 30 * DAY), ONCE},
+	{"delivery-workers", "N", "4", "how many local deliveries run at once",
+	 COUNT(delivery_workers, 1, 1024), ONCE},
+	{"log-level", "debug|info|warning|error", "info", "how much to log",
+	 OWN(set_log_level, 1), ONCE},
+	{"relay-domain", "DOMAIN...", NULL, "a domain we are a backup MX for",
+	 OWN(add_relay_domain, ANY), REPEAT},
+	{"dns-server", "IP:PORT...", NULL, "the DNS resolvers to ask; resolv.conf's when not set",
+	 OWN(add_dns_server, ANY), REPEAT},
+	{"smtp-port", "PORT", "25", "the port of the mail exchangers found in DNS",
+	 COUNT(smtp_port, 1, 65535), ONCE},
+	{"route", "DOMAIN HOST:PORT", NULL, "send the domain's mail to this host, not its MX",
+	 OWN(add_route, 2), REPEAT},
+	{"relay-host", "HOST:PORT", NULL, "send all mail for other domains through this host",
+	 TEXT(set_relay_host, relay_host), ONCE},
+	{"relay-auth", "USER PASSWORD-FILE", NULL, "the login at the relay-host",
+	 OWN(set_relay_auth, 2), ONCE},
+	{"warn-after", "DURATION", "4h", "the time in the queue after which the sender is warned",
+	 DURATION(warn_after, 1, 30 * DAY), ONCE},
+	{"bounce-after", "DURATION", "5d", "the time in the queue after which mail is returned",
+	 DURATION(bounce_after, 1, 365 * DAY), ONCE},
+	{"dest-concurrency", "N", "20", "the most connections to one destination",
+	 COUNT(dest_concurrency, 1, 10000), ONCE},
+	{"max-outbound", "N", "100", "the most outbound connections in all",
+	 COUNT(max_outbound, 1, 100000), ONCE},
+	{"connect-timeout", "DURATION", "30s", "how long an exchanger may take to accept",
+	 DURATION(connect_timeout, 1, DAY), ONCE},
+	{"smtp-timeout", "DURATION", "5m", "how long to wait for each reply of another server",
+	 DURATION(smtp_timeout, 1, DAY), ONCE},
+	{"tls-cert", "FILE", NULL, "the certificate chain (PEM) for STARTTLS and implicit TLS",
+	 PATH(tls_cert), ONCE},
+	{"tls-key", "FILE", NULL, "the certificate's private key (PEM)", PATH(tls_key), ONCE},
+	{"passwd-file", "FILE", NULL, "the users who may log in, with their password hashes",
+	 PATH(passwd_file), ONCE},
+	{"send-as", "USER ADDRESS...", NULL, "more sender addresses a logged-in user may use",
+	 OWN(add_send_as, ANY), REPEAT},
+	{"auth-max-failures", "N", "5", "failed logins of a client address per window",
+	 COUNT(auth_max_failures, 1, 100000), ONCE},
+	{"auth-failure-window", "DURATION", "5m", "the window of auth-max-failures",
+	 DURATION(auth_failure_window, 1, DAY), ONCE},
+	{"user", "NAME", "petrel", "the user the daemon becomes when started as root",
+	 TEXT(set_word, run_user), ONCE},
+	{"shutdown-timeout", "DURATION", "30s", "on SIGTERM, the time a message may take to finish",
+	 DURATION(shutdown_timeout, 1, DAY), ONCE},
+	{"metrics-listen", "HOST:PORT", NULL, "serve Prometheus metrics on this loopback address",
+	 TEXT(set_metrics_listen, metrics_listen), ONCE},
+	{"log-format", "text|json", "text", "log lines as text or as JSON objects",
+	 OWN(set_log_format, 1), ONCE},
+	{"local-delivery", "maildir | lmtp HOST:PORT | lmtp unix:PATH", "maildir",
+	 "write Maildirs, or hand local mail to an LMTP server", OWN(set_local_delivery, 2), ONCE},
 };
 
-#define NKEYWORDS (sizeof keywords / sizeof keywords[0])
+#define NKEYWORDS (sizeof config_keywords / sizeof config_keywords[0])
+const size_t config_nkeywords = NKEYWORDS;
 
 static size_t keyword_index(const char *name)
 {
 	for (size_t i = 0; i < NKEYWORDS; i++)
-		if (strcmp(keywords[i].name, name) == 0)
+		if (strcmp(config_keywords[i].name, name) == 0)
 			return i;
 	return NKEYWORDS;
 }
 
+unsigned config_line(const struct config *cfg, const char *keyword)
+{
+	size_t i = keyword_index(keyword);
+	return i < NKEYWORDS ? cfg->settings[i].line : 0;
+}
+
+void config_error(const struct config *cfg, struct buf *errors, const char *keyword,
+		  const char *fmt, ...)
+{
+	buf_printf(errors, "%s:%u: %s: ", cfg->path, config_line(cfg, keyword), keyword);
+	va_list ap;
+	va_start(ap, fmt);
+	buf_vprintf(errors, fmt, ap);
+	va_end(ap);
+	buf_putc(errors, '\n');
+}
+
 static unsigned seen_line(const struct loader *ld, const char *name)
 {
-	size_t i = keyword_index(name);
-	return i < NKEYWORDS ? ld->seen[i] : 0;
+	return config_line(ld->cfg, name);
+}
+
+/* The arguments as `petrel config` shows them: each word requoted so the
+ * line reads back the same. */
+static void record_given(struct setting *st, char **argv, size_t argc)
+{
+	struct buf line = BUF_INIT;
+	for (size_t i = 0; i < argc; i++) {
+		if (i)
+			buf_putc(&line, ' ');
+		lex_quote(&line, argv[i]);
+	}
+	strlist_add(&st->given, line.p);
+	buf_free(&line);
 }
 
 static void apply_entry(struct loader *ld, struct strlist *words)
@@ -650,7 +724,8 @@ static void apply_entry(struct loader *ld, struct strlist *words)
 		lexer_error(&ld->lx, "unknown keyword '%s'", words->v[0]);
 		return;
 	}
-	const struct keyword *kw = &keywords[i];
+	const struct keyword *kw = &config_keywords[i];
+	struct setting *st = &ld->cfg->settings[i];
 	size_t argc = words->n - 1;
 	if (argc == 0 || argc > kw->max_args) {
 		lexer_error(&ld->lx, "%s: %s (usage: %s %s)", kw->name,
@@ -658,13 +733,15 @@ static void apply_entry(struct loader *ld, struct strlist *words)
 			    kw->name, kw->usage);
 		return;
 	}
-	if (ld->seen[i] && !kw->repeatable) {
-		lexer_error(&ld->lx, "%s: already set at line %u", kw->name, ld->seen[i]);
+	if (st->line && !kw->repeatable) {
+		lexer_error(&ld->lx, "%s: already set at line %u", kw->name, st->line);
 		return;
 	}
-	if (!ld->seen[i])
-		ld->seen[i] = ld->lx.line;
+	if (!st->line)
+		st->line = ld->lx.line;
 	kw->set(ld, kw, words->v + 1, argc);
+	if (kw->show == SHOW_GIVEN)
+		record_given(st, words->v + 1, argc);
 }
 
 static void read_settings(struct loader *ld)
@@ -677,36 +754,36 @@ static void read_settings(struct loader *ld)
 	}
 }
 
-static void set_defaults(struct config *cfg)
+static struct config *config_new(void)
 {
-	cfg->max_message_size = 10u << 20;
-	cfg->max_recipients = 100;
-	cfg->max_hops = 100;
-	cfg->max_connections = 1000;
-	cfg->max_per_client = 20;
-	cfg->max_no_progress = 30;
-	cfg->max_msgs_per_client = 100;
-	cfg->msg_rate_window = 60;
-	cfg->command_timeout = 300;
-	cfg->data_timeout = 600;
-	cfg->vrfy = true;
-	cfg->expn = true;
-	cfg->reject_unknown_sender_domain = true;
-	cfg->retry_initial = 60;
-	cfg->retry_max = 900;
-	cfg->delivery_workers = 4;
-	cfg->log_level = LOG_LVL_INFO;
-	cfg->smtp_port = 25;
-	cfg->warn_after = 4 * 3600;
-	cfg->bounce_after = 5 * DAY;
-	cfg->dest_concurrency = 20;
-	cfg->max_outbound = 100;
-	cfg->connect_timeout = 30;
-	cfg->smtp_timeout = 300;
-	cfg->auth_max_failures = 5;
-	cfg->auth_failure_window = 300;
-	cfg->run_user = xstrdup("petrel");
-	cfg->shutdown_timeout = 30;
+	struct config *cfg = xcalloc(1, sizeof *cfg);
+	atomic_init(&cfg->refs, 1);
+	cfg->settings = xcalloc(NKEYWORDS, sizeof *cfg->settings);
+	return cfg;
+}
+
+/* Every default goes through its keyword's own setter, as if it were
+ * written in the file: the table is the only place defaults are stated. */
+struct config *config_defaults(void)
+{
+	struct config *cfg = config_new();
+	struct buf errors = BUF_INIT;
+	struct loader ld = {.cfg = cfg, .errors = &errors};
+	ld.lx.path = "built-in default";
+	ld.lx.errors = &errors;
+	for (size_t i = 0; i < NKEYWORDS; i++) {
+		const struct keyword *kw = &config_keywords[i];
+		char *arg = kw->dflt ? xstrdup(kw->dflt) : NULL;
+		if (arg)
+			kw->set(&ld, kw, &arg, 1);
+		free(arg);
+	}
+	/* The table itself is wrong: no configuration could be right. */
+	if (errors.len) {
+		fputs(errors.p, stderr);
+		abort();
+	}
+	return cfg;
 }
 
 static void file_error(struct loader *ld, const char *msg)
@@ -734,17 +811,12 @@ static void default_hostname(struct loader *ld)
 static void check_submission(struct loader *ld)
 {
 	const struct config *cfg = ld->cfg;
-	unsigned line = seen_line(ld, "listen");
-	bool tls = false, sub = false;
-	for (size_t i = 0; i < cfg->listen.n; i++) {
-		tls |= cfg->listen_mode[i] == LISTEN_SUBMISSIONS;
-		sub |= cfg->listen_mode[i] != LISTEN_SMTP;
-	}
-	if (tls && (!cfg->tls_cert || !cfg->tls_key))
-		lex_error_at(ld->errors, ld->lx.path, line,
+	/* With one of the two set, the error below says what is missing. */
+	if (ld->submissions_line && !cfg->tls_cert && !cfg->tls_key)
+		lex_error_at(ld->errors, ld->lx.path, ld->submissions_line,
 			     "listen: 'submissions' (implicit TLS) needs tls-cert and tls-key");
-	if (sub && !cfg->passwd_file)
-		lex_error_at(ld->errors, ld->lx.path, line,
+	if (ld->submission_line && !cfg->passwd_file)
+		lex_error_at(ld->errors, ld->lx.path, ld->submission_line,
 			     "listen: submission needs 'passwd-file' (users who may log in)");
 	if (!cfg->tls_cert != !cfg->tls_key)
 		lex_error_at(ld->errors, ld->lx.path,
@@ -784,17 +856,20 @@ static void report_unreadable(struct loader *ld, const char *kwname, const char 
 }
 
 /* The tables are read last: their members are checked against domains and
- * mailboxes that may be configured below the line naming the file. */
-static void load_tables(struct loader *ld)
+ * mailboxes that may be configured below the line naming the file. False
+ * when the aliases file named had an error. */
+static bool load_tables(struct loader *ld)
 {
 	struct config *cfg = ld->cfg;
-	const char *apath = ld->table_path[TABLE_ALIASES];
-	const char *rpath = ld->table_path[TABLE_RELOCATED];
+	const char *apath = cfg->aliases_file;
+	const char *rpath = cfg->relocated_file;
+	size_t before = ld->errors->len;
 	if (apath && cfg->local_domains.n) {
 		cfg->aliases = aliases_load(apath, cfg, ld->errors);
 		if (!cfg->aliases)
 			report_unreadable(ld, "aliases", apath);
 	}
+	bool aliases_ok = ld->errors->len == before;
 	if (rpath && cfg->local_domains.n) {
 		cfg->relocated = relocated_load(rpath, cfg, ld->errors);
 		if (!cfg->relocated)
@@ -804,6 +879,7 @@ static void load_tables(struct loader *ld)
 		cfg->aliases = aliases_empty();
 	if (!cfg->relocated)
 		cfg->relocated = relocated_empty();
+	return aliases_ok;
 }
 
 static void finish(struct loader *ld)
@@ -811,9 +887,11 @@ static void finish(struct loader *ld)
 	if (!ld->cfg->hostname)
 		default_hostname(ld);
 	check_required(ld);
-	load_tables(ld);
-	/* RFC 5321 4.5.1: every domain we deliver for must accept postmaster. */
-	if (ld->cfg->local_domains.n && !config_find_user(ld->cfg, "postmaster") &&
+	/* RFC 5321 4.5.1: every domain we deliver for must accept postmaster.
+	 * Not said when the aliases file could not be read, or not wholly: its
+	 * own errors are the ones to fix. */
+	if (load_tables(ld) && ld->cfg->local_domains.n &&
+	    !config_find_user(ld->cfg, "postmaster") &&
 	    !aliases_exists(ld->cfg->aliases, "postmaster"))
 		file_error(ld, "no mailbox or alias named 'postmaster' "
 			   "(RFC 5321 4.5.1 requires one for the local domains)");
@@ -821,23 +899,23 @@ static void finish(struct loader *ld)
 
 struct config *config_load(const char *path, struct buf *errors)
 {
-	struct config *cfg = xcalloc(1, sizeof *cfg);
-	atomic_init(&cfg->refs, 1);
-	set_defaults(cfg);
-	unsigned seen[NKEYWORDS] = {0};
-	struct loader ld = {.cfg = cfg, .errors = errors, .seen = seen};
+	struct config *cfg = config_defaults();
+	struct loader ld = {.cfg = cfg, .errors = errors};
 	size_t before = errors->len;
-	if (!lexer_open(&ld.lx, path, false, errors)) {
+	char cwd[PATH_MAX];
+	if (!getcwd(cwd, sizeof cwd)) {
+		buf_printf(errors, "%s: cannot determine the current directory: %s\n", path,
+			   strerror(errno));
+	} else if (!lexer_open(&ld.lx, path, false, errors)) {
 		buf_printf(errors, "%s: cannot open: %s\n", path, strerror(errno));
-		config_free(cfg);
-		return NULL;
+	} else {
+		cfg->path = join_path(cwd, path);
+		ld.dir = dir_of(cfg->path);
+		read_settings(&ld);
+		lexer_close(&ld.lx);
+		finish(&ld);
+		free(ld.dir);
 	}
-	cfg->path = absolute_path(&ld, path);
-	read_settings(&ld);
-	lexer_close(&ld.lx);
-	finish(&ld);
-	for (int t = 0; t < NTABLES; t++)
-		free(ld.table_path[t]);
 	if (errors->len != before) {
 		config_free(cfg);
 		return NULL;
@@ -871,6 +949,11 @@ void config_free(const struct config *ccfg)
 	free(cfg->tls_cert);
 	free(cfg->tls_key);
 	free(cfg->passwd_file);
+	free(cfg->aliases_file);
+	free(cfg->relocated_file);
+	for (size_t i = 0; i < NKEYWORDS; i++)
+		strlist_free(&cfg->settings[i].given);
+	free(cfg->settings);
 	for (size_t i = 0; i < cfg->nsend_as; i++) {
 		free(cfg->send_as[i].user);
 		strlist_free(&cfg->send_as[i].addrs);

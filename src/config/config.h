@@ -4,7 +4,7 @@
  *
  * File format (see etc/petrel.conf for the annotated example): one setting per
  * line, "keyword value...", '#' starts a comment, blank lines ignored. Relative
- * paths are resolved against the directory petrel was started in and stored
+ * paths are resolved against the directory of the file itself and stored
  * absolute. Every error is reported as "file:line: reason"; a config with any
  * error is refused as a whole.
  */
@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "util/buf.h"
 #include "util/cidr.h"
@@ -22,6 +23,7 @@
 
 struct aliases;
 struct relocated;
+struct setting;
 
 enum listen_mode {
 	LISTEN_SMTP,        /* port 25 style: MX, relay for relay-from, STARTTLS offered */
@@ -39,9 +41,12 @@ struct mailbox_user {
 	char *fullname;  /* for VRFY; may be NULL */
 };
 
+/* The values of the keywords; their defaults and ranges are in the keyword
+ * table (config.c), the one place they are stated. */
 struct config {
 	atomic_uint refs;         /* holders of this snapshot: see config_ref() */
 	char *path;               /* the config file itself */
+	struct setting *settings; /* per keyword: where and as what it was set */
 	char *hostname;           /* "hostname": our name in the banner, EHLO, Received */
 	struct strlist listen;    /* "listen": "127.0.0.1:2525", "[::1]:2525" */
 	enum listen_mode *listen_mode; /* per listen entry: "listen ADDR... [MODE]" */
@@ -50,43 +55,45 @@ struct config {
 	struct strlist local_domains; /* "domain": lower case */
 	struct mailbox_user *users;   /* "mailbox NAME [\"Full Name\"]" */
 	size_t nusers;
-	struct aliases *aliases;      /* "aliases FILE"; never NULL (maybe empty) */
-	struct relocated *relocated;  /* "relocated FILE"; never NULL (maybe empty) */
+	char *aliases_file;           /* "aliases FILE" */
+	struct aliases *aliases;      /* its table; never NULL (maybe empty) */
+	char *relocated_file;         /* "relocated FILE" */
+	struct relocated *relocated;  /* its table; never NULL (maybe empty) */
 	struct cidr_list relay_from;  /* "relay-from CIDR..." */
-	uint64_t max_message_size;    /* "max-message-size" bytes, default 10 MiB */
-	unsigned max_recipients;      /* "max-recipients", default 100 */
-	unsigned max_hops;            /* "max-hops", default 100 Received: fields (RFC 5321 6.3) */
-	unsigned max_connections;     /* "max-connections", default 1000 */
-	unsigned max_per_client;      /* "max-connections-per-client", default 20; relay-from exempt */
-	unsigned max_no_progress;     /* "max-no-progress", default 30 commands without a message */
-	unsigned max_msgs_per_client; /* "max-messages-per-client", default 100 per ... */
-	unsigned msg_rate_window;     /* "message-rate-window", default 1m; relay-from exempt */
-	unsigned command_timeout;     /* "command-timeout" seconds, default 300 (RFC 5321 4.5.3.2.7) */
-	unsigned data_timeout;        /* "data-timeout" seconds, default 600 */
-	bool vrfy;                    /* "vrfy on|off", default on */
-	bool expn;                    /* "expn on|off", default on */
-	bool reject_unknown_sender_domain; /* "reject-unknown-sender-domain on|off", default on */
-	unsigned retry_initial;       /* "retry-initial" seconds, default 60 */
-	unsigned retry_max;           /* "retry-max" seconds, default 900 (15 min) */
-	unsigned delivery_workers;    /* "delivery-workers", default 4 */
+	uint64_t max_message_size;    /* "max-message-size" bytes */
+	unsigned max_recipients;      /* "max-recipients" */
+	unsigned max_hops;            /* "max-hops": Received: fields (RFC 5321 6.3) */
+	unsigned max_connections;     /* "max-connections" */
+	unsigned max_per_client;      /* "max-connections-per-client"; relay-from exempt */
+	unsigned max_no_progress;     /* "max-no-progress" */
+	unsigned max_msgs_per_client; /* "max-messages-per-client" per window... */
+	unsigned msg_rate_window;     /* "message-rate-window"; relay-from exempt */
+	unsigned command_timeout;     /* "command-timeout" seconds (RFC 5321 4.5.3.2.7) */
+	unsigned data_timeout;        /* "data-timeout" seconds */
+	bool vrfy;                    /* "vrfy on|off" */
+	bool expn;                    /* "expn on|off" */
+	bool reject_unknown_sender_domain; /* "reject-unknown-sender-domain on|off" */
+	unsigned retry_initial;       /* "retry-initial" seconds */
+	unsigned retry_max;           /* "retry-max" seconds */
+	unsigned delivery_workers;    /* "delivery-workers" */
 	int log_level;                /* "log-level debug|info|warning|error" */
 
 	/* Outbound delivery. */
 	struct strlist relay_domains; /* "relay-domain": we relay (backup MX) for them, from anyone */
-	struct strlist dns_servers;   /* "dns-server HOST:PORT": default the system's resolv.conf */
-	unsigned smtp_port;           /* "smtp-port", port of mail exchangers, default 25 */
+	struct strlist dns_servers;   /* "dns-server HOST:PORT"; none: resolv.conf */
+	unsigned smtp_port;           /* "smtp-port", port of mail exchangers */
 	struct route *routes;         /* "route DOMAIN HOST:PORT": skip MX for DOMAIN */
 	size_t nroutes;
 	char *relay_host;             /* "relay-host HOST:PORT": every outbound message goes there */
 	char *relay_auth_user;        /* "relay-auth USER PASSWORD-FILE" for the relay host */
 	char *relay_auth_pass;        /* NULL when this process may not read the file */
 	char *relay_auth_file;
-	unsigned warn_after;          /* "warn-after", default 4h: delay warning to the sender */
-	unsigned bounce_after;        /* "bounce-after", default 5d: give up and return the mail */
-	unsigned dest_concurrency;    /* "dest-concurrency", default 20 connections per destination */
-	unsigned max_outbound;        /* "max-outbound", default 100 connections in all */
-	unsigned connect_timeout;     /* "connect-timeout", default 30s */
-	unsigned smtp_timeout;        /* "smtp-timeout", default 5m per reply (RFC 5321 4.5.3.2) */
+	unsigned warn_after;          /* "warn-after": delay warning to the sender */
+	unsigned bounce_after;        /* "bounce-after": give up and return the mail */
+	unsigned dest_concurrency;    /* "dest-concurrency" */
+	unsigned max_outbound;        /* "max-outbound" */
+	unsigned connect_timeout;     /* "connect-timeout" */
+	unsigned smtp_timeout;        /* "smtp-timeout" per reply (RFC 5321 4.5.3.2) */
 
 	/* TLS and submission. */
 	char *tls_cert;               /* "tls-cert FILE" (PEM chain) */
@@ -94,14 +101,14 @@ struct config {
 	char *passwd_file;            /* "passwd-file FILE": users and crypt(3) hashes */
 	struct send_as *send_as;      /* "send-as USER ADDRESS...": extra sender addresses */
 	size_t nsend_as;
-	unsigned auth_max_failures;   /* "auth-max-failures", default 5 per client address ... */
-	unsigned auth_failure_window; /* "auth-failure-window", default 5m ... then 454 */
+	unsigned auth_max_failures;   /* "auth-max-failures" per client address... */
+	unsigned auth_failure_window; /* "auth-failure-window" ... then 454 */
 
 	/* Running in production. */
-	char *run_user;               /* "user NAME": started as root, drop to it; default petrel */
-	unsigned shutdown_timeout;    /* "shutdown-timeout", default 30s: SIGTERM waits for DATA */
+	char *run_user;               /* "user NAME": started as root, drop to it */
+	unsigned shutdown_timeout;    /* "shutdown-timeout": SIGTERM waits for DATA */
 	char *metrics_listen;         /* "metrics-listen HOST:PORT" (loopback only); NULL = off */
-	bool log_json;                /* "log-format text|json", default text */
+	bool log_json;                /* "log-format text|json" */
 	char *lmtp_target;            /* "local-delivery lmtp HOST:PORT|unix:PATH"; NULL = maildir */
 };
 
@@ -133,9 +140,20 @@ const struct config *config_ref(const struct config *cfg);
 void config_free(const struct config *cfg);
 /* *slot lets go of its snapshot and holds cfg instead (after a reload). */
 void config_replace(const struct config **slot, const struct config *cfg);
+/* The line of the file that set keyword first; 0 when it is not set. */
+unsigned config_line(const struct config *cfg, const char *keyword);
+/* Appends "file:line: keyword: reason\n" to errors: a problem with what
+ * keyword names (a certificate, a password file), found after loading. */
+void config_error(const struct config *cfg, struct buf *errors, const char *keyword,
+		  const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+/* `petrel config` (show.c): each setting that differs from its default, as
+ * "keyword value" lines; with all, every keyword, each under a comment with
+ * its arguments, what it does and its default. */
+void config_print(const struct config *cfg, bool all, FILE *out);
 /* The daemon needs every secret the config names: false, with a line in
  * err, when one could not be read (a password file only root may read,
- * say). Other commands load the config without them. */
+ * say). Other commands load the config without them; the daemon and
+ * check-config load them all with runtime_load (server/runtime.h). */
 bool config_check_secrets(const struct config *cfg, struct buf *err);
 
 /* Parses "30", "30s", "5m", "2h", "5d" into seconds; false on junk. */

@@ -251,6 +251,21 @@ bool lexer_split(struct lexer *lx, const char *text, const char *seps, struct st
 	}
 }
 
+void lex_quote(struct buf *out, const char *word)
+{
+	if (*word && !strpbrk(word, " \t\"\\#")) {
+		buf_puts(out, word);
+		return;
+	}
+	buf_putc(out, '"');
+	for (; *word; word++) {
+		if (*word == '"' || *word == '\\')
+			buf_putc(out, '\\');
+		buf_putc(out, *word);
+	}
+	buf_putc(out, '"');
+}
+
 static bool is_atext(char c)
 {
 	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||

@@ -62,6 +62,10 @@ void lex_error_at(struct buf *errors, const char *path, unsigned line, const cha
  */
 bool lexer_split(struct lexer *lx, const char *text, const char *seps, struct strlist *words);
 
+/* Appends word so that lexer_split reads it back as it is: in double quotes
+ * when it is empty or holds a blank, a quote, a backslash or a '#'. */
+void lex_quote(struct buf *out, const char *word);
+
 /* True when s is an RFC 5322 dot-atom of at most 64 octets: a local part
  * that needs no quotes. */
 bool lex_is_dot_atom(const char *s);

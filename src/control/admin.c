@@ -19,6 +19,7 @@
 #include "queue/spool.h"
 #include "util/buf.h"
 #include "util/log.h"
+#include "util/usage.h"
 
 /* The daemon answers within CONTROL_WAIT_MAX; this leaves room for a busy loop. */
 #define ANSWER_TIMEOUT (CONTROL_WAIT_MAX + 20)
@@ -30,14 +31,9 @@ struct request {
 	bool has_id;
 };
 
-static int usage(void)
+static int usage(const char *cmd)
 {
-	fputs("usage: petrel queue [-c FILE]\n"
-	      "       petrel queue show|delete|hold|release ID [-c FILE]\n"
-	      "       petrel flush [-c FILE]\n"
-	      "       petrel status [-c FILE]\n"
-	      "       mailq [-c FILE]\n",
-	      stderr);
+	usage_print(cmd, stderr);
 	return 2;
 }
 
@@ -326,7 +322,7 @@ int admin_main(const char *cmd, int argc, char **argv)
 	const char *path = ADMIN_DEFAULT_CONFIG;
 	struct request rq;
 	if (!parse(cmd, argc, argv, &path, &rq))
-		return usage();
+		return usage(cmd);
 	/* Recovery notes are the daemon's business; warnings still show. */
 	log_set_level(LOG_LVL_WARN);
 	struct buf errs = BUF_INIT;

@@ -42,11 +42,8 @@ static void on_workq(evutil_socket_t fd, short what, void *arg)
 	workq_dispatch(ac->wq);
 }
 
-static struct users *users_load(const char *path, struct buf *err)
+static struct users *users_new(struct passwd_db *db)
 {
-	struct passwd_db *db = passwd_load(path, err);
-	if (!db)
-		return NULL;
 	struct users *u = xcalloc(1, sizeof *u);
 	*u = (struct users){db, 1};
 	return u;
@@ -61,13 +58,10 @@ static void users_release(struct users *u)
 }
 
 struct auth_check *auth_check_new(struct event_base *base, const struct config *cfg,
-				  struct buf *err)
+				  struct passwd_db *db)
 {
-	struct users *users = users_load(cfg->passwd_file, err);
-	if (!users)
-		return NULL;
 	struct auth_check *ac = xcalloc(1, sizeof *ac);
-	ac->users = users;
+	ac->users = users_new(db);
 	ac->rl = ratelimit_new(cfg->auth_max_failures, cfg->auth_failure_window);
 	ac->wq = workq_new(2);
 	ac->wq_ev = event_new(base, workq_notify_fd(ac->wq), EV_READ | EV_PERSIST, on_workq, ac);
@@ -86,14 +80,10 @@ void auth_check_free(struct auth_check *ac)
 	free(ac);
 }
 
-bool auth_check_reload(struct auth_check *ac, const char *passwd_file, struct buf *err)
+void auth_check_reload(struct auth_check *ac, struct passwd_db *db)
 {
-	struct users *users = users_load(passwd_file, err);
-	if (!users)
-		return false;
 	users_release(ac->users);
-	ac->users = users;
-	return true;
+	ac->users = users_new(db);
 }
 
 static void free_job(struct auth_job *j)

@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 
+#include "auth/passwd.h"
 #include "config/config.h"
 #include "smtp/session.h"
 
@@ -16,12 +17,13 @@ struct auth_check;
 
 typedef void (*auth_done_fn)(void *arg, enum auth_result r);
 
-/* NULL with the reason in err when the passwd file cannot be loaded. */
+/* Checks against db (the passwd file as runtime_load read it), which it
+ * takes over. */
 struct auth_check *auth_check_new(struct event_base *base, const struct config *cfg,
-				  struct buf *err);
-/* Reads the passwd file again; checks under way finish with the users they
- * began with. False (reason in err) keeps the users loaded before. */
-bool auth_check_reload(struct auth_check *ac, const char *passwd_file, struct buf *err);
+				  struct passwd_db *db);
+/* The users of a reload, taken over; checks under way finish with the users
+ * they began with. */
+void auth_check_reload(struct auth_check *ac, struct passwd_db *db);
 /* Lets checks under way finish (their callbacks run), then frees. */
 void auth_check_free(struct auth_check *ac);
 /* client: the address text the limit is kept by. done runs later, never

@@ -3,8 +3,9 @@
  * a session or touching the queue.
  *
  * The new file is loaded and checked as a whole, and so are the files it
- * names (certificate, key, passwd file); anything wrong and the reload is
- * refused with the reasons logged, the running config untouched. Otherwise
+ * names (certificate, key, passwd file), by the code serve and check-config
+ * load them with (runtime.c); anything wrong and the reload is refused with
+ * the reasons logged, the running config untouched. Otherwise
  * the new snapshot becomes current: new sessions and deliveries use it, a
  * session already open finishes under the snapshot it began with. Settings
  * that are bound at start-up (sockets, the spool, the user) cannot change
@@ -15,23 +16,13 @@
 #include "queue/pickup.h"
 #include "schedule/scheduler.h"
 #include "server/auth_check.h"
+#include "server/runtime.h"
 #include "server/server.h"
-#include "server/tls.h"
 #include "util/log.h"
 
 static bool same_text(const char *a, const char *b)
 {
 	return (!a && !b) || (a && b && strcmp(a, b) == 0);
-}
-
-static bool same_list(const struct strlist *a, const struct strlist *b)
-{
-	if (a->n != b->n)
-		return false;
-	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->v[i], b->v[i]) != 0)
-			return false;
-	return true;
 }
 
 static void warn_restart(const char *keyword, bool same)
@@ -45,11 +36,11 @@ static void warn_start_up_settings(const struct config *old, const struct config
 	bool modes = old->listen.n == cfg->listen.n &&
 		     memcmp(old->listen_mode, cfg->listen_mode,
 			    cfg->listen.n * sizeof *cfg->listen_mode) == 0;
-	warn_restart("listen", same_list(&old->listen, &cfg->listen) && modes);
+	warn_restart("listen", strlist_equal(&old->listen, &cfg->listen) && modes);
 	warn_restart("spool", same_text(old->spool_dir, cfg->spool_dir));
 	warn_restart("user", same_text(old->run_user, cfg->run_user));
 	warn_restart("metrics-listen", same_text(old->metrics_listen, cfg->metrics_listen));
-	warn_restart("dns-server", same_list(&old->dns_servers, &cfg->dns_servers));
+	warn_restart("dns-server", strlist_equal(&old->dns_servers, &cfg->dns_servers));
 	warn_restart("delivery-workers", old->delivery_workers == cfg->delivery_workers);
 	warn_restart("auth-max-failures", old->auth_max_failures == cfg->auth_max_failures);
 	warn_restart("auth-failure-window", old->auth_failure_window == cfg->auth_failure_window);
@@ -68,46 +59,36 @@ static void log_refusal(const char *path, const struct buf *why)
 	}
 }
 
-/* The parts a config brings with it: TLS context and users. NULL tls means
- * no tls-cert; false when a file named cannot be used. The users are read
- * last: once they are swapped in, nothing else can fail. */
-static bool load_parts(struct server *srv, const struct config *cfg, SSL_CTX **tls,
-		       struct auth_check **auth, struct buf *err)
+/* The users of a new config: swapped in, or the checker made or dropped. */
+static void set_users(struct server *srv, struct runtime *rt)
 {
-	*tls = NULL;
-	*auth = NULL;
-	if (cfg->tls_cert && !(*tls = tls_server_context(cfg->tls_cert, cfg->tls_key, err)))
-		return false;
-	if (!cfg->passwd_file)
-		return true;
-	if (srv->auth)
-		return auth_check_reload(srv->auth, cfg->passwd_file, err);
-	return (*auth = auth_check_new(srv->base, cfg, err)) != NULL;
+	if (!rt->users)
+		server_drop_auth(srv);
+	else if (srv->auth)
+		auth_check_reload(srv->auth, rt->users);
+	else
+		srv->auth = auth_check_new(srv->base, rt->cfg, rt->users);
+	rt->users = NULL;
 }
 
 void server_reload(struct server *srv)
 {
 	const char *path = srv->cfg->path;
 	struct buf err = BUF_INIT;
-	struct config *cfg = config_load(path, &err);
-	SSL_CTX *tls = NULL;
-	struct auth_check *auth = NULL;
-	if (!cfg || !config_check_secrets(cfg, &err) || !load_parts(srv, cfg, &tls, &auth, &err)) {
+	struct runtime rt;
+	if (!runtime_load(path, &rt, &err)) {
 		log_refusal(path, &err);
-		SSL_CTX_free(tls);
-		config_free(cfg);
 		buf_free(&err);
 		return;
 	}
 	buf_free(&err);
+	/* Nothing can fail from here on: the new config is taken whole. */
+	struct config *cfg = rt.cfg;
 	warn_start_up_settings(srv->cfg, cfg);
 	/* Sessions took their own references to the old context at accept. */
 	SSL_CTX_free(srv->tls);
-	srv->tls = tls;
-	if (!cfg->passwd_file)
-		server_drop_auth(srv);
-	else if (auth)
-		srv->auth = auth;
+	srv->tls = rt.tls;
+	set_users(srv, &rt);
 	log_set_level((enum log_level)cfg->log_level);
 	log_set_json(cfg->log_json);
 	scheduler_set_config(srv->sched, cfg);

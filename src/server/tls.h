@@ -9,9 +9,13 @@
 
 #include <openssl/ssl.h>
 
+#include "config/config.h"
 #include "util/buf.h"
 
-/* NULL with a reason in err when the files cannot be used. */
-SSL_CTX *tls_server_context(const char *cert_file, const char *key_file, struct buf *err);
+/* The context for cfg's tls-cert and tls-key (both set). NULL when they
+ * cannot be used: unreadable, not PEM, given the wrong way round, or a key
+ * that is not the certificate's; the reason in errors as
+ * "file:line: keyword: reason\n". */
+SSL_CTX *tls_server_context(const struct config *cfg, struct buf *errors);
 
 #endif

@@ -33,6 +33,7 @@
 #include "util/base64.h"
 #include "util/dsn.h"
 #include "util/log.h"
+#include "util/usage.h"
 
 #define EX_OK 0
 #define EX_USAGE 64
@@ -80,9 +81,8 @@ static int fail(int code, const char *fmt, ...)
 
 static int usage(const char *why)
 {
-	fprintf(stderr, "sendmail: %s\n"
-		"usage: sendmail [-t] [-i|-oi] [-f ADDR] [-F NAME] [-N NOTIFY] [-R full|hdrs] "
-		"[-V ENVID] [-c CONFIG] [ADDR...]\n", why);
+	fprintf(stderr, "sendmail: %s\n", why);
+	usage_print("sendmail", stderr);
 	return EX_USAGE;
 }
 

@@ -18,6 +18,8 @@ void strlist_addn(struct strlist *l, const char *s, size_t len);
 /* Adds s unless an equal string (ASCII case-insensitive) is present; returns true if added. */
 bool strlist_add_unique(struct strlist *l, const char *s);
 bool strlist_contains(const struct strlist *l, const char *s);
+/* True when a and b hold the same strings (exactly) in the same order. */
+bool strlist_equal(const struct strlist *a, const struct strlist *b);
 void strlist_free(struct strlist *l);
 
 #endif

@@ -1,9 +1,10 @@
-"""The manual pages and the systemd unit can't silently fall behind the code:
-both pages render without a groff warning, petrel.conf(5) has an entry for
-every keyword of the config's keyword table (and none for a keyword that is
-gone), petrel(8) covers every subcommand, verb and option the usage messages
-name, and `make install` puts pages and unit where man and systemd find them,
-with a unit that systemd-analyze accepts."""
+"""The manual pages, the example config and the systemd unit can't silently
+fall behind the code: both pages render without a groff warning; the keyword
+table, as `petrel config -a` prints it, is what petrel.conf(5) and
+etc/petrel.conf describe (every keyword, none that is gone, the same
+arguments and defaults); petrel(8) covers every subcommand, verb and option
+the help texts name; and `make install` puts pages and unit where man
+and systemd find them, with a unit that systemd-analyze accepts."""
 
 import os
 import re
@@ -16,7 +17,7 @@ import harness
 MAN8 = os.path.join(harness.ROOT, "man", "petrel.8")
 MAN5 = os.path.join(harness.ROOT, "man", "petrel.conf.5")
 UNIT = os.path.join(harness.ROOT, "etc", "petrel.service")
-CONFIG_C = os.path.join(harness.ROOT, "src", "config", "config.c")
+EXAMPLE = os.path.join(harness.ROOT, "etc", "petrel.conf")
 
 
 def render(page):
@@ -28,17 +29,55 @@ def render(page):
     return p.stdout.replace("\u2010", "-").replace("\u2212", "-")
 
 
+ESCAPES = (("\\-", "-"), ("\\ ", " "), ("\\(dq", '"'), ("\\(aq", "'"), ("\\(ga", "`"),
+           ("\\&", ""), ("\\e", "\\"))
+
+
+def plain(line):
+    """One roff source line as the words it shows: font macros and font
+    escapes dropped (the alternating ones, .BR and kin, join their
+    arguments), other requests give nothing."""
+    if line.startswith("."):
+        name, _, rest = line[1:].partition(" ")
+        args = [a.strip('"') for a in re.findall(r'"[^"]*"|(?:\\.|\S)+', rest)]
+        if name in ("B", "I"):
+            line = " ".join(args)
+        elif re.fullmatch(r"[BIR]{2}", name):
+            line = "".join(args)
+        else:
+            return ""
+    line = re.sub(r"\\f[BIRP]", "", line)
+    for esc, char in ESCAPES:
+        line = line.replace(esc, char)
+    return line
+
+
 def entries(page):
-    """(section, depth, word) of every tagged paragraph (.TP/.TQ) in the roff
-    source: the first word of its tag, at .RS nesting depth."""
-    out, sect, depth, prev = [], "", 0, ""
+    """Every tagged paragraph (.TP, with .TQ for further tags) of a roff page,
+    as dicts: section, depth (.RS nesting), tags and body in plain text, the
+    first word of the first tag as word. A paragraph's body runs on through
+    nested lists until the next paragraph at its depth."""
+    out, sect, depth, prev, open_at = [], "", 0, "", {}
     for line in open(page).read().splitlines():
-        if line.startswith(".SH "):
-            sect, depth = line[4:].strip('"'), 0
-        depth += (line == ".RS") - (line == ".RE")
-        if prev in (".TP", ".TQ") and line.startswith("."):
-            tag = re.sub(r"^\.\w+\s+", "", line).replace("\\-", "-").lstrip('"')
-            out.append((sect, depth, re.split(r'\\ |\\f|\s|"', tag)[0]))
+        if line.startswith((".SH ", ".SS ")):
+            sect = line[4:].strip('"') if line.startswith(".SH ") else sect
+            depth, open_at = 0, {}
+        elif line in (".RS", ".RE"):
+            open_at = {d: e for d, e in open_at.items() if d <= depth}
+            depth += 1 if line == ".RS" else -1
+        elif line == ".PP":
+            open_at = {d: e for d, e in open_at.items() if d < depth}
+        elif prev == ".TP":
+            tag = plain(line)
+            entry = dict(section=sect, depth=depth, tags=[tag], body="", word=tag.split()[0])
+            out.append(entry)
+            open_at = {d: e for d, e in open_at.items() if d < depth}
+            open_at[depth] = entry
+        elif prev == ".TQ":
+            open_at[depth]["tags"].append(plain(line))
+        else:
+            for entry in open_at.values():
+                entry["body"] += " " + plain(line)
         prev = line
     return out
 
@@ -49,25 +88,196 @@ def section(text, name):
     return m.group(1)
 
 
-def config_keywords():
-    src = open(CONFIG_C).read()
-    table = re.search(r"\bkeywords\[\]\s*=\s*\{(.*?)\n\};", src, re.S)
-    assert table, "keyword table not found in " + CONFIG_C
-    names = re.findall(r'^\s*\{"([a-z0-9-]+)",', table.group(1), re.M)
-    assert len(names) >= 40, names
-    return names
+def petrel_config(*args, config="listen 127.0.0.1:2525\nspool spool\n"):
+    """`petrel config ARGS` on a config file holding config (by default only
+    what is required, so every other keyword shows its default)."""
+    with tempfile.TemporaryDirectory(prefix="petrel-docs-") as d:
+        path = os.path.join(d, "petrel.conf")
+        with open(path, "w") as f:
+            f.write(config)
+        p = subprocess.run([harness.BINARY, "config", "-c", path] + list(args),
+                           capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0 and p.stderr == "", p.stderr
+    return p.stdout
 
 
-def usage_texts():
-    """What petrel prints for a bad command line, for itself and per subcommand."""
-    runs = [[], ["queue", "-Z"], ["passwd"], ["sendmail", "-Z"]]
-    out = []
-    for args in runs:
-        p = subprocess.run([harness.BINARY] + args, capture_output=True, text=True, timeout=30,
-                           stdin=subprocess.DEVNULL)
-        assert p.returncode != 0 and "usage:" in p.stderr, (args, p.returncode, p.stderr)
-        out.append(p.stderr)
-    return "\n".join(out)
+def keyword_table():
+    """The keyword table as `petrel config -a` prints it: name -> (arguments,
+    default or None, doc), in table order; and the value each shows."""
+    table, shown = {}, {}
+    for line in petrel_config("-a").splitlines():
+        head = re.fullmatch(r"# (\S+) (.*?): (.*?)(?: \(default (\S+)\))?", line)
+        if head:
+            table[head.group(1)] = (head.group(2), head.group(4), head.group(3))
+        elif line:
+            name, _, value = line.partition(" ")
+            assert name in table, line
+            shown.setdefault(name, []).append(value)
+    assert len(table) >= 40, table
+    return table, shown
+
+
+def test_config_dash_a_shows_every_default_as_the_table_states_it():
+    """Each default went through its keyword's own setter: what the daemon
+    then holds, shown back, is the default as the table writes it."""
+    table, shown = keyword_table()
+    for name, (_, default, _) in table.items():
+        if default is not None:
+            assert shown.get(name) == [default], (name, shown.get(name), default)
+
+
+def test_config_shows_only_what_differs_from_the_default():
+    """Set to its default, however written, a keyword is not shown; values
+    are shown as the daemon holds them, quoted to read back the same."""
+    text = petrel_config(config="listen 127.0.0.1:2525\nspool /var/spool/x\ndomain a.test\n"
+                         "maildir-root /var/mail/x\nmax-recipients 100\ndata-timeout 600\n"
+                         "command-timeout 60\nvrfy off\nlog-level info\n"
+                         "mailbox postmaster \"The \\\"Boss\\\"\"\n")
+    assert text.splitlines() == ["listen 127.0.0.1:2525", "spool /var/spool/x",
+                                 "maildir-root /var/mail/x", "domain a.test",
+                                 'mailbox postmaster "The \\"Boss\\""', "command-timeout 1m",
+                                 "vrfy off"], text
+
+
+def test_conf_page_documents_every_keyword_with_its_arguments_and_default():
+    table, _ = keyword_table()
+    documented = {e["word"]: e for e in entries(MAN5)
+                  if e["depth"] == 0 and re.fullmatch(r"[a-z]+(-[a-z0-9]+)*", e["word"])}
+    missing = [k for k in table if k not in documented]
+    assert not missing, "petrel.conf.5 has no entry for: " + ", ".join(missing)
+    # A documented keyword that the table lost is just as wrong.
+    stale = sorted(set(documented) - set(table))
+    assert not stale, "petrel.conf.5 documents unknown keywords: " + ", ".join(stale)
+    for name, (usage, default, _) in table.items():
+        entry = documented[name]
+        tags = " | ".join(t.split(" ", 1)[1] for t in entry["tags"])
+        assert tags == usage, (name, tags, usage)
+        stated = re.search(r"Default:\s*(\S+?)[.,]?(?:\s|$)", entry["body"])
+        if default is not None:
+            assert stated and stated.group(1) == default, (name, default, entry["body"])
+
+
+def example_descriptions(text, keywords):
+    """For each keyword line of an example config (set, or commented out as
+    "# keyword ..."), the comment lines above it: the keyword lines right
+    above share them, a blank line or another description ends them. (So a
+    line of prose never starts with a keyword.)"""
+    lines = text.splitlines()
+    keyword_line = re.compile(r"^(?:# )?(%s) \S" % "|".join(map(re.escape, keywords)))
+    out = {}
+    for i, line in enumerate(lines):
+        m = keyword_line.match(line)
+        if not m:
+            continue
+        j = i - 1
+        while j >= 0 and keyword_line.match(lines[j]):
+            j -= 1
+        doc = []
+        while j >= 0 and lines[j].startswith("#") and not keyword_line.match(lines[j]):
+            doc.insert(0, lines[j].lstrip("# "))
+            j -= 1
+        out.setdefault(m.group(1), " ".join(doc))
+    return out
+
+
+def test_example_config_names_every_keyword_with_its_default():
+    """etc/petrel.conf is the annotated example the README points to: every
+    keyword appears in it, set or as a commented-out line, and the default
+    its description states is the table's."""
+    table, _ = keyword_table()
+    docs = example_descriptions(open(EXAMPLE).read(), table)
+    missing = [k for k in table if k not in docs]
+    assert not missing, "etc/petrel.conf does not mention: " + ", ".join(missing)
+    for name, (_, default, _) in table.items():
+        if default is not None:
+            stated = re.search(r"\bDefaults?: ([^.]*(?:\.\d[^.]*)*)", docs[name])
+            assert stated and default in re.split(r"[ ,]+", stated.group(1)), \
+                (name, default, docs[name])
+
+
+def run_petrel(*args, binary=None):
+    return subprocess.run([binary or harness.BINARY] + list(args), capture_output=True,
+                          text=True, timeout=30, stdin=subprocess.DEVNULL)
+
+
+def help_of(*args, binary=None):
+    """What `petrel ARGS` prints as help, asserting it is help: on standard
+    output, exit 0."""
+    p = run_petrel(*args, binary=binary)
+    assert p.returncode == 0 and p.stderr == "" and p.stdout.startswith("usage: "), \
+        (args, p.returncode, p.stdout, p.stderr)
+    return p.stdout
+
+
+def help_synopses():
+    """Each synopsis line of `petrel --help`, by command: "petrel serve",
+    "mailq", "sendmail" (the installed names)."""
+    out = {}
+    for line in help_of("--help").split("\n\n")[0].splitlines():
+        line = line[len("usage:"):].strip()
+        words = line.split()
+        out[" ".join(words[:2]) if words[0] == "petrel" else words[0]] = line
+    return out
+
+
+def options(text):
+    """The single-dash options text names: -c, -oi (not --help, not check-config)."""
+    return set(re.findall(r"(?<![\w-])(-[a-zA-Z]+)", text))
+
+
+def man_synopses():
+    """The options of each command's block (.SY ... .YS) in petrel(8)'s SYNOPSIS."""
+    out, name = {}, None
+    for line in open(MAN8).read().splitlines():
+        if line.startswith(".SY "):
+            name = plain(line[4:])
+            out[name] = set()
+        elif line == ".YS":
+            name = None
+        elif name:
+            out[name] |= {"-" + o for o in re.findall(r"\\-([a-zA-Z]+)", line)}
+    return out
+
+
+def test_help_and_dash_h_exit_0_for_petrel_and_every_command():
+    """petrel --help, -h and help print every synopsis; each command answers
+    --help and -h (anywhere among its arguments) with its own, exit 0,
+    also under its installed names mailq and sendmail."""
+    full = help_of("--help")
+    assert help_of("-h") == full and help_of("help") == full
+    synopses = help_synopses()
+    for cmd, line in synopses.items():
+        if not cmd.startswith("petrel "):
+            continue
+        sub = cmd.split()[1]
+        own = help_of(sub, "--help")
+        assert own.splitlines()[0] == "usage: " + line, (own, line)
+        assert help_of(sub, "-h") == own and help_of("help", sub) == own
+    assert help_of("serve", "-c", "/nonexistent.conf", "--help") == help_of("serve", "--help")
+    with tempfile.TemporaryDirectory(prefix="petrel-links-") as d:
+        for name in ("mailq", "sendmail"):
+            os.symlink(harness.BINARY, os.path.join(d, name))
+        assert help_of("--help", binary=os.path.join(d, "mailq")) == help_of("mailq", "--help")
+        assert help_of("-h", binary=os.path.join(d, "sendmail")) == help_of("sendmail", "-h")
+    bad = run_petrel("no-such-command")
+    assert bad.returncode == 2 and bad.stdout == "" and "unknown command" in bad.stderr
+
+
+def test_version_is_printed_by_dash_dash_version_and_version():
+    out = run_petrel("--version")
+    assert out.returncode == 0 and re.fullmatch(r"petrel \d+\.\d+(\.\d+)? \(\S+\)\n|"
+                                                r"petrel \d+\.\d+(\.\d+)?\n", out.stdout), out
+    assert run_petrel("version").stdout == out.stdout
+
+
+def test_help_synopses_and_petrel8_synopsis_name_the_same_commands_and_options():
+    """Both ways: an option (or a command) in one and not in the other is
+    drift, whichever was edited last."""
+    man = man_synopses()
+    synopses = help_synopses()
+    assert set(man) == set(synopses), (sorted(man), sorted(synopses))
+    for cmd, line in synopses.items():
+        assert options(line) == man[cmd], (cmd, sorted(options(line)), sorted(man[cmd]))
 
 
 def test_man_pages_render_without_warnings():
@@ -83,89 +293,29 @@ def test_man_pages_render_without_warnings():
             assert p.returncode == 0 and p.stderr == "", (page, p.stderr)
 
 
-def test_conf_page_documents_every_keyword():
-    keywords = config_keywords()
-    documented = {w for _, depth, w in entries(MAN5)
-                  if depth == 0 and re.fullmatch(r"[a-z]+(-[a-z0-9]+)*", w)}
-    missing = [k for k in keywords if k not in documented]
-    assert not missing, "petrel.conf.5 has no entry for: " + ", ".join(missing)
-    # A documented keyword that the table lost is just as wrong.
-    stale = sorted(documented - set(keywords))
-    assert not stale, "petrel.conf.5 documents unknown keywords: " + ", ".join(stale)
-
-
-def test_example_config_names_every_keyword():
-    """etc/petrel.conf is the annotated example the README points to: every
-    keyword appears in it, set or as a commented-out line."""
-    text = open(os.path.join(harness.ROOT, "etc", "petrel.conf")).read()
-    used = set(re.findall(r"^(?:# )?([a-z]+(?:-[a-z0-9]+)*) ", text, re.M))
-    missing = [k for k in config_keywords() if k not in used]
-    assert not missing, "etc/petrel.conf does not mention: " + ", ".join(missing)
-
-
-UNITS = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
-
-
-def c_constant(expr):
-    """The value of a constant like "5 * DAY", "4 * 3600" or "300"."""
-    expr = expr.replace("DAY", "86400").replace("u", "")
-    assert re.fullmatch(r"[0-9 *]+", expr), expr
-    value = 1
-    for factor in expr.split("*"):
-        value *= int(factor)
-    return value
-
-
-def as_duration(seconds):
-    """Seconds written as the page writes them: 30s, 5m, 4h, 5d."""
-    unit, size = next((u, n) for u, n in UNITS if seconds % n == 0)
-    return "%d%s" % (seconds // size, unit)
-
-
-def test_conf_page_defaults_match_set_defaults():
-    """Every count and duration default that set_defaults() gives is the one
-    the page states for that keyword."""
-    src = open(CONFIG_C).read()
-    body = re.search(r"static void set_defaults\(struct config \*cfg\)\n\{(.*?)\n\}", src, re.S)
-    fields = dict(re.findall(r"cfg->(\w+) = ([0-9 *uDAY]+);", body.group(1)))
-    table = re.findall(r'\{"([a-z0-9-]+)", "[^"]*", \d+, \w+, set_(count|duration), '
-                       r'CFG\((\w+)\)', src)
-    text = re.sub(r"\s+", " ", render(MAN5))
-    checked = 0
-    for name, kind, field in table:
-        if field not in fields:
-            continue
-        value = c_constant(fields[field])
-        shown = as_duration(value) if kind == "duration" else str(value)
-        entry = re.search(r" %s [A-Z]+ (.*?)Default: ([^ ,.]+)" % re.escape(name), text)
-        assert entry, "no default stated for " + name
-        assert entry.group(2) == shown, (name, entry.group(2), shown)
-        checked += 1
-    assert checked >= 20, checked
-
-
 def test_petrel8_documents_every_subcommand_and_option():
-    usage = usage_texts()
+    usage = help_of("--help")
     text = render(MAN8)
     synopsis = section(text, "SYNOPSIS")
-    commands = {w for sect, depth, w in entries(MAN8) if sect == "COMMANDS" and depth == 0}
-    verb_entries = {w for sect, depth, w in entries(MAN8) if sect == "COMMANDS" and depth == 1}
+    commands = {e["word"] for e in entries(MAN8) if e["section"] == "COMMANDS" and e["depth"] == 0}
+    verb_entries = {e["word"] for e in entries(MAN8)
+                    if e["section"] == "COMMANDS" and e["depth"] == 1}
     subs = set(re.findall(r"\bpetrel ([a-z][a-z-]+)", usage))
     assert {"serve", "check-config", "queue", "flush", "passwd", "sendmail"} <= subs, subs
     for sub in subs:
         assert "petrel " + sub in synopsis, "SYNOPSIS lacks petrel " + sub
         assert sub in commands, "COMMANDS has no entry for " + sub
     # The installed names: mailq and sendmail.
-    for name in set(re.findall(r"\(also: (\w+)\)", usage)) | {"mailq"}:
+    for name in ("mailq", "sendmail"):
         assert re.search(r"^ {7}%s\b" % name, synopsis, re.M), "SYNOPSIS lacks " + name
     verbs = set()
     for group in re.findall(r"\b((?:[a-z]+\|)+[a-z]+) ID", usage):
         verbs |= set(group.split("|"))
     assert verbs == {"show", "delete", "hold", "release"}, verbs
     assert verbs <= verb_entries, "petrel.8 has no entry for queue %s" % (verbs - verb_entries)
-    options = set(re.findall(r"(?<![\w-])(-[a-zA-Z]{1,2})\b", usage))
-    assert {"-c", "-d", "-t", "-i", "-f", "-F"} <= options, options
-    for opt in options:
+    named = options(usage)
+    assert {"-c", "-d", "-t", "-i", "-f", "-F", "-N", "-R", "-V", "-a"} <= named, named
+    for opt in named:
         assert re.search(r"(?<![\w-])%s\b" % re.escape(opt), text), "petrel.8 lacks " + opt
     for sig in ("SIGHUP", "SIGTERM", "SIGINT"):
         assert sig in section(text, "SIGNALS"), sig
@@ -205,8 +355,7 @@ def test_systemd_unit_key_lines():
         assert re.search(r"^(spool|maildir-root)\s+%s$" % re.escape(path), readme, re.M), path
     # SIGTERM to the daemon, which gets shutdown-timeout and then some to
     # finish before systemd kills it.
-    src = open(CONFIG_C).read()
-    default = int(re.search(r"cfg->shutdown_timeout = (\d+);", src).group(1))
+    default = parse_seconds(keyword_table()[0]["shutdown-timeout"][1])
     assert s["KillMode"] == ["mixed"] and s["KillSignal"] == ["SIGTERM"]
     assert parse_seconds(s["TimeoutStopSec"][0]) >= default + 10, s["TimeoutStopSec"]
 

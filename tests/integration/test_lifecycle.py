@@ -10,7 +10,7 @@ import smtplib
 import subprocess
 import time
 
-from harness import Petrel, free_port, wait_for
+from harness import Petrel, free_port, make_cert, wait_for
 
 
 def proc_ids(pid):
@@ -214,14 +214,6 @@ def let_petrel_read(key):
     if os.geteuid() == 0:
         os.chown(key, 0, pwd.getpwnam("petrel").pw_gid)
         os.chmod(key, 0o640)
-
-
-def make_cert(dirname, name):
-    c, k = os.path.join(dirname, name + ".pem"), os.path.join(dirname, name + ".key")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=" + name, "-keyout", k, "-out", c],
-                   check=True, capture_output=True, timeout=60)
-    return c, k
 
 
 def served_cert(port):
