@@ -243,7 +243,7 @@ static int act_offline(struct spool *sp, const struct request *rq, struct waiter
 				continue;
 			w->pending++;
 			spool_update_rcpt(sp, m, i, RCPT_DELETED, rc->attempts, 0,
-					  "deleted by the administrator", on_done, w);
+					  "deleted by the administrator", rc->warned, on_done, w);
 		}
 	} else {
 		bool hold = strcmp(rq->verb, "hold") == 0;

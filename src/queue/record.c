@@ -140,6 +140,8 @@ static void put_rcpt(struct buf *b, const struct rec_rcpt *r)
 		put_i64(b, TAG_RCPT_NEXT_TRY, r->next_try);
 		if (r->has_error)
 			put_str(b, TAG_RCPT_ERROR, r->error);
+		if (r->warned)
+			put_u8(b, TAG_RCPT_WARNED, 1);
 	}
 	/* DSN fields only when given: older files simply lack them. */
 	if (r->notify)
@@ -184,6 +186,9 @@ void rec_encode_update(struct buf *b, const struct rec_update *u)
 	put_i64(b, TAG_RCPT_NEXT_TRY, u->next_try);
 	if (u->has_error)
 		put_str(b, TAG_RCPT_ERROR, u->error);
+	/* Only when set: files from before the mark simply lack it. */
+	if (u->warned)
+		put_u8(b, TAG_RCPT_WARNED, 1);
 	rec_end(b, start);
 }
 
@@ -310,6 +315,11 @@ static bool rcpt_field(const struct tlv *t, struct rec_rcpt *r)
 		return get_u8(t, &r->notify) && notify_ok(r->notify);
 	case TAG_RCPT_ORCPT:
 		return get_str(t, &r->orcpt) && r->orcpt.len > 0;
+	case TAG_RCPT_WARNED: {
+		uint8_t v = 0;
+		r->warned = true;
+		return get_u8(t, &v) && v == 1;
+	}
 	default:
 		return true; /* a newer field: skipped */
 	}
@@ -317,7 +327,7 @@ static bool rcpt_field(const struct tlv *t, struct rec_rcpt *r)
 
 static bool known_rcpt_tag(uint16_t tag)
 {
-	return tag >= TAG_RCPT_ID && tag <= TAG_RCPT_ORCPT;
+	return tag >= TAG_RCPT_ID && tag <= TAG_RCPT_WARNED;
 }
 
 static bool decode_rcpt(const uint8_t *p, size_t len, struct rec_rcpt *r)
@@ -448,6 +458,7 @@ bool rec_decode_update(const uint8_t *payload, size_t len, struct rec_update *ou
 	out->next_try = r.next_try;
 	out->has_error = r.has_error;
 	out->error = r.error;
+	out->warned = r.warned;
 	return true;
 }
 

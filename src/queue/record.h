@@ -48,8 +48,9 @@ enum rec_msg_tag {
 	TAG_MSG_BODY = 15,   /* written last */
 };
 
-/* Fields of a RCPT record (ID..ERROR) and of a MSG's nested recipient
- * (STATE..ORCPT); HOLD and RELEASE records carry TAG_RCPT_ID only. */
+/* Fields of a RCPT record (ID..ERROR, WARNED) and of a MSG's nested
+ * recipient (STATE..WARNED); HOLD and RELEASE records carry TAG_RCPT_ID
+ * only. */
 enum rec_rcpt_tag {
 	TAG_RCPT_ID = 1,
 	TAG_RCPT_INDEX = 2,    /* u32 */
@@ -61,6 +62,7 @@ enum rec_rcpt_tag {
 	TAG_RCPT_ORIG = 8,
 	TAG_RCPT_NOTIFY = 9,   /* u8, DSN_NOTIFY_* bits (optional) */
 	TAG_RCPT_ORCPT = 10,   /* DSN ORCPT "addr-type;xtext" (optional) */
+	TAG_RCPT_WARNED = 11,  /* u8 1: the delay warning was sent (optional) */
 };
 
 #define REC_STATE_MAX 3u
@@ -87,6 +89,7 @@ struct rec_rcpt {
 	struct str error;
 	uint8_t notify;  /* 0 = absent */
 	struct str orcpt; /* len 0 = absent */
+	bool warned;     /* with the state: the delay warning was sent */
 };
 
 struct rec_msg {
@@ -111,6 +114,7 @@ struct rec_update {
 	int64_t next_try;
 	bool has_error;
 	struct str error;
+	bool warned;
 };
 
 /* Little-endian helpers, also used by tests and recovery. */

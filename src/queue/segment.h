@@ -74,6 +74,7 @@ struct wreq {
 	uint32_t attempts;
 	int64_t next_try;
 	char *error;
+	bool warned;
 	bool held;
 };
 

@@ -376,6 +376,7 @@ static size_t encode_msg(struct wreq *r, const struct smsg *s, bool with_state)
 			.attempts = c->attempts, .next_try = c->next_try,
 			.has_error = c->last_error != NULL,
 			.error = c->last_error ? str_from(c->last_error) : STR_LIT(""),
+			.warned = c->warned,
 			.notify = c->notify, .orcpt = c->orcpt ? str_from(c->orcpt) : STR_LIT(""),
 		};
 	}
@@ -409,7 +410,7 @@ void spool_submit(struct spool *sp, const struct spool_new_msg *m, spool_done_fn
 /* ---- updates ---- */
 
 void spool_update_rcpt(struct spool *sp, struct spool_msg *msg, size_t i, enum rcpt_state state,
-		       uint32_t attempts, int64_t next_try, const char *error,
+		       uint32_t attempts, int64_t next_try, const char *error, bool warned,
 		       spool_done_fn done, void *arg)
 {
 	struct wreq *r = new_req(WREQ_RCPT, msg, done, arg);
@@ -425,12 +426,14 @@ void spool_update_rcpt(struct spool *sp, struct spool_msg *msg, size_t i, enum r
 	r->state = state;
 	r->attempts = attempts;
 	r->next_try = next_try;
+	r->warned = warned;
 	if (error)
 		r->error = xstrndup(error, strnlen(error, MAX_ERROR_TEXT));
 	struct rec_update u = {
 		.id = {msg->id, QUEUE_ID_LEN}, .index = (uint32_t)i, .state = (uint8_t)state,
 		.attempts = attempts, .next_try = next_try,
 		.has_error = r->error != NULL, .error = r->error ? str_from(r->error) : STR_LIT(""),
+		.warned = warned,
 	};
 	rec_encode_update(&r->rec, &u);
 	enqueue(sp, r);
@@ -453,6 +456,7 @@ static void apply_rcpt(struct smsg *s, struct wreq *r)
 	c->state = r->state;
 	c->attempts = r->attempts;
 	c->next_try = r->next_try;
+	c->warned = r->warned;
 	free(c->last_error);
 	c->last_error = r->error;
 	r->error = NULL;
@@ -663,6 +667,7 @@ static struct smsg *msg_from_rec(const struct rec_msg *m)
 			c->state = (enum rcpt_state)r->state;
 			c->attempts = r->attempts;
 			c->next_try = r->next_try;
+			c->warned = r->warned;
 		}
 		if (r->has_error)
 			c->last_error = xstrndup(r->error.p, r->error.len);
@@ -724,6 +729,7 @@ static bool rs_update(void *ctx, uint8_t type, const struct rec_update *u)
 	c->state = (enum rcpt_state)u->state;
 	c->attempts = u->attempts;
 	c->next_try = u->next_try;
+	c->warned = u->warned;
 	free(c->last_error);
 	c->last_error = u->has_error ? xstrndup(u->error.p, u->error.len) : NULL;
 	return true;

@@ -34,6 +34,7 @@ struct spool_rcpt {
 	uint32_t attempts;
 	int64_t next_try;  /* unix seconds; 0 = as soon as possible */
 	char *last_error;  /* last temporary/permanent error text, or NULL */
+	bool warned;       /* the sender has had the delay warning (sent once) */
 	/* DSN (RFC 3461), as the client sent them; see util/dsn.h */
 	uint8_t notify;    /* DSN_NOTIFY_* bits; 0 = not given (FAILURE,DELAY) */
 	char *orcpt;       /* ORCPT "addr-type;xtext" verbatim, or NULL */
@@ -116,12 +117,12 @@ void spool_dispatch(struct spool *sp);
  * (record over 1 GiB). */
 void spool_submit(struct spool *sp, const struct spool_new_msg *m, spool_done_fn done, void *arg);
 
-/* Records the new state (and attempts, next_try, error) of recipient i of
- * msg. The index is updated when durable, then done runs. When every
- * recipient is final the message leaves the index and is freed after the
- * callback (once no other record about it is in flight). */
+/* Records the new state (and attempts, next_try, error, warned) of
+ * recipient i of msg. The index is updated when durable, then done runs.
+ * When every recipient is final the message leaves the index and is freed
+ * after the callback (once no other record about it is in flight). */
 void spool_update_rcpt(struct spool *sp, struct spool_msg *msg, size_t i, enum rcpt_state state,
-		       uint32_t attempts, int64_t next_try, const char *error,
+		       uint32_t attempts, int64_t next_try, const char *error, bool warned,
 		       spool_done_fn done, void *arg);
 
 /* Reads len bytes of msg's body from offset off into dst; returns bytes read or -1. */

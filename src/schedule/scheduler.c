@@ -41,6 +41,15 @@ unsigned scheduler_backoff(unsigned initial, unsigned max, uint32_t attempts)
 	return d > max ? max : (unsigned)d;
 }
 
+/* Only the recipient's durable mark and the time of this outcome count:
+ * neither where the retry grid puts the attempts nor how long one took can
+ * step over warn-after, and a flush or a restart cannot warn twice. */
+bool scheduler_warn_due(const struct spool_rcpt *rc, int64_t arrival, unsigned warn_after,
+			int64_t now)
+{
+	return !rc->warned && now - arrival >= (int64_t)warn_after;
+}
+
 static void try_start(struct scheduler *sch, struct spool_msg *msg, int64_t now);
 static void job_done(void *owner, struct job *j);
 
@@ -188,10 +197,7 @@ static enum rcpt_state decide(struct scheduler *sch, struct job *j, struct job_r
 		return RCPT_BOUNCED;
 	}
 	*next = now + scheduler_backoff(cfg->retry_initial, cfg->retry_max, rc->attempts + 1);
-	/* Warn once: on the first attempt past warn-after (this attempt was
-	 * scheduled before the threshold, and now is after it). */
-	int64_t threshold = j->msg->arrival + cfg->warn_after;
-	*warn = rc->next_try <= threshold && now >= threshold;
+	*warn = scheduler_warn_due(rc, j->msg->arrival, cfg->warn_after, now);
 	rep->action = REPORT_DELAYED;
 	log_outcome(j, r, "deferred");
 	return RCPT_PENDING;
@@ -238,6 +244,14 @@ static void file_outcome(const struct job *j, const struct job_rcpt *r,
 	}
 }
 
+/* One recipient's new state, decided before anything is recorded. */
+struct outcome {
+	bool skip;       /* no longer pending: deleted by the administrator meanwhile */
+	enum rcpt_state st;
+	int64_t next;
+	bool warned;
+};
+
 static void job_done(void *owner, struct job *j)
 {
 	struct scheduler *sch = owner;
@@ -251,27 +265,40 @@ static void job_done(void *owner, struct job *j)
 	struct reports reps = {0};
 	for (size_t k = 0; k < 3; k++)
 		reps.r[k] = xcalloc(j->n, sizeof *reps.r[k]);
-	j->updates_pending = 1; /* held until every update is issued */
+	struct outcome *out = xcalloc(j->n, sizeof *out);
 	for (size_t i = 0; i < j->n; i++) {
 		struct job_rcpt *r = &j->r[i];
 		struct spool_rcpt *rc = &j->msg->rcpt[r->rcpt];
-		if (rc->state != RCPT_PENDING)
-			continue; /* deleted by the administrator meanwhile */
-		int64_t next = 0;
+		out[i].skip = rc->state != RCPT_PENDING;
+		if (out[i].skip)
+			continue;
 		struct report_rcpt rep;
 		bool warn;
-		enum rcpt_state st = decide(sch, j, r, now, &next, &rep, &warn);
-		file_outcome(j, r, rc, st, warn, &rep, &reps);
-		j->updates_pending++;
-		spool_update_rcpt(sch->sp, j->msg, r->rcpt, st, rc->attempts + 1, next,
-				  st == RCPT_DELIVERED ? NULL : r->text, outcome_recorded, j);
+		out[i].st = decide(sch, j, r, now, &out[i].next, &rep, &warn);
+		out[i].warned = rc->warned || warn;
+		file_outcome(j, r, rc, out[i].st, warn, &rep, &reps);
 	}
+	/* Reports first: the spool writes in submission order, so an outcome
+	 * that calls for a report (bounced, warned) never becomes durable in
+	 * an earlier batch than the report itself. */
 	for (size_t k = 0; k < 3; k++) {
 		if (reps.n[k])
 			bounce_send(sch->sp, sch->cfg, j->msg, (enum report_action)k, reps.r[k],
 				    reps.n[k], bounce_queued, sch);
 		free(reps.r[k]);
 	}
+	j->updates_pending = 1; /* held until every update is issued */
+	for (size_t i = 0; i < j->n; i++) {
+		const struct job_rcpt *r = &j->r[i];
+		if (out[i].skip)
+			continue;
+		j->updates_pending++;
+		spool_update_rcpt(sch->sp, j->msg, r->rcpt, out[i].st,
+				  j->msg->rcpt[r->rcpt].attempts + 1, out[i].next,
+				  out[i].st == RCPT_DELIVERED ? NULL : r->text, out[i].warned,
+				  outcome_recorded, j);
+	}
+	free(out);
 	if (--j->updates_pending == 0)
 		finish_job(sch, j);
 }
@@ -406,7 +433,8 @@ int scheduler_delete(struct scheduler *sch, const char *id)
 	for (size_t i = 0; i < m->nrcpt; i++)
 		if (m->rcpt[i].state == RCPT_PENDING)
 			spool_update_rcpt(sch->sp, m, i, RCPT_DELETED, m->rcpt[i].attempts, 0,
-					  "deleted by the administrator", admin_recorded,
+					  "deleted by the administrator", m->rcpt[i].warned,
+					  admin_recorded,
 					  xstrdup(id));
 	return 0;
 }

@@ -10,7 +10,9 @@
  * Local recipients go to the Maildir agent in a worker thread; remote ones,
  * one job per message and domain, to their destination (schedule/dest.c).
  * Final failures and expiry (bounce-after) produce a bounce; the first
- * deferral past warn-after produces a delay warning (bounce/bounce.c).
+ * deferral at or past warn-after produces a delay warning (bounce/bounce.c),
+ * once per recipient: the mark that it was sent is recorded with the
+ * outcome, after the warning itself has been queued.
  */
 #ifndef PETREL_SCHEDULE_SCHEDULER_H
 #define PETREL_SCHEDULE_SCHEDULER_H
@@ -54,5 +56,11 @@ int scheduler_hold(struct scheduler *sch, const char *id, bool hold);
 /* Seconds to wait after the n-th failed attempt (n >= 1): initial * 2^(n-1),
  * capped at max. Pure, for the unit tests. */
 unsigned scheduler_backoff(unsigned initial, unsigned max, uint32_t attempts);
+
+/* Whether a deferral of rc decided at now calls for the delay warning: now
+ * is at least warn_after seconds past arrival and none was sent yet. Pure,
+ * for the unit tests. */
+bool scheduler_warn_due(const struct spool_rcpt *rc, int64_t arrival, unsigned warn_after,
+			int64_t now);
 
 #endif

@@ -157,6 +157,35 @@ def test_delay_warning_only_when_notify_has_delay():
         assert len(lines) == 1 and "sender delay notification" in lines[0], lines
 
 
+def deferrals(log, rcpt):
+    """How many attempts for rcpt the log shows as deferred."""
+    return sum(1 for l in log.splitlines() if "to=<%s>," % rcpt in l and "status=deferred" in l)
+
+
+def test_delay_warning_sent_once_though_no_retry_lands_on_warn_after():
+    # Retries every 3 s, the warning due 2 s after arrival: the first retry
+    # is already past it. The old rule waited for a retry scheduled before
+    # +2 s and decided after it, which this grid never has.
+    rcpt = "late@remote.test"
+    with SmtpSink(soft_reject=("RCPT",)) as sink, \
+            Petrel(routed(sink.port, retry_initial="3s", retry_max="3s", warn_after="2s",
+                          bounce_after="1h")) as d:
+        send(d, rcpt, "slow peer")
+        [warning] = reports(d, 1, timeout=30)
+        assert field(warning, "Action") == "delayed"
+        assert field(warning, "Final-Recipient") == "rfc822;" + rcpt
+        # Two more refused attempts, then once more after a restart: the
+        # mark that the warning went out is in the spool.
+        seen = deferrals(d.run_log(), rcpt)
+        wait_for(lambda: deferrals(d.run_log(), rcpt) >= seen + 2, 30, "two more attempts")
+        d.stop()
+        d.start()
+        wait_for(lambda: deferrals(d.run_log(), rcpt) >= 2, 30, "two attempts after restart")
+        lines = report_lines(d)
+        assert len(lines) == 1 and "sender delay notification" in lines[0], lines
+        assert len(d.maildir("bob")) == 1
+
+
 def queue_show(d, qid):
     p = subprocess.run([harness.BINARY, "queue", "-c", d.config, "show", qid],
                        capture_output=True, text=True, timeout=30)

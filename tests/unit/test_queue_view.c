@@ -108,7 +108,7 @@ static void update(struct fixture *fx, struct spool_msg *m, size_t i, enum rcpt_
 		   uint32_t attempts, int64_t next_try, const char *err)
 {
 	fx->issued++;
-	spool_update_rcpt(fx->sp, m, i, st, attempts, next_try, err, on_done, fx);
+	spool_update_rcpt(fx->sp, m, i, st, attempts, next_try, err, false, on_done, fx);
 	wait_all(fx);
 }
 

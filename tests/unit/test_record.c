@@ -95,7 +95,8 @@ static void encode_sample(struct buf *b, const char *sender, bool with_state)
 		{.addr = STR_LIT("x@example.net"), .orig = STR_LIT("X@Example.NET")},
 		{.addr = STR_LIT("y@example.net"), .orig = STR_LIT("y@example.net"),
 		 .has_state = with_state, .state = 2, .attempts = 5, .next_try = -3,
-		 .has_error = with_state, .error = STR_LIT("550 no\r\nsuch user")},
+		 .has_error = with_state, .error = STR_LIT("550 no\r\nsuch user"),
+		 .warned = with_state},
 	};
 	struct rec_msg m = {
 		.id = STR_LIT("0123456789ABCDEF"), .sender = str_from(sender),
@@ -158,6 +159,8 @@ static void test_msg_with_state_round_trip(void **state)
 	assert_int_equal(m.rcpt[1].state, 2);
 	assert_int_equal(m.rcpt[1].attempts, 5);
 	assert_int_equal(m.rcpt[1].next_try, -3);
+	assert_true(m.rcpt[1].warned);
+	assert_false(m.rcpt[0].warned);
 	assert_true(m.rcpt[1].has_error);
 	assert_true(str_is(m.rcpt[1].error, "550 no\r\nsuch user"));
 	rec_msg_free(&m);
@@ -169,10 +172,13 @@ static void test_update_round_trip(void **state)
 	(void)state;
 	struct rec_update u = {.id = STR_LIT("0123456789ABCDEF"), .index = 70000, .state = 1,
 			       .attempts = 9, .next_try = INT64_C(1) << 40};
-	for (int with_error = 0; with_error < 2; with_error++) {
+	/* Bit 0: with an error text; bit 1: the delay warning was sent. */
+	for (int v = 0; v < 4; v++) {
+		bool with_error = v & 1;
 		struct buf b = BUF_INIT;
 		u.has_error = with_error;
 		u.error = STR_LIT("421 busy");
+		u.warned = v & 2;
 		rec_encode_update(&b, &u);
 		rec_bind((uint8_t *)b.p, SEG, OFF);
 		struct rec_hdr h;
@@ -186,6 +192,7 @@ static void test_update_round_trip(void **state)
 		assert_int_equal(d.attempts, 9);
 		assert_int_equal(d.next_try, INT64_C(1) << 40);
 		assert_int_equal(d.has_error, with_error);
+		assert_int_equal(d.warned, (v & 2) != 0);
 		if (with_error)
 			assert_true(str_is(d.error, "421 busy"));
 		buf_free(&b);
@@ -457,6 +464,17 @@ static void test_malformed_fields(void **state)
 	tlv_u32(&p, TAG_RCPT_INDEX, 0);
 	tlv(&p, TAG_RCPT_STATE, "\x04", 1);
 	assert_false(rec_decode_update((const uint8_t *)p.p, p.len, &u));
+	/* The delay-warning mark is 1 or absent, and appears once. */
+	for (int twice = 0; twice < 2; twice++) {
+		buf_reset(&p);
+		tlv_s(&p, TAG_RCPT_ID, "0123456789ABCDEF");
+		tlv_u32(&p, TAG_RCPT_INDEX, 0);
+		tlv(&p, TAG_RCPT_STATE, "\x00", 1);
+		tlv(&p, TAG_RCPT_WARNED, twice ? "\x01" : "\x02", 1);
+		if (twice)
+			tlv(&p, TAG_RCPT_WARNED, "\x01", 1);
+		assert_false(rec_decode_update((const uint8_t *)p.p, p.len, &u));
+	}
 	buf_free(&p);
 }
 

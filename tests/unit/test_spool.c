@@ -147,12 +147,18 @@ static void submit(struct spool *sp, char id[QUEUE_ID_LEN + 1], size_t nrcpt, si
 	submit_sender(sp, id, nrcpt, len, seed, "sender@example.com");
 }
 
-static void update(struct spool *sp, const char *id, size_t i, enum rcpt_state st,
-		   uint32_t attempts, int64_t next_try, const char *err)
+static void update_warned(struct spool *sp, const char *id, size_t i, enum rcpt_state st,
+			  uint32_t attempts, int64_t next_try, const char *err, bool warned)
 {
 	struct spool_msg *m = spool_find(sp, id);
 	assert_non_null(m);
-	spool_update_rcpt(sp, m, i, st, attempts, next_try, err, on_done, next_arg());
+	spool_update_rcpt(sp, m, i, st, attempts, next_try, err, warned, on_done, next_arg());
+}
+
+static void update(struct spool *sp, const char *id, size_t i, enum rcpt_state st,
+		   uint32_t attempts, int64_t next_try, const char *err)
+{
+	update_warned(sp, id, i, st, attempts, next_try, err, false);
 }
 
 static void assert_body(struct spool *sp, const char *id, size_t len, unsigned seed)
@@ -260,7 +266,7 @@ static void test_update_and_reopen(void **state)
 	submit(fx->sp, b, 1, 500, 2);
 	wait_all(fx->sp);
 	update(fx->sp, a, 0, RCPT_DELIVERED, 1, 0, NULL);
-	update(fx->sp, a, 1, RCPT_PENDING, 2, 12345, "451 4.3.0 try \"later\"\r\n");
+	update_warned(fx->sp, a, 1, RCPT_PENDING, 2, 12345, "451 4.3.0 try \"later\"\r\n", true);
 	update(fx->sp, b, 0, RCPT_BOUNCED, 1, 0, "550 5.1.1 no such user");
 	wait_all(fx->sp);
 	assert_int_equal(W.failed, 0);
@@ -276,6 +282,9 @@ static void test_update_and_reopen(void **state)
 		assert_int_equal(m->rcpt[1].attempts, 2);
 		assert_int_equal(m->rcpt[1].next_try, 12345);
 		assert_string_equal(m->rcpt[1].last_error, "451 4.3.0 try \"later\"\r\n");
+		/* The delay warning is sent once: its mark survives a restart. */
+		assert_true(m->rcpt[1].warned);
+		assert_false(m->rcpt[0].warned);
 		reopen(fx);
 	}
 }
@@ -315,7 +324,7 @@ static void test_relocation(void **state)
 	spool_set_segment_max(fx->sp, 1);
 	submit(fx->sp, l, 2, 2000, 9);
 	wait_all(fx->sp);
-	update(fx->sp, l, 1, RCPT_PENDING, 3, 777, "451 later");
+	update_warned(fx->sp, l, 1, RCPT_PENDING, 3, 777, "451 later", true);
 	spool_set_held(fx->sp, spool_find(fx->sp, l), true, on_done, next_arg());
 	wait_all(fx->sp);
 	for (unsigned i = 0; i < 12; i++) {
@@ -337,6 +346,8 @@ static void test_relocation(void **state)
 		assert_int_equal(m->rcpt[1].attempts, 3);
 		assert_int_equal(m->rcpt[1].next_try, 777);
 		assert_string_equal(m->rcpt[1].last_error, "451 later");
+		assert_true(m->rcpt[1].warned);
+		assert_false(m->rcpt[0].warned);
 		assert_string_equal(m->rcpt[0].orig, "One@Example.ORG");
 		assert_body(fx->sp, l, 2000, 9);
 		/*
