@@ -242,8 +242,8 @@ static bool start(struct daemon *dm)
 	dm->sigs[1] = add_signal(srv, SIGINT, on_stop_signal);
 	dm->sigs[2] = add_signal(srv, SIGHUP, on_hup);
 	srv->drain = event_new(srv->base, -1, EV_PERSIST, on_drain, srv);
-	return (dm->ctl = control_start(srv->base, srv->spool, srv->sched, cfg)) &&
-	       (srv->pickup = pickup_start(srv->base, srv->spool, cfg, pickup_queued, srv->sched)) &&
+	return (srv->pickup = pickup_start(srv->base, srv->spool, cfg, pickup_queued, srv->sched)) &&
+	       (dm->ctl = control_start(srv->base, srv->spool, srv->sched, srv->pickup, cfg)) &&
 	       (!cfg->metrics_listen ||
 		(dm->metrics = metrics_http_start(srv->base, cfg, srv->spool)));
 }

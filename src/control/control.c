@@ -40,6 +40,7 @@ struct ctl_conn {
 struct control {
 	struct spool *sp;
 	struct scheduler *sch;
+	const struct pickup *pickup;
 	struct evconnlistener *lev;
 	struct ctl_conn *conns;
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -145,7 +146,11 @@ static void req_list(struct ctl_conn *cc, const char *id)
 	(void)id;
 	struct buf b = BUF_INIT;
 	buf_puts(&b, "ok\n");
-	queue_view_list(&b, cc->ctl->sp, time(NULL));
+	int64_t now = time(NULL);
+	queue_view_list(&b, cc->ctl->sp, now);
+	size_t n, more;
+	const struct maildrop_stuck *stuck = pickup_stuck(cc->ctl->pickup, &n, &more);
+	queue_view_maildrop(&b, stuck, n, more, now);
 	answer(cc, &b);
 	buf_free(&b);
 }
@@ -361,11 +366,12 @@ static int bind_socket(const char *path)
 }
 
 struct control *control_start(struct event_base *base, struct spool *sp, struct scheduler *sch,
-			      const struct config *cfg)
+			      const struct pickup *pickup, const struct config *cfg)
 {
 	struct control *ctl = xcalloc(1, sizeof *ctl);
 	ctl->sp = sp;
 	ctl->sch = sch;
+	ctl->pickup = pickup;
 	int fd = -1;
 	if (!control_socket_path(cfg->spool_dir, ctl->path, sizeof ctl->path))
 		errno = ENAMETOOLONG;

@@ -9,7 +9,8 @@
  * bytes, LF-terminated), the daemon answers and closes. Requests:
  *   list | show ID | flush | delete ID | hold ID | release ID | status
  * The answer's first line is "ok" or "error: reason"; the rest is text for
- * the postmaster (rendered by queue_view; status by util/metrics). delete,
+ * the postmaster (rendered by queue_view; status by util/metrics). The
+ * daemon's list also names the maildrop files it cannot read. delete,
  * hold and release are answered once the spool index shows the change (it
  * is durable then), or after CONTROL_WAIT_MAX seconds with a note that it
  * is still under way.
@@ -25,6 +26,7 @@
 #include <stddef.h>
 
 #include "config/config.h"
+#include "queue/pickup.h"
 #include "queue/spool.h"
 #include "schedule/scheduler.h"
 
@@ -39,10 +41,11 @@ struct control;
 bool control_socket_path(const char *spool_dir, char *out, size_t outsz);
 
 /* Listens on the control socket, replacing a stale socket file (the caller
- * holds the spool lock, so no other daemon can be using it). Returns NULL
- * with errno set when the socket cannot be made. */
+ * holds the spool lock, so no other daemon can be using it). The listing
+ * also shows the maildrop files pickup cannot read. Returns NULL with errno
+ * set when the socket cannot be made. */
 struct control *control_start(struct event_base *base, struct spool *sp, struct scheduler *sch,
-			      const struct config *cfg);
+			      const struct pickup *pickup, const struct config *cfg);
 /* Stops listening, drops unanswered requests, removes the socket file. */
 void control_stop(struct control *c);
 

@@ -125,6 +125,29 @@ void queue_view_list(struct buf *out, struct spool *sp, int64_t now)
 	buf_printf(out, " not yet final, %llu held\n", (unsigned long long)held);
 }
 
+void queue_view_maildrop(struct buf *out, const struct maildrop_stuck *s, size_t n, size_t more,
+			 int64_t now)
+{
+	if (!n && !more)
+		return;
+	buf_puts(out, "\nMaildrop files the daemon cannot read (not queued):\n");
+	for (size_t i = 0; i < n; i++) {
+		buf_puts(out, "  ");
+		put_str(out, s[i].name);
+		buf_printf(out, "  owner uid %u, mode %04o, ", (unsigned)s[i].uid,
+			   (unsigned)s[i].mode);
+		put_duration(out, now - s[i].since);
+		buf_puts(out, " old: ");
+		put_str(out, s[i].why);
+		buf_putc(out, '\n');
+	}
+	if (more)
+		buf_printf(out, "  ... and %zu more\n", more);
+	buf_puts(out, "-- ");
+	put_count(out, n + more, "maildrop file");
+	buf_puts(out, " not imported\n");
+}
+
 static const char *state_name(enum rcpt_state s)
 {
 	switch (s) {

@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "queue/pickup.h"
 #include "queue/spool.h"
 #include "util/buf.h"
 
@@ -36,6 +37,13 @@ void queue_view_entry(struct buf *out, const struct spool_msg *m, int64_t now);
  * "-- N messages, B bytes, R recipients not yet final, H held";
  * "Mail queue is empty" when there is nothing. */
 void queue_view_list(struct buf *out, struct spool *sp, int64_t now);
+
+/* After the listing, the maildrop files the daemon cannot read (n of them
+ * in s, more beyond those): a heading, "  NAME  owner uid U, mode M, AGE
+ * old: REASON" for each, and "-- N maildrop file(s) not imported"; nothing
+ * when there are none. */
+void queue_view_maildrop(struct buf *out, const struct maildrop_stuck *s, size_t n, size_t more,
+			 int64_t now);
 
 /* Everything about one message: envelope, flags, hold state, each recipient
  * with state, attempts, next try and last error, then the header section

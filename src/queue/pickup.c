@@ -31,9 +31,8 @@
 #define SCAN_INTERVAL 1       /* seconds between scans when inotify is quiet */
 #define RETRY_PAUSE 10        /* seconds to wait after the spool refused a write */
 #define INFLIGHT_MAX 16       /* files handed to the spool at once */
-#define SKIP_MAX 256          /* names remembered as not importable */
+#define SKIP_MAX 256          /* names remembered as not to be tried again */
 #define TEMP_MAX_AGE 3600     /* a submitter's temporary file older than this is dead */
-#define NAME_MAX_LEN 64
 
 /* ---- the file format ---- */
 
@@ -94,13 +93,14 @@ static int maildrop_dir(const char *spool_dir, char *out, size_t outsz)
 	return fsutil_fsync_dir(spool_dir);
 }
 
-int maildrop_write(const char *spool_dir, const struct maildrop_msg *m)
+int maildrop_write(const char *spool_dir, const struct maildrop_msg *m, char *path,
+		   size_t pathsz)
 {
-	char dir[PATH_MAX], path[PATH_MAX];
+	char dir[PATH_MAX];
 	if (maildrop_dir(spool_dir, dir, sizeof dir) < 0)
 		return -1;
-	int n = snprintf(path, sizeof path, "%s/%s.%ld", dir, m->id, (long)getpid());
-	if (n < 0 || (size_t)n >= sizeof path) {
+	int n = snprintf(path, pathsz, "%s/%s.%ld", dir, m->id, (long)getpid());
+	if (n < 0 || (size_t)n >= pathsz) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
@@ -116,12 +116,50 @@ int maildrop_write(const char *spool_dir, const struct maildrop_msg *m)
 	return rc;
 }
 
+bool maildrop_readable_by(const struct stat *file, uid_t uid, gid_t gid)
+{
+	/* The kernel's order: the owner's bits for the owner, else the group's
+	 * for the group (the daemon's supplementary groups are not known
+	 * here, so a file readable only through one of them counts as not),
+	 * else the others'. */
+	if (uid == 0)
+		return true;
+	if (file->st_uid == uid)
+		return file->st_mode & S_IRUSR;
+	if (file->st_gid == gid)
+		return file->st_mode & S_IRGRP;
+	return file->st_mode & S_IROTH;
+}
+
+int maildrop_check_readable(const char *path, struct stat *st, uid_t *reader)
+{
+	char dir[PATH_MAX];
+	struct stat dst;
+	const char *slash = strrchr(path, '/');
+	size_t n = slash ? (size_t)(slash - path) : 0;
+	if (!slash || n >= sizeof dir) {
+		errno = EINVAL;
+		return -1;
+	}
+	memcpy(dir, path, n);
+	dir[n] = '\0';
+	if (lstat(path, st) < 0)
+		return errno == ENOENT ? 0 : -1;
+	if (stat(dir, &dst) < 0)
+		return -1;
+	*reader = dst.st_uid;
+	if (S_ISREG(st->st_mode) && maildrop_readable_by(st, dst.st_uid, dst.st_gid))
+		return 0;
+	errno = EACCES;
+	return -1;
+}
+
 /* ---- the importer ---- */
 
 struct item {
 	struct pickup *p;
 	struct item *next;
-	char name[NAME_MAX_LEN];
+	char name[MAILDROP_NAME_MAX];
 	char id[QUEUE_ID_LEN + 1];
 	char sender[ADDR_MAILBOX_MAX + 1];
 	uid_t uid;
@@ -142,6 +180,10 @@ struct pickup {
 	struct item *items;           /* handed to the spool, callback not yet run */
 	unsigned ninflight;
 	struct strlist skip;          /* names not to try again in this run */
+	/* Files it cannot read: retried at every scan, logged once, listed. */
+	struct maildrop_stuck stuck[MAILDROP_STUCK_MAX];
+	size_t nstuck;
+	size_t unlisted, unlisted_now; /* more of them: last full scan, this one */
 	time_t pause_until;
 	bool stopped;
 };
@@ -380,6 +422,81 @@ static void submit(struct pickup *p, struct item *it, const struct rec_msg *rm,
 	buf_free(&hdr);
 }
 
+/* ---- files the daemon cannot read ---- */
+
+static struct maildrop_stuck *stuck_find(struct pickup *p, const char *name)
+{
+	for (size_t i = 0; i < p->nstuck; i++)
+		if (strcmp(p->stuck[i].name, name) == 0)
+			return &p->stuck[i];
+	return NULL;
+}
+
+/* A file it cannot read (another user's 0600 file, say) stays where it is:
+ * taking it away would lose the message, and the postmaster can mend it.
+ * It is logged the first time only, however often the scans retry it, and
+ * listed by `petrel queue` meanwhile; past the table's bound it is only
+ * counted. */
+static void stuck_note(struct pickup *p, const char *name, const char *why)
+{
+	struct maildrop_stuck *s = stuck_find(p, name);
+	if (s) {
+		s->seen = true;
+		return;
+	}
+	if (p->nstuck == MAILDROP_STUCK_MAX) {
+		p->unlisted_now++;
+		return;
+	}
+	s = &p->stuck[p->nstuck++];
+	*s = (struct maildrop_stuck){.seen = true};
+	snprintf(s->name, sizeof s->name, "%s", name);
+	snprintf(s->why, sizeof s->why, "%s", why);
+	struct stat st;
+	if (fstatat(p->dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		s->uid = st.st_uid;
+		s->mode = st.st_mode & 07777;
+		s->since = st.st_mtime;
+	}
+	log_warn("%s/%s: cannot import: %s (owner uid %u, mode %04o); left in the maildrop, "
+		 "retried and listed by petrel queue", p->dir, name, why, (unsigned)s->uid,
+		 (unsigned)s->mode);
+}
+
+/* The file could be read after all (its mode was mended). */
+static void stuck_drop(struct pickup *p, const char *name)
+{
+	struct maildrop_stuck *s = stuck_find(p, name);
+	if (!s)
+		return;
+	log_info("%s/%s: readable now; importing it", p->dir, name);
+	*s = p->stuck[--p->nstuck];
+}
+
+/* After a complete scan: files it did not find again are gone. */
+static void stuck_settle(struct pickup *p)
+{
+	for (size_t i = 0; i < p->nstuck;) {
+		if (p->stuck[i].seen)
+			i++;
+		else
+			p->stuck[i] = p->stuck[--p->nstuck];
+	}
+	if (p->unlisted_now && !p->unlisted)
+		log_warn("%s: more than %d files cannot be imported; only %d are listed", p->dir,
+			 MAILDROP_STUCK_MAX, MAILDROP_STUCK_MAX);
+	p->unlisted = p->unlisted_now;
+	p->unlisted_now = 0;
+	metrics_maildrop_stuck(p->nstuck + p->unlisted);
+}
+
+const struct maildrop_stuck *pickup_stuck(const struct pickup *p, size_t *n, size_t *more)
+{
+	*n = p->nstuck;
+	*more = p->unlisted;
+	return p->stuck;
+}
+
 static void import(struct pickup *p, const char *name)
 {
 	struct buf data = BUF_INIT;
@@ -387,13 +504,12 @@ static void import(struct pickup *p, const char *name)
 	bool gone;
 	const char *why = read_drop(p, name, &data, &st, &gone);
 	if (why) {
-		if (!gone) {
-			log_warn("%s/%s: cannot read: %s; skipped", p->dir, name, why);
-			skip_name(p, name);
-		}
+		if (!gone)
+			stuck_note(p, name, why);
 		buf_free(&data);
 		return;
 	}
+	stuck_drop(p, name);
 	struct item *it = xcalloc(1, sizeof *it);
 	*it = (struct item){.p = p, .uid = st.st_uid};
 	snprintf(it->name, sizeof it->name, "%s", name);
@@ -448,10 +564,17 @@ static void scan(struct pickup *p)
 		log_error("%s: %s", p->dir, strerror(errno));
 		return;
 	}
-	const struct dirent *de;
-	while (p->ninflight < INFLIGHT_MAX && (de = readdir(d))) {
+	for (size_t i = 0; i < p->nstuck; i++)
+		p->stuck[i].seen = false;
+	bool complete = false;
+	while (p->ninflight < INFLIGHT_MAX) {
+		const struct dirent *de = readdir(d);
+		if (!de) {
+			complete = true;
+			break;
+		}
 		const char *name = de->d_name;
-		if (strlen(name) >= NAME_MAX_LEN || strlist_contains(&p->skip, name))
+		if (strlen(name) >= MAILDROP_NAME_MAX || strlist_contains(&p->skip, name))
 			continue;
 		if (strstr(name, ".tmp."))
 			reap_temp(p, name);
@@ -459,6 +582,10 @@ static void scan(struct pickup *p)
 			import(p, name);
 	}
 	closedir(d);
+	if (complete)
+		stuck_settle(p);
+	else
+		p->unlisted_now = 0;
 }
 
 static void on_timer(evutil_socket_t fd, short what, void *arg)

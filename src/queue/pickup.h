@@ -28,9 +28,12 @@
  *
  * Permissions: a maildrop directory created here is mode 01733 (every local
  * user may drop a file, nobody but the owner may list or remove others'),
- * and files are mode 0600: the daemon reads them as root. A daemon running
- * as another user cannot read other users' files; it logs and skips them.
- * Local users also need search (x) permission on the spool directory.
+ * and files are mode 0644 whatever the submitter's umask: the daemon reads
+ * them as its own user, the directory's owner. A file it still cannot read
+ * (made by another program, or its mode changed) is left in place, logged
+ * once, retried at every scan and listed (pickup_stuck) until it can be
+ * read or is removed. Local users also need search (x) permission on the
+ * spool directory.
  */
 #ifndef PETREL_QUEUE_PICKUP_H
 #define PETREL_QUEUE_PICKUP_H
@@ -39,6 +42,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 
 #include "config/config.h"
 #include "queue/record.h"
@@ -46,6 +50,8 @@
 
 #define MAILDROP_DIR "maildrop"
 #define MAILDROP_QUARANTINE "quarantine"
+#define MAILDROP_NAME_MAX 64     /* longer names in the maildrop are not ours */
+#define MAILDROP_STUCK_MAX 64    /* unreadable files listed (more are counted) */
 
 /* A submission as `petrel sendmail` makes it. */
 struct maildrop_msg {
@@ -74,10 +80,23 @@ bool maildrop_decode(const uint8_t *p, size_t len, struct rec_msg *out);
  * for the added headers and max-recipients envelope addresses. */
 uint64_t maildrop_max_size(const struct config *cfg);
 
-/* Writes <spool_dir>/maildrop/<m->id>.<pid> durably, creating the
- * directory (01733) when it is missing. 0, or -1 with errno set; on failure
- * no file is left under the final name. */
-int maildrop_write(const char *spool_dir, const struct maildrop_msg *m);
+/* Writes <spool_dir>/maildrop/<m->id>.<pid> durably with mode 0644,
+ * creating the directory (01733) when it is missing, and puts its path in
+ * path[pathsz]. 0, or -1 with errno set; on failure no file is left under
+ * the final name. */
+int maildrop_write(const char *spool_dir, const struct maildrop_msg *m, char *path,
+		   size_t pathsz);
+
+/* Whether the daemon can read a maildrop file: it reads as the maildrop
+ * directory's owner (the spool is handed to the run user at start-up), so
+ * with uid and gid the directory's. Pure, for the unit tests. */
+bool maildrop_readable_by(const struct stat *file, uid_t uid, gid_t gid);
+
+/* Checks that the daemon can read the maildrop file at path (see
+ * maildrop_readable_by). 0 when it can, or when the file is already gone
+ * (imported); -1 with errno set otherwise: EACCES when it cannot read it,
+ * *st then being the file's status and *reader the daemon's uid. */
+int maildrop_check_readable(const char *path, struct stat *st, uid_t *reader);
 
 struct pickup;
 
@@ -92,6 +111,20 @@ struct pickup *pickup_start(struct event_base *base, struct spool *sp, const str
 
 /* After a reload: files imported from now on are routed by cfg. */
 void pickup_set_config(struct pickup *p, const struct config *cfg);
+
+/* A maildrop file the daemon cannot import because it cannot read it. */
+struct maildrop_stuck {
+	char name[MAILDROP_NAME_MAX];
+	char why[96];   /* strerror text, "not a regular file", ... */
+	uid_t uid;      /* its owner: who submitted it */
+	mode_t mode;
+	int64_t since;  /* its mtime: when it was written */
+	bool seen;      /* private: found again by the current scan */
+};
+
+/* The unreadable files the scans found: n of them in the array returned
+ * (valid until the next scan), and *more beyond the table's bound. */
+const struct maildrop_stuck *pickup_stuck(const struct pickup *p, size_t *n, size_t *more);
 
 /* Stops looking for files. Imports already handed to the spool complete
  * when the spool runs their callbacks (at the latest in spool_close): their

@@ -7,12 +7,14 @@
  * Contract: nothing from the command line or the message reaches a shell
  * or a format string; every address is checked with the same grammar as
  * SMTP's before it is queued; the process exits 0 only after
- * maildrop_write() has made the file durable.
+ * maildrop_write() has made the file durable and the daemon's user can
+ * read it.
  */
 #include "submit/sendmail.h"
 
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,6 +22,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -38,6 +41,7 @@
 #define EX_OK 0
 #define EX_USAGE 64
 #define EX_DATAERR 65
+#define EX_CANTCREAT 73
 #define EX_IOERR 74
 #define EX_TEMPFAIL 75
 
@@ -622,6 +626,26 @@ static int compose(struct submission *s, const struct buf *raw, struct buf *msg,
 	return EX_OK;
 }
 
+/* Exit 0 only for a file the daemon will import: it reads as the
+ * maildrop's owner, so check the published file's owner and mode (the
+ * mode was set explicitly, but a file system may not keep it). A file it
+ * could not read is taken back, so the sender knows it was not queued. */
+static int check_published(const char *path)
+{
+	struct stat st;
+	uid_t reader = 0;
+	if (maildrop_check_readable(path, &st, &reader) == 0)
+		return EX_OK;
+	int err = errno;
+	unlink(path);
+	if (err != EACCES)
+		return fail(EX_TEMPFAIL, "%s: cannot check the queued file: %s; message not queued",
+			    path, strerror(err));
+	return fail(EX_CANTCREAT, "%s: the file has owner uid %u and mode %04o, which the daemon "
+		    "(uid %u, the maildrop's owner) cannot read; message not queued", path,
+		    (unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), (unsigned)reader);
+}
+
 static int queue_it(const struct submission *s, const struct buf *msg, time_t now)
 {
 	char id[QUEUE_ID_LEN + 1];
@@ -637,10 +661,11 @@ static int queue_it(const struct submission *s, const struct buf *msg, time_t no
 		size += 2 * (strlen(s->rcpts.v[i]) + 32);
 	if (size > maildrop_max_size(s->cfg))
 		return fail(EX_DATAERR, "message too large for %zu recipients", s->rcpts.n);
-	if (maildrop_write(s->cfg->spool_dir, &m) < 0)
+	char path[PATH_MAX];
+	if (maildrop_write(s->cfg->spool_dir, &m, path, sizeof path) < 0)
 		return fail(EX_TEMPFAIL, "cannot queue the message in %s/" MAILDROP_DIR ": %s",
 			    s->cfg->spool_dir, strerror(errno));
-	return EX_OK;
+	return check_published(path);
 }
 
 static int run(struct submission *s, int argc, char **argv)

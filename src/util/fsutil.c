@@ -102,13 +102,18 @@ int fsutil_write_all(int fd, const void *data, size_t len)
 	return 0;
 }
 
-/* Writes and fsyncs the temporary file; on failure it is removed. */
+/* Writes and fsyncs the temporary file with exactly mode; on failure it
+ * is removed. open() takes the umask off the mode, and a caller's umask
+ * (s-nail runs its MTA under 077) must not decide who may read the file:
+ * fchmod sets it on the descriptor, before the name is published. */
 static int write_temp(const char *tmp, const void *data, size_t len, mode_t mode)
 {
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (fd < 0)
 		return -1;
-	int rc = fsutil_write_all(fd, data, len);
+	int rc = fchmod(fd, mode);
+	if (rc == 0)
+		rc = fsutil_write_all(fd, data, len);
 	if (rc == 0)
 		rc = fsync(fd);
 	int saved = errno;

@@ -23,7 +23,8 @@ int fsutil_fsync_dir(const char *path);
 /* Replaces path with len bytes of data atomically: writes a temporary file
  * in the same directory, fsyncs it, renames it over path and fsyncs the
  * directory (or, when the directory may not be read, syncs its file system).
- * After a crash path holds either the old or the new contents. */
+ * After a crash path holds either the old or the new contents. The file
+ * has exactly mode, whatever the umask. */
 int fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
 /* Writes all len bytes to fd, retrying short writes and EINTR. */

@@ -34,6 +34,7 @@ static struct {
 	_Atomic uint64_t reports[METRICS_ACTIONS];
 	_Atomic uint64_t latency[METRICS_LATENCY_BUCKETS + 1];
 	_Atomic uint64_t latency_sum;
+	_Atomic uint64_t maildrop_stuck;    /* a gauge, set by the pickup */
 } m;
 
 static void inc(_Atomic uint64_t *c, uint64_t n)
@@ -118,6 +119,11 @@ void metrics_delivery(bool local, const char *status, int64_t delay)
 		if (s == 0)
 			observe_latency(delay);
 	}
+}
+
+void metrics_maildrop_stuck(uint64_t files)
+{
+	atomic_store_explicit(&m.maildrop_stuck, files, memory_order_relaxed);
 }
 
 void metrics_report_generated(int action)
@@ -258,6 +264,9 @@ static void prom_queue(struct buf *b, const struct metrics_queue *q, time_t now)
 	family(b, "queue_oldest_age_seconds", "gauge",
 	       "Age of the oldest queued message (0 when empty).");
 	sample(b, "queue_oldest_age_seconds", "", oldest_age(q, now));
+	family(b, "maildrop_unimportable_files", "gauge",
+	       "Files in the maildrop the daemon cannot read (listed by petrel queue).");
+	sample(b, "maildrop_unimportable_files", "", (int64_t)get(&m.maildrop_stuck));
 }
 
 void metrics_render_prometheus(struct buf *out, const struct metrics_queue *q, time_t now)
@@ -358,6 +367,7 @@ void metrics_render_status(struct buf *out, const struct metrics_queue *q, time_
 		buf_puts(out, ", oldest ");
 		duration(out, oldest_age(q, now));
 	}
-	buf_putc(out, '\n');
+	buf_printf(out, "\n" ROW "%" PRIu64 " file(s) the daemon cannot read%s\n", "maildrop",
+		   get(&m.maildrop_stuck), get(&m.maildrop_stuck) ? " (see petrel queue)" : "");
 	status_latency(out);
 }

@@ -49,6 +49,9 @@ void metrics_delivery(bool local, const char *status, int64_t delay);
 /* action is an enum report_action (bounce/report.h): the RFC 3464 2.3.3
  * action the report tells of (failed, delayed, delivered, relayed). */
 void metrics_report_generated(int action);
+/* How many maildrop files the daemon cannot read now (a gauge: the
+ * pickup sets it after each full scan). */
+void metrics_maildrop_stuck(uint64_t files);
 
 /* What the spool index holds right now; filled by the caller. */
 struct metrics_queue {

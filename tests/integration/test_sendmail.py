@@ -3,7 +3,9 @@
 through the maildrop, with the daemon running or stopped; the headers it
 adds and removes, -t, -f, -F, -i/-oi, the DSN options -N, -R and -V,
 legacy options, usage errors, size
-and write failures (exit 65 and 75); and `petrel passwd`, which must write
+and write failures (exit 65 and 75); a local user's umask 077 (s-nail's)
+and a maildrop file the daemon cannot read (listed, counted, logged once);
+and `petrel passwd`, which must write
 a yescrypt hash into a 0640 file (group: the daemon's) and never the password itself."""
 
 import base64
@@ -13,13 +15,17 @@ import os
 import pwd
 import re
 import resource
+import shutil
 import signal
+import sys
 import stat
 import subprocess
 import tempfile
 
 import harness
 from harness import Petrel
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 ENV = dict(os.environ, ASAN_OPTIONS="abort_on_error=0:exitcode=66")
 ME = pwd.getpwuid(os.getuid()).pw_name
@@ -279,6 +285,111 @@ def test_write_failure_is_tempfail():
         assert os.listdir(os.path.join(d.dir, "spool", "maildrop")) == []
     finally:
         d.cleanup()
+
+
+# -- a local user's umask and files the daemon cannot read -------------------
+
+def local_user(umask):
+    """nobody, and a preexec function that becomes nobody with umask."""
+    if os.geteuid() != 0:
+        raise AssertionError("this test needs root (the suite runs as root on CI)")
+    nobody = pwd.getpwnam("nobody")
+
+    def become():
+        os.setgroups([])
+        os.setgid(nobody.pw_gid)
+        os.setuid(nobody.pw_uid)
+        os.umask(umask)
+    return nobody, become
+
+
+def reachable_copy(d):
+    """The binary where nobody can run it (the checkout may be out of reach)."""
+    binary = os.path.join(d.dir, "petrel-copy")
+    shutil.copy2(harness.BINARY, binary)
+    return binary
+
+
+def test_sendmail_umask_077_still_delivered():
+    # The daemon runs as petrel; a file left 0600 by the umask would be
+    # nobody's alone, and the message lost while sendmail said 0.
+    nobody, become = local_user(0o077)
+    with Petrel() as d:
+        code, _, err = run([reachable_copy(d), "sendmail", "-c", d.config, "-i",
+                            "alice@example.test"],
+                           b"Subject: umask\n\nwritten under umask 077\n", preexec=become)
+        assert code == 0, err
+        msg = d.wait_mail("alice")[0]
+        assert b"written under umask 077" in msg
+        assert ("from userid %d)" % nobody.pw_uid).encode() in msg, msg
+        harness.wait_for(lambda: maildrop(d) == [], what="the maildrop file to go")
+        assert "cannot import" not in d.log()
+
+
+S_NAIL = "/usr/bin/s-nail"
+
+
+def test_s_nail_mail_under_its_umask_077_is_delivered():
+    # Debian's mail(1) runs its MTA with umask 077 whatever the caller's.
+    if not os.access(S_NAIL, os.X_OK):
+        raise AssertionError("this test needs s-nail (Debian package s-nail; tools/install-deps)")
+    nobody, become = local_user(0o022)
+    with Petrel() as d:
+        bindir = os.path.join(d.dir, "bin")
+        os.mkdir(bindir)
+        os.chmod(bindir, 0o755)
+        os.symlink(reachable_copy(d), os.path.join(bindir, "sendmail"))
+        env = dict(ENV, PETREL_CONFIG=d.config, HOME="/nonexistent", LC_ALL="C.UTF-8")
+        p = subprocess.run([S_NAIL, "-:/", "-Ssendwait", "-Smta=" + os.path.join(bindir, "sendmail"),
+                            "-s", "from s-nail", "alice@example.test"],
+                           input=b"sent with mail(1)\n", capture_output=True, timeout=60,
+                           env=env, preexec_fn=become)
+        assert p.returncode == 0, p.stderr
+        msg = d.wait_mail("alice")[0]
+        assert header(msg, "Subject") == "from s-nail" and b"sent with mail(1)" in msg, msg
+        assert ("from userid %d)" % nobody.pw_uid).encode() in msg, msg
+
+
+def test_unreadable_maildrop_file_is_listed_counted_and_logged_once():
+    from test_metrics import metrics_settings, scrape
+    mport = harness.free_port()
+    with Petrel(metrics_settings(mport)) as d:
+        # A maildrop file made in another spool, left root's alone (0600),
+        # and moved in as a submitter under umask 077 used to leave it: the
+        # daemon, running as petrel, cannot read it.
+        other = os.path.join(d.dir, "other.conf")
+        with open(d.config) as f, open(other, "w") as g:
+            g.write(f.read().replace(d.dir + "/spool", d.dir + "/other-spool"))
+        code, _, err = run([harness.BINARY, "sendmail", "-c", other, "alice"],
+                           b"Subject: stuck\n\nstuck in the maildrop\n")
+        assert code == 0, err
+        [name] = os.listdir(os.path.join(d.dir, "other-spool", "maildrop"))
+        path = os.path.join(d.dir, "spool", "maildrop", name)
+        os.chmod(os.path.join(d.dir, "other-spool", "maildrop", name), 0o600)
+        os.rename(os.path.join(d.dir, "other-spool", "maildrop", name), path)
+        d.wait_log("%s: cannot import: Permission denied" % name)
+        # More pickup passes: each message dropped now is found by a scan.
+        for n in (1, 2):
+            queued(d, "bob", data=b"Subject: flowing %d\n\nx\n" % n)
+            d.wait_mail("bob", n)
+        code, out, err = run([harness.BINARY, "queue", "-c", d.config])
+        assert code == 0, err
+        assert re.search(r"^  %s  owner uid 0, mode 0600, \d+[smhd] old: Permission denied$"
+                         % re.escape(name), out, re.M), out
+        assert "-- 1 maildrop file not imported" in out, out
+        assert scrape(mport)["petrel_maildrop_unimportable_files"] == 1
+        code, out, err = run([harness.BINARY, "status", "-c", d.config])
+        assert code == 0, err
+        assert re.search(r"^maildrop +1 file\(s\) the daemon cannot read", out, re.M), out
+        assert d.log().count(name + ": cannot") == 1, d.log()
+        # Mended, it is imported at the next pass and leaves the list.
+        os.chmod(path, 0o644)
+        msg = d.wait_mail("alice")[0]
+        assert b"stuck in the maildrop" in msg
+        harness.wait_for(lambda: scrape(mport)["petrel_maildrop_unimportable_files"] == 0,
+                         what="the gauge to drop")
+        code, out, err = run([harness.BINARY, "queue", "-c", d.config])
+        assert "maildrop" not in out, out
 
 
 # -- petrel passwd ---------------------------------------------------------

@@ -23,6 +23,7 @@
 #include "queue/queue_id.h"
 #include "util/dsn.h"
 #include "util/log.h"
+#include "util/metrics.h"
 
 static const char *const RCPTS[] = {"team@example.test", "nobody@example.test",
 				    "someone@remote.test", "ALICE@example.test"};
@@ -220,10 +221,16 @@ static void test_import(void **state)
 	struct world w;
 	world_open(&w);
 	struct maildrop_msg m;
-	char id[QUEUE_ID_LEN + 1], path[PATH_MAX];
+	char id[QUEUE_ID_LEN + 1], path[PATH_MAX], written[PATH_MAX];
 	sample(&m, id);
-	assert_int_equal(maildrop_write(w.cfg->spool_dir, &m), 0);
+	mode_t umask_was = umask(077);
+	assert_int_equal(maildrop_write(w.cfg->spool_dir, &m, written, sizeof written), 0);
+	umask(umask_was);
 	struct stat st;
+	/* Whatever the submitter's umask (s-nail's is 077), the daemon's user
+	 * can read the file. */
+	assert_int_equal(stat(written, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
 	snprintf(path, sizeof path, "%s/maildrop", w.cfg->spool_dir);
 	assert_int_equal(stat(path, &st), 0);
 	assert_int_equal(st.st_mode & 07777, 01733);
@@ -263,9 +270,9 @@ static void test_live_and_stop(void **state)
 	struct pickup *p = pickup_start(w.base, w.sp, w.cfg, on_queued, &w);
 	assert_non_null(p);
 	struct maildrop_msg m;
-	char id[QUEUE_ID_LEN + 1], dir[PATH_MAX];
+	char id[QUEUE_ID_LEN + 1], dir[PATH_MAX], written[PATH_MAX];
 	sample(&m, id);
-	assert_int_equal(maildrop_write(w.cfg->spool_dir, &m), 0);
+	assert_int_equal(maildrop_write(w.cfg->spool_dir, &m, written, sizeof written), 0);
 	while (w.nqueued < 1)
 		event_base_loop(w.base, EVLOOP_ONCE);
 	snprintf(dir, sizeof dir, "%s/maildrop", w.cfg->spool_dir);
@@ -273,13 +280,99 @@ static void test_live_and_stop(void **state)
 	pickup_stop(p);
 
 	sample(&m, id);
-	assert_int_equal(maildrop_write(w.cfg->spool_dir, &m), 0);
+	assert_int_equal(maildrop_write(w.cfg->spool_dir, &m, written, sizeof written), 0);
 	p = pickup_start(w.base, w.sp, w.cfg, on_queued, &w);
 	assert_non_null(p);
 	pickup_stop(p);           /* the import is in flight */
 	world_close(&w);          /* its callback runs here */
 	assert_int_equal(w.nqueued, 1);
 	assert_int_equal(count_dir(dir), 1);
+}
+
+/* The daemon reads as the maildrop's owner: by the kernel's rules, the
+ * owner's bits for the owner, the group's for the group, else the others'. */
+static void test_maildrop_readable_by(void **state)
+{
+	(void)state;
+	static const struct {
+		uid_t fuid;
+		gid_t fgid;
+		mode_t mode;
+		uid_t uid;
+		gid_t gid;
+		bool readable;
+	} cases[] = {
+		{1000, 1000, 0644, 101, 102, true},   /* another user's file, as written */
+		{1000, 1000, 0600, 101, 102, false},  /* written under umask 077 */
+		{1000, 1000, 0600, 0, 0, true},       /* a daemon still root reads all */
+		{101, 102, 0600, 101, 102, true},     /* the daemon's user's own file */
+		{101, 102, 0044, 101, 102, false},    /* owner bits decide for the owner */
+		{1000, 102, 0640, 101, 102, true},    /* the daemon's group may read */
+		{1000, 102, 0604, 101, 102, false},   /* group bits decide for the group */
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		struct stat st = {.st_uid = cases[i].fuid, .st_gid = cases[i].fgid,
+				  .st_mode = S_IFREG | cases[i].mode};
+		assert_int_equal(maildrop_readable_by(&st, cases[i].uid, cases[i].gid),
+				 cases[i].readable);
+	}
+}
+
+static long long maildrop_gauge(void)
+{
+	struct buf b = BUF_INIT;
+	struct metrics_queue q = {0};
+	metrics_render_prometheus(&b, &q, 0);
+	const char *at = strstr(b.p, "\npetrel_maildrop_unimportable_files ");
+	assert_non_null(at);
+	long long v = atoll(at + strlen("\npetrel_maildrop_unimportable_files "));
+	buf_free(&b);
+	return v;
+}
+
+/* Root reads any file, so a directory under a final name stands for a file
+ * the daemon cannot read: it stays listed (and counted) across scans while
+ * other mail flows, and leaves the list once it is gone. */
+static void test_unreadable_file_is_listed_until_gone(void **state)
+{
+	(void)state;
+	struct world w;
+	world_open(&w);
+	char id[QUEUE_ID_LEN + 1], bad[PATH_MAX], written[PATH_MAX];
+	struct maildrop_msg m;
+	sample(&m, id);
+	assert_int_equal(maildrop_write(w.cfg->spool_dir, &m, written, sizeof written), 0);
+	char badname[QUEUE_ID_LEN + 8];
+	queue_id_next(id);
+	snprintf(badname, sizeof badname, "%s.79", id);
+	snprintf(bad, sizeof bad, "%s/maildrop/%s", w.cfg->spool_dir, badname);
+	assert_int_equal(mkdir(bad, 0700), 0);
+	struct pickup *p = pickup_start(w.base, w.sp, w.cfg, on_queued, &w);
+	assert_non_null(p);
+	for (size_t round = 1; round <= 3; round++) {
+		while (w.nqueued < round)
+			event_base_loop(w.base, EVLOOP_ONCE);
+		size_t n, more;
+		const struct maildrop_stuck *s = pickup_stuck(p, &n, &more);
+		if (round == 3) {
+			assert_int_equal(n, 0);
+			assert_int_equal(maildrop_gauge(), 0);
+			break;
+		}
+		assert_int_equal(n, 1);
+		assert_int_equal(more, 0);
+		assert_string_equal(s[0].name, badname);
+		assert_string_equal(s[0].why, "not a regular file");
+		assert_int_equal(s[0].uid, getuid());
+		assert_int_equal(s[0].mode, 0700);
+		assert_int_equal(maildrop_gauge(), 1);
+		if (round == 2)
+			assert_int_equal(rmdir(bad), 0);
+		sample(&m, id);
+		assert_int_equal(maildrop_write(w.cfg->spool_dir, &m, written, sizeof written), 0);
+	}
+	pickup_stop(p);
+	world_close(&w);
 }
 
 int main(void)
@@ -292,6 +385,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_import, scratch_setup, scratch_teardown),
 		cmocka_unit_test_setup_teardown(test_live_and_stop, scratch_setup,
 						scratch_teardown),
+		cmocka_unit_test(test_maildrop_readable_by),
+		cmocka_unit_test_setup_teardown(test_unreadable_file_is_listed_until_gone,
+						scratch_setup, scratch_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

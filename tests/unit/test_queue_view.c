@@ -330,6 +330,32 @@ static void test_safe_bytes(void **state)
 	buf_free(&b);
 }
 
+/* Maildrop files the daemon cannot read: one line each, a bound, a count;
+ * nothing at all when there are none. */
+static void test_unreadable_maildrop_files(void **state)
+{
+	(void)state;
+	struct maildrop_stuck s[2] = {
+		{.name = "0C6Q8V2R3M1T0000.42", .why = "Permission denied", .uid = 1000,
+		 .mode = 0600, .since = ARRIVAL - 90},
+		{.name = "0C6Q8V2R3M1T0001.43", .why = "not a regular file", .uid = 0,
+		 .mode = 0755, .since = ARRIVAL - 7200},
+	};
+	struct buf b = BUF_INIT;
+	queue_view_maildrop(&b, s, 0, 0, ARRIVAL);
+	assert_int_equal(b.len, 0);
+	queue_view_maildrop(&b, s, 2, 3, ARRIVAL);
+	assert_string_equal(b.p,
+			    "\nMaildrop files the daemon cannot read (not queued):\n"
+			    "  0C6Q8V2R3M1T0000.42  owner uid 1000, mode 0600, 90s old: "
+			    "Permission denied\n"
+			    "  0C6Q8V2R3M1T0001.43  owner uid 0, mode 0755, 2h old: "
+			    "not a regular file\n"
+			    "  ... and 3 more\n"
+			    "-- 5 maildrop files not imported\n");
+	buf_free(&b);
+}
+
 int main(void)
 {
 	log_set_level(LOG_LVL_WARN);
@@ -342,6 +368,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_header_section_limit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_text_neutralised, setup, teardown),
 		cmocka_unit_test(test_safe_bytes),
+		cmocka_unit_test(test_unreadable_maildrop_files),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -876,6 +876,22 @@ static void test_fsutil(void **state)
 	assert_int_equal(errno, ENOTDIR);
 }
 
+/* s-nail runs its MTA under umask 077: the maildrop file must still be
+ * 0644 for the daemon, which reads it as another user. */
+static void test_write_atomic_mode_is_exact_under_umask_077(void **state)
+{
+	struct fixture *fx = *state;
+	char file[PATH_MAX];
+	snprintf(file, sizeof file, "%s/m", fx->root);
+	mode_t old = umask(077);
+	int rc = fsutil_write_atomic(file, "x", 1, 0644);
+	umask(old);
+	assert_int_equal(rc, 0);
+	struct stat st;
+	assert_int_equal(stat(file, &st), 0);
+	assert_int_equal(st.st_mode & 07777, 0644);
+}
+
 /* ---- throughput ---- */
 
 #define TP_RECORDS 20000
@@ -944,6 +960,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_single_opener, setup, teardown),
 		cmocka_unit_test(test_queue_ids),
 		cmocka_unit_test_setup_teardown(test_fsutil, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_atomic_mode_is_exact_under_umask_077, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
