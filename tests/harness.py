@@ -3,6 +3,7 @@ config written into a temporary directory, and offers helpers to wait on
 conditions (never sleep-and-hope) and to inspect Maildirs and logs."""
 
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -58,6 +59,22 @@ def make_cert(dirname, name):
                     "-subj", "/CN=" + name, "-keyout", k, "-out", c],
                    check=True, capture_output=True, timeout=60)
     return c, k
+
+
+def local_user(umask=None):
+    """nobody's passwd entry, and a preexec_fn for subprocess that becomes
+    nobody (with umask, when given): a local user's command, as root runs it."""
+    if os.geteuid() != 0:
+        raise AssertionError("this test needs root (the suite runs as root on CI)")
+    nobody = pwd.getpwnam("nobody")
+
+    def become():
+        os.setgroups([])
+        os.setgid(nobody.pw_gid)
+        os.setuid(nobody.pw_uid)
+        if umask is not None:
+            os.umask(umask)
+    return nobody, become
 
 
 class Petrel:

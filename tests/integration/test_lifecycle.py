@@ -10,7 +10,7 @@ import smtplib
 import subprocess
 import time
 
-from harness import Petrel, free_port, make_cert, wait_for
+from harness import Petrel, free_port, local_user, make_cert, wait_for
 
 
 def proc_ids(pid):
@@ -174,15 +174,7 @@ def test_sigterm_bound_cuts_a_stalled_data_and_leaves_nothing_half_queued():
 
 
 def test_local_user_submits_with_sendmail_while_the_daemon_runs_as_petrel():
-    if os.geteuid() != 0:
-        raise AssertionError("this test needs root (the suite runs as root on CI)")
-    nobody = pwd.getpwnam("nobody")
-
-    def become_nobody():
-        os.setgroups([])
-        os.setgid(nobody.pw_gid)
-        os.setuid(nobody.pw_uid)
-
+    nobody, become_nobody = local_user()
     d = Petrel()
     # A secret only root may read does not stop a local user's sendmail.
     secret = os.path.join(d.dir, "relay.pw")

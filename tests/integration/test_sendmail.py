@@ -289,20 +289,6 @@ def test_write_failure_is_tempfail():
 
 # -- a local user's umask and files the daemon cannot read -------------------
 
-def local_user(umask):
-    """nobody, and a preexec function that becomes nobody with umask."""
-    if os.geteuid() != 0:
-        raise AssertionError("this test needs root (the suite runs as root on CI)")
-    nobody = pwd.getpwnam("nobody")
-
-    def become():
-        os.setgroups([])
-        os.setgid(nobody.pw_gid)
-        os.setuid(nobody.pw_uid)
-        os.umask(umask)
-    return nobody, become
-
-
 def reachable_copy(d):
     """The binary where nobody can run it (the checkout may be out of reach)."""
     binary = os.path.join(d.dir, "petrel-copy")
@@ -313,7 +299,7 @@ def reachable_copy(d):
 def test_sendmail_umask_077_still_delivered():
     # The daemon runs as petrel; a file left 0600 by the umask would be
     # nobody's alone, and the message lost while sendmail said 0.
-    nobody, become = local_user(0o077)
+    nobody, become = harness.local_user(0o077)
     with Petrel() as d:
         code, _, err = run([reachable_copy(d), "sendmail", "-c", d.config, "-i",
                             "alice@example.test"],
@@ -333,7 +319,7 @@ def test_s_nail_mail_under_its_umask_077_is_delivered():
     # Debian's mail(1) runs its MTA with umask 077 whatever the caller's.
     if not os.access(S_NAIL, os.X_OK):
         raise AssertionError("this test needs s-nail (Debian package s-nail; tools/install-deps)")
-    nobody, become = local_user(0o022)
+    nobody, become = harness.local_user(0o022)
     with Petrel() as d:
         bindir = os.path.join(d.dir, "bin")
         os.mkdir(bindir)
