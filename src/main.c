@@ -39,7 +39,6 @@
 #include "util/usage.h"
 #include "version.h"
 
-#define DEFAULT_CONFIG "/etc/petrel/petrel.conf"
 
 static int usage_error(const char *cmd)
 {
@@ -326,7 +325,7 @@ static int help(const char *cmd)
 /* serve, check-config and config: -c FILE, and -a for config. */
 static int config_command(const char *cmd, int argc, char **argv)
 {
-	const char *path = DEFAULT_CONFIG;
+	const char *path = config_default_path();
 	bool all = false;
 	int opt;
 	opterr = 0;

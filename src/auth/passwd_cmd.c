@@ -33,7 +33,6 @@
 #include "util/log.h"
 #include "util/usage.h"
 
-#define DEFAULT_CONFIG "/etc/petrel/petrel.conf"
 #define FILE_MAX (16u << 20)
 
 struct args {
@@ -52,8 +51,7 @@ static int usage(void)
 
 static bool parse_args(int argc, char **argv, struct args *a)
 {
-	const char *env = getenv("PETREL_CONFIG");
-	*a = (struct args){.config = env && *env ? env : DEFAULT_CONFIG, .group = (gid_t)-1};
+	*a = (struct args){.config = config_default_path(), .group = (gid_t)-1};
 	int opt;
 	opterr = 0;
 	optind = 1;

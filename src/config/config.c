@@ -764,6 +764,12 @@ static struct config *config_new(void)
 
 /* Every default goes through its keyword's own setter, as if it were
  * written in the file: the table is the only place defaults are stated. */
+const char *config_default_path(void)
+{
+	const char *env = getenv("PETREL_CONFIG");
+	return env && *env ? env : "/etc/petrel/petrel.conf";
+}
+
 struct config *config_defaults(void)
 {
 	struct config *cfg = config_new();

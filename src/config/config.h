@@ -131,6 +131,10 @@ bool config_is_relay_domain(const struct config *cfg, const char *domain);
  * returns NULL and appends one "file:line: reason\n" per error to errors.
  */
 struct config *config_load(const char *path, struct buf *errors);
+
+/* The file every command reads when not given -c: $PETREL_CONFIG, else
+ * /etc/petrel/petrel.conf. */
+const char *config_default_path(void);
 /* A snapshot is shared by whoever works under it (the server, each session,
  * each delivery) and outlives a reload until the last of them lets go:
  * config_ref() takes a reference, config_free() drops one and frees the

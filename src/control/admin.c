@@ -319,7 +319,7 @@ static int run(const struct config *cfg, const struct request *rq)
 
 int admin_main(const char *cmd, int argc, char **argv)
 {
-	const char *path = ADMIN_DEFAULT_CONFIG;
+	const char *path = config_default_path();
 	struct request rq;
 	if (!parse(cmd, argc, argv, &path, &rq))
 		return usage(cmd);

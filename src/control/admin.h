@@ -18,8 +18,6 @@
 #ifndef PETREL_CONTROL_ADMIN_H
 #define PETREL_CONTROL_ADMIN_H
 
-#define ADMIN_DEFAULT_CONFIG "/etc/petrel/petrel.conf"
-
 /* cmd is "queue", "flush", "mailq" or "status" (see status.h); argv holds
  * the argc arguments that follow the command (options included), not the
  * program name. */

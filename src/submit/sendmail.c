@@ -45,7 +45,6 @@
 #define EX_IOERR 74
 #define EX_TEMPFAIL 75
 
-#define DEFAULT_CONFIG "/etc/petrel/petrel.conf"
 #define FULLNAME_MAX 200
 
 struct opts {
@@ -123,8 +122,7 @@ static bool set_dsn(int opt, const char *v, struct opts *o)
 
 static bool parse_opts(int argc, char **argv, struct opts *o)
 {
-	const char *env = getenv("PETREL_CONFIG");
-	*o = (struct opts){.config = env && *env ? env : DEFAULT_CONFIG};
+	*o = (struct opts){.config = config_default_path()};
 	int opt;
 	opterr = 0;
 	optind = 1;

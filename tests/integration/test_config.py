@@ -199,3 +199,15 @@ def test_installed_example_config_passes_check_config_from_another_directory():
                                    capture_output=True, text=True, timeout=30, cwd=elsewhere)
         assert "aliases %s/aliases\n" % doc in shown.stdout, shown.stdout
         assert "relocated %s/relocated\n" % doc in shown.stdout, shown.stdout
+
+
+def test_every_command_reads_petrel_config_without_c():
+    """$PETREL_CONFIG names the file for every command, not only sendmail
+    and passwd (`make run`'s instance: PETREL_CONFIG=etc/petrel.conf)."""
+    with Petrel({"max-hops": "42"}) as d:
+        env = dict(os.environ, PETREL_CONFIG=d.config)
+        for args, want in ((["config"], "max-hops 42"), (["check-config"], "ok"),
+                           (["queue"], "empty"), (["status"], "connections")):
+            p = subprocess.run([harness.BINARY, *args], capture_output=True, text=True,
+                               env=env, timeout=60)
+            assert p.returncode == 0 and want in (p.stdout + p.stderr).lower(), (args, p)
