@@ -507,14 +507,6 @@ static void put_normalised(struct buf *out, const char *p, size_t n)
 		buf_puts(out, "\r\n");
 }
 
-static bool has_8bit(const struct buf *b)
-{
-	for (size_t i = 0; i < b->len; i++)
-		if ((unsigned char)b->p[i] >= 0x80)
-			return true;
-	return false;
-}
-
 /* Part 3: the original's header section (RFC 6522 5) or, for RET=FULL, the
  * whole message. 8-bit content is labelled so (RFC 2045 6.2; RFC 2046 5.2.1
  * allows no other encoding for message/rfc822). Returns whether it is. */
@@ -528,7 +520,7 @@ static bool compose_original(struct buf *out, const struct report_info *ri)
 	if (!ri->full)
 		n = report_header_len(p, n);
 	put_normalised(&body, p, n);
-	eight = has_8bit(&body);
+	eight = mem_has_8bit(body.p, body.len);
 	buf_puts(out, ri->full ? "Content-Type: message/rfc822\r\n"
 				 "Content-Description: Original message\r\n"
 			       : "Content-Type: text/rfc822-headers\r\n"
