@@ -77,6 +77,7 @@ static void set_reply(struct client_reply *r, int code, const char *text, const 
 	r->code = code;
 	snprintf(r->text, sizeof r->text, "%s", text);
 	r->stage = stage;
+	r->ours = false;
 }
 
 static void fail(struct smtp_client *c, int code, const char *text, const char *stage)
@@ -497,6 +498,7 @@ void client_start(struct smtp_client *c, struct client_txn *txn)
 			 " exceeds the server's limit of %" PRIu64, txn->size, c->size_limit);
 	if (text[0]) {
 		set_reply(&c->mail_reply, atoi(text), text, "MAIL FROM");
+		c->mail_reply.ours = true;
 		c->mail_failed = true;
 		finish_txn(c, false);
 		return;

@@ -38,6 +38,7 @@ struct client_reply {
 	int code;                       /* 0: no reply (connection lost) */
 	char text[CLIENT_TEXT_MAX];     /* "550 5.1.1 <x>: unknown user" (first line) */
 	const char *stage;              /* "MAIL FROM", "RCPT TO", "DATA", "end of data"... */
+	bool ours;                      /* made up by the client: the server said nothing */
 };
 
 struct client_txn {

@@ -50,6 +50,7 @@ static void test_pipelined_transaction(void **state)
 	assert_string_equal(res[0].stage, "end of data");
 	assert_int_equal(res[1].code, 550);
 	assert_string_equal(res[1].text, "550 5.1.1 no such user");
+	assert_false(res[1].ours);
 	assert_int_equal(res[2].code, 451);
 	client_next(c);
 	assert_int_equal(client_event(c), CLIENT_EV_READY);
@@ -229,6 +230,7 @@ static void test_8bit_to_peer_without_8bitmime_is_converted_or_refused(void **st
 	for (size_t i = 0; i < 2; i++) {
 		assert_int_equal(res[i].code, 554);
 		assert_string_equal(res[i].text, "554 5.6.3 cannot be converted");
+		assert_true(res[i].ours); /* no Remote-MTA said it */
 	}
 	client_next(c);
 	t.refusal = NULL;
