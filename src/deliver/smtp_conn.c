@@ -447,6 +447,8 @@ void smtp_conn_close(struct smtp_conn *sc)
 		return;
 	sc->cb = NULL;
 	if (sc->cl && client_event(sc->cl) == CLIENT_EV_READY) {
+		/* A transaction still being scanned never began: it goes. */
+		txn_clear(sc);
 		/* Polite QUIT; the connection frees itself on the answer or EOF. */
 		client_quit(sc->cl);
 		flush(sc);

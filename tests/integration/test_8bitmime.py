@@ -101,6 +101,19 @@ def test_8bit_to_peer_with_8bitmime_is_sent_unchanged_with_body_8bitmime():
         assert msg.endswith(MULTIPART.replace(b"\r\n", b"\n")), msg
 
 
+def test_big_8bit_message_is_scanned_and_converted_in_pieces():
+    # Several MiB: the scan takes several loop turns, the conversion many
+    # chunks, with output waiting on the socket in between.
+    body = (("Z\u00fcrich, M\u00fcnchen, K\u00f8benhavn. " * 3).encode() + b"\r\n") * 40000
+    msg = b"Subject: big\r\n\r\n" + body
+    with SmtpSink(extra_args=["-8"]) as sink, Petrel(routed(sink.port)) as d:
+        send(d, msg, mail_options=["BODY=8BITMIME"])
+        [(mail, got)] = captured(sink, 1)
+        assert "BODY=8BITMIME" not in mail and max(got) < 0x80
+        parsed = email.message_from_bytes(got)
+        assert parsed.get_payload(decode=True) == body.replace(b"\r\n", b"\n")
+
+
 def test_8bit_header_to_peer_without_8bitmime_bounces_5_6_3():
     with SmtpSink(extra_args=["-8"]) as sink, Petrel(routed(sink.port)) as d:
         send(d, b"Subject: caf" + E + b"\r\n\r\nbody " + E + b"\r\n")
