@@ -399,6 +399,8 @@ static void scan_step(evutil_socket_t fd, short what, void *arg)
 	static char chunk[BODY_CHUNK];
 	struct smtp_conn *sc = arg;
 	struct outbound_txn *t = sc->txn;
+	if (sc->dead || !t)
+		return;
 	for (int i = 0; i < SCAN_STEP && sc->scanned < t->body_len; i++) {
 		ssize_t n = read_body(sc, chunk, sc->scanned);
 		if (n < 0) {
