@@ -36,7 +36,7 @@ struct smtp_conn {
 	/* RFC 6152 3: an 8-bit body for a server without 8BITMIME is scanned,
 	 * a few chunks per loop turn, then sent converted (or refused). */
 	struct mime7 *conv;
-	struct event *scan_ev;
+	struct event *later_ev;  /* the scan's next step; a transaction done at once */
 	uint64_t scanned;
 	struct buf conv_out;
 	char refusal[CLIENT_TEXT_MAX];
@@ -49,7 +49,7 @@ struct smtp_conn {
 
 static void try_next(struct smtp_conn *sc);
 static void on_event(struct bufferevent *bev, short what, void *arg);
-static void scan_step(evutil_socket_t fd, short what, void *arg);
+static void later(evutil_socket_t fd, short what, void *arg);
 
 SSL_CTX *smtp_conn_tls_context(void)
 {
@@ -67,7 +67,7 @@ SSL_CTX *smtp_conn_tls_context(void)
 static void txn_clear(struct smtp_conn *sc)
 {
 	sc->txn = NULL;
-	event_del(sc->scan_ev);
+	event_del(sc->later_ev);
 	mime7_free(sc->conv);
 	sc->conv = NULL;
 	buf_free(&sc->conv_out);
@@ -79,7 +79,7 @@ static void free_later(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	struct smtp_conn *sc = arg;
 	txn_clear(sc);
-	event_free(sc->scan_ev);
+	event_free(sc->later_ev);
 	if (sc->bev)
 		bufferevent_free(sc->bev);
 	client_free(sc->cl);
@@ -378,7 +378,7 @@ struct smtp_conn *smtp_conn_new(const struct smtp_conn_opts *o, const struct mx_
 	sc->o.cfg = config_ref(o->cfg);
 	sc->cb = on_event_fn;
 	sc->arg = arg;
-	sc->scan_ev = event_new(o->base, -1, 0, scan_step, sc);
+	sc->later_ev = event_new(o->base, -1, 0, later, sc);
 	mx_list_copy(&sc->mx, mx);
 	sc->copts = (struct client_opts){
 		.helo_name = o->cfg->hostname, .starttls = o->tls != NULL,
@@ -392,15 +392,10 @@ struct smtp_conn *smtp_conn_new(const struct smtp_conn_opts *o, const struct mx_
  * up the loop; at the end the transaction starts, refused when the body
  * cannot be converted (RFC 3463 5.6.3), sent as it is when nothing needs
  * converting. */
-static void scan_step(evutil_socket_t fd, short what, void *arg)
+static void scan_more(struct smtp_conn *sc)
 {
-	(void)fd;
-	(void)what;
 	static char chunk[BODY_CHUNK];
-	struct smtp_conn *sc = arg;
 	struct outbound_txn *t = sc->txn;
-	if (sc->dead || !t)
-		return;
 	for (int i = 0; i < SCAN_STEP && sc->scanned < t->body_len; i++) {
 		ssize_t n = read_body(sc, chunk, sc->scanned);
 		if (n < 0) {
@@ -411,7 +406,7 @@ static void scan_step(evutil_socket_t fd, short what, void *arg)
 		sc->scanned += (uint64_t)n;
 	}
 	if (sc->scanned < t->body_len) {
-		event_active(sc->scan_ev, EV_TIMEOUT, 0);
+		event_active(sc->later_ev, EV_TIMEOUT, 0);
 		return;
 	}
 	bool needed;
@@ -430,17 +425,36 @@ static void scan_step(evutil_socket_t fd, short what, void *arg)
 	step(sc);
 }
 
+/* What waits for the next loop turn: a scan not finished (its transaction
+ * not begun, so the client is still ready), or a transaction client_start
+ * ended at once, which nothing would look at when smtp_conn_send was not
+ * called from within step(). */
+static void later(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct smtp_conn *sc = arg;
+	if (sc->dead || !sc->txn)
+		return;
+	if (client_event(sc->cl) == CLIENT_EV_READY && sc->conv)
+		scan_more(sc);
+	else if (client_event(sc->cl) == CLIENT_EV_TXN_DONE)
+		step(sc);
+}
+
 void smtp_conn_send(struct smtp_conn *sc, struct outbound_txn *t)
 {
 	sc->txn = t;
 	if (client_needs_7bit(sc->cl, &t->txn)) {
 		sc->conv = mime7_new();
 		sc->scanned = 0;
-		event_active(sc->scan_ev, EV_TIMEOUT, 0);
+		event_active(sc->later_ev, EV_TIMEOUT, 0);
 		return;
 	}
 	client_start(sc->cl, &t->txn);
 	flush(sc);
+	if (client_event(sc->cl) == CLIENT_EV_TXN_DONE)
+		event_active(sc->later_ev, EV_TIMEOUT, 0);
 }
 
 void smtp_conn_close(struct smtp_conn *sc)

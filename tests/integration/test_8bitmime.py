@@ -5,7 +5,9 @@ every message it takes dumped to a file: to a peer without 8BITMIME only
 (Python's email package) to what was sent; a peer that offers 8BITMIME gets
 the message unchanged with BODY=8BITMIME, also when the client sent 8-bit
 octets without declaring them; a message that cannot be made 7-bit (8-bit
-octets in a header field) bounces with 5.6.3 and is not sent at all."""
+octets in a header field) bounces with 5.6.3 and is not sent at all. Such
+refusals of our own end the transaction at once, also on a reused idle
+connection."""
 
 import email
 import smtplib
@@ -125,3 +127,19 @@ def test_8bit_header_to_peer_without_8bitmime_bounces_5_6_3():
         assert "Remote-MTA" not in text and "X-Petrel; 554 5.6.3" in text, text
         d.wait_log("status=bounced")
         assert sink.count() == 0 and sink.counters()["mesg"] == 0
+
+
+def test_refusal_on_an_idle_reused_connection_bounces_at_once():
+    # The first message leaves the connection idle (kept 2 s for reuse); the
+    # second needs SMTPUTF8, which smtp-sink does not offer, so the client
+    # refuses it before MAIL FROM. That refusal used to wait for a reply
+    # that never came: the bounce came only after smtp-timeout (here 60 s).
+    with SmtpSink(extra_args=["-8"]) as sink, \
+            Petrel(dict(routed(sink.port), **{"smtp-timeout": "60s"})) as d:
+        send(d, b"Subject: first\r\n\r\nascii\r\n")
+        sink.wait_messages(1)
+        d.wait_log("status=sent")
+        send(d, b"Subject: second\r\n\r\nascii\r\n", mail_options=["SMTPUTF8"])
+        [bounce] = d.wait_mail("bob", 1, timeout=20)
+        assert b"Status: 5.6.7" in bounce, bounce
+        assert sink.count() == 1
