@@ -115,7 +115,8 @@ int bounce_send(struct spool *sp, const struct config *cfg, const struct spool_m
 	struct spool_new_msg m = {
 		.id = p->id, .arrival = now, .sender = "", .helo = cfg->hostname,
 		/* Part 3 carries the original's headers, 8-bit ones included. */
-		.client = "127.0.0.1", .flags = flags | (msg->flags & SPOOL_MSG_8BITMIME),
+		.client = "127.0.0.1",
+		.flags = flags | (mem_has_8bit(body.p, body.len) ? SPOOL_MSG_8BITMIME : 0),
 		.nrcpt = addr.n,
 		.rcpt_addr = (const char *const *)addr.v, .rcpt_orig = (const char *const *)asked.v,
 		.body = &iov, .nbody = 1,

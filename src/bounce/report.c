@@ -331,9 +331,14 @@ static void put_rcpt_fields(struct buf *out, const struct report_info *ri,
 	put_field(out, "Final-Recipient", &v);
 	buf_printf(out, "Action: %s\r\nStatus: %s\r\n", action_name[action_of(r)], status_of(r));
 	if (r->remote_mta && *r->remote_mta) {
+		/* RFC 3464 2.3.5: "dns;" and a name - the peer's "[address]:port"
+		 * stays in the text part. */
+		char name[HOST_MAX + 1];
+		snprintf(name, sizeof name, "%.*s", (int)strcspn(r->remote_mta, "["),
+			 r->remote_mta);
 		buf_reset(&v);
 		buf_puts(&v, "dns; ");
-		put_host(&v, r->remote_mta);
+		put_host(&v, name);
 		put_field(out, "Remote-MTA", &v);
 	}
 	buf_reset(&v);
@@ -378,6 +383,19 @@ static void put_para(struct buf *out, const struct buf *text, const char *indent
 	buf_puts(out, "\r\n");
 }
 
+/* How the text part groups recipients: a failure with a temporary status
+ * is one that was retried until bounce-after ran out (RFC 3463 4.4.7),
+ * not a permanent error, and says so. */
+enum group { G_FAILED, G_EXPIRED, G_DELAYED, G_DELIVERED, G_RELAYED, G_COUNT };
+
+static enum group group_of(const struct report_rcpt *r)
+{
+	static const enum group by_action[] = {G_FAILED, G_DELAYED, G_DELIVERED, G_RELAYED};
+	enum report_action a = action_of(r);
+
+	return a == REPORT_FAILED && status_of(r)[0] == '4' ? G_EXPIRED : by_action[a];
+}
+
 /* One recipient in plain words: who, what happened, who said so. */
 static void put_rcpt_text(struct buf *out, const struct report_rcpt *r)
 {
@@ -394,7 +412,7 @@ static void put_rcpt_text(struct buf *out, const struct report_rcpt *r)
 		put_addr(&t, r->orig);
 		buf_puts(&t, ">)");
 	}
-	buf_puts(&t, ": ");
+	buf_puts(&t, group_of(r) == G_EXPIRED ? ": the last attempt failed: " : ": ");
 	if (r->remote_mta && *r->remote_mta) {
 		put_host(&t, r->remote_mta);
 		buf_puts(&t, " said: ");
@@ -408,16 +426,39 @@ static void put_rcpt_text(struct buf *out, const struct report_rcpt *r)
 	buf_free(&t);
 }
 
-/* What each kind of recipient list means and what happens next. */
-static void put_section_intro(struct buf *t, const struct report_info *ri,
-			      enum report_action a)
+/* "3 days", "1 hour", "40 seconds": the largest unit that fits, whole. */
+static void put_duration(struct buf *t, time_t secs)
 {
-	if (a == REPORT_FAILED) {
+	static const struct {
+		const char *unit;
+		time_t len;
+	} units[] = {{"day", 86400}, {"hour", 3600}, {"minute", 60}, {"second", 1}};
+	size_t k = 0;
+
+	if (secs < 0)
+		secs = 0;
+	while (k + 1 < sizeof units / sizeof units[0] && secs < units[k].len)
+		k++;
+	secs /= units[k].len;
+	buf_printf(t, "%lld %s%s", (long long)secs, units[k].unit, secs == 1 ? "" : "s");
+}
+
+/* What each group of recipients means and what happens next. */
+static void put_section_intro(struct buf *t, const struct report_info *ri, enum group g)
+{
+	if (g == G_FAILED) {
 		buf_puts(t, "Your message could not be delivered to the recipients below. "
 			    "This is a permanent error; we will not try again.");
-	} else if (a == REPORT_DELIVERED) {
+	} else if (g == G_EXPIRED) {
+		buf_puts(t, "Your message could not be delivered to the recipients below "
+			    "within ");
+		put_duration(t, ri->now - ri->arrival);
+		buf_puts(t, " of its arrival. Each attempt failed with a temporary error, "
+			    "the last of which is shown; we have now given up and will not "
+			    "try again.");
+	} else if (g == G_DELIVERED) {
 		buf_puts(t, "Your message was delivered to the recipients below.");
-	} else if (a == REPORT_RELAYED) {
+	} else if (g == G_RELAYED) {
 		buf_puts(t, "Your message was passed on to the recipients' mail servers below. "
 			    "They do not send delivery notifications, so this is the last "
 			    "report you will get about it.");
@@ -437,8 +478,6 @@ static void put_section_intro(struct buf *t, const struct report_info *ri,
 /* Part 1: text/plain for people, grouped by what happened. */
 static void compose_text(struct buf *out, const struct report_info *ri)
 {
-	static const enum report_action order[] = {REPORT_FAILED, REPORT_DELAYED,
-						   REPORT_DELIVERED, REPORT_RELAYED};
 	struct buf t = BUF_INIT;
 
 	buf_puts(out, "Content-Type: text/plain; charset=us-ascii\r\n"
@@ -451,15 +490,15 @@ static void compose_text(struct buf *out, const struct report_info *ri)
 	rfc5322_date(&t, ri->arrival);
 	buf_putc(&t, '.');
 	put_para(out, &t, "");
-	for (size_t k = 0; k < sizeof order / sizeof order[0]; k++) {
+	for (enum group g = 0; g < G_COUNT; g++) {
 		bool intro = false;
 
 		for (size_t i = 0; i < ri->nrcpt; i++) {
-			if (action_of(&ri->rcpt[i]) != order[k])
+			if (group_of(&ri->rcpt[i]) != g)
 				continue;
 			if (!intro) {
 				buf_reset(&t);
-				put_section_intro(&t, ri, order[k]);
+				put_section_intro(&t, ri, g);
 				buf_puts(out, "\r\n");
 				put_para(out, &t, "");
 				buf_puts(out, "\r\n");
@@ -507,14 +546,6 @@ static void put_normalised(struct buf *out, const char *p, size_t n)
 		buf_puts(out, "\r\n");
 }
 
-static bool has_8bit(const struct buf *b)
-{
-	for (size_t i = 0; i < b->len; i++)
-		if ((unsigned char)b->p[i] >= 0x80)
-			return true;
-	return false;
-}
-
 /* Part 3: the original's header section (RFC 6522 5) or, for RET=FULL, the
  * whole message. 8-bit content is labelled so (RFC 2045 6.2; RFC 2046 5.2.1
  * allows no other encoding for message/rfc822). Returns whether it is. */
@@ -528,7 +559,7 @@ static bool compose_original(struct buf *out, const struct report_info *ri)
 	if (!ri->full)
 		n = report_header_len(p, n);
 	put_normalised(&body, p, n);
-	eight = has_8bit(&body);
+	eight = mem_has_8bit(body.p, body.len);
 	buf_puts(out, ri->full ? "Content-Type: message/rfc822\r\n"
 				 "Content-Description: Original message\r\n"
 			       : "Content-Type: text/rfc822-headers\r\n"

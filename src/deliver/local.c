@@ -158,7 +158,8 @@ static void deliver_lmtp(struct local_ctx *lc)
 		};
 		lmtp_deliver(&m);
 		for (size_t k = 0; k < addrs.n; k++)
-			job_set_reply(&j->r[idx[k]], txn.result[k].code, txn.result[k].text);
+			job_set_reply(&j->r[idx[k]], txn.result[k].code, txn.result[k].text,
+				      !txn.result[k].ours);
 		free(txn.result);
 	}
 	strlist_free(&addrs);

@@ -12,12 +12,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "deliver/mime7bit.h"
 #include "util/bev_send.h"
 #include "util/log.h"
 #include "util/metrics.h"
 
 #define BODY_CHUNK 65536
 #define OUT_HIGH (256 * 1024) /* stop reading the spool above this much unsent */
+#define SCAN_STEP 16          /* chunks the 7-bit scan reads per loop turn */
 
 struct smtp_conn {
 	struct smtp_conn_opts o;
@@ -31,6 +33,13 @@ struct smtp_conn {
 	struct outbound_txn *txn;
 	uint64_t body_sent;
 	bool streaming;
+	/* RFC 6152 3: an 8-bit body for a server without 8BITMIME is scanned,
+	 * a few chunks per loop turn, then sent converted (or refused). */
+	struct mime7 *conv;
+	struct event *later_ev;  /* the scan's next step; a transaction done at once */
+	uint64_t scanned;
+	struct buf conv_out;
+	char refusal[CLIENT_TEXT_MAX];
 	bool tls_pending;        /* handshake under way */
 	bool ready_once;         /* greeted: later failures end the connection */
 	bool dead;               /* freed at the next loop turn; no more callbacks */
@@ -40,6 +49,7 @@ struct smtp_conn {
 
 static void try_next(struct smtp_conn *sc);
 static void on_event(struct bufferevent *bev, short what, void *arg);
+static void later(evutil_socket_t fd, short what, void *arg);
 
 SSL_CTX *smtp_conn_tls_context(void)
 {
@@ -53,11 +63,23 @@ SSL_CTX *smtp_conn_tls_context(void)
 	return ctx;
 }
 
+/* The transaction is over: its conversion state goes. */
+static void txn_clear(struct smtp_conn *sc)
+{
+	sc->txn = NULL;
+	event_del(sc->later_ev);
+	mime7_free(sc->conv);
+	sc->conv = NULL;
+	buf_free(&sc->conv_out);
+}
+
 static void free_later(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct smtp_conn *sc = arg;
+	txn_clear(sc);
+	event_free(sc->later_ev);
 	if (sc->bev)
 		bufferevent_free(sc->bev);
 	client_free(sc->cl);
@@ -90,7 +112,7 @@ static void fail_final(struct smtp_conn *sc, const char *reason)
 		snprintf(sc->reason, sizeof sc->reason, "%s", reason);
 	if (sc->txn) {
 		client_abort(sc->cl, sc->reason);
-		sc->txn = NULL;
+		txn_clear(sc);
 		emit(sc, SMTP_CONN_TXN_DONE);
 	}
 	emit(sc, SMTP_CONN_FAILED);
@@ -105,6 +127,31 @@ static void flush(struct smtp_conn *sc)
 	buf_reset(o);
 }
 
+/* The next chunk of the queued body from offset at, or -1. */
+static ssize_t read_body(struct smtp_conn *sc, char *chunk, uint64_t at)
+{
+	const struct outbound_txn *t = sc->txn;
+	uint64_t left = t->body_len - at;
+	size_t want = left < BODY_CHUNK ? (size_t)left : BODY_CHUNK;
+	ssize_t n = pread(t->body_fd, chunk, want, (off_t)(t->body_off + at));
+	return n > 0 ? n : -1;
+}
+
+/* Body octets as stored, or converted to 7-bit; n 0: the end. */
+static void body_write(struct smtp_conn *sc, const char *p, size_t n)
+{
+	if (!sc->conv) {
+		client_body_write(sc->cl, p, n);
+		return;
+	}
+	buf_reset(&sc->conv_out);
+	if (n)
+		mime7_convert(sc->conv, p, n, &sc->conv_out);
+	else
+		mime7_convert_end(sc->conv, &sc->conv_out);
+	client_body_write(sc->cl, sc->conv_out.p, sc->conv_out.len);
+}
+
 static void pump_body(struct smtp_conn *sc)
 {
 	static char chunk[BODY_CHUNK];
@@ -112,18 +159,17 @@ static void pump_body(struct smtp_conn *sc)
 	while (sc->streaming && evbuffer_get_length(bufferevent_get_output(sc->bev)) < OUT_HIGH) {
 		if (sc->body_sent == t->body_len) {
 			sc->streaming = false;
+			body_write(sc, "", 0);
 			client_body_end(sc->cl);
 			break;
 		}
-		uint64_t left = t->body_len - sc->body_sent;
-		size_t want = left < BODY_CHUNK ? (size_t)left : BODY_CHUNK;
-		ssize_t n = pread(t->body_fd, chunk, want, (off_t)(t->body_off + sc->body_sent));
-		if (n <= 0) {
+		ssize_t n = read_body(sc, chunk, sc->body_sent);
+		if (n < 0) {
 			sc->streaming = false;
 			fail_final(sc, "cannot read the queued message");
 			return;
 		}
-		client_body_write(sc->cl, chunk, (size_t)n);
+		body_write(sc, chunk, (size_t)n);
 		sc->body_sent += (uint64_t)n;
 		/* Whole chunks go out as they fill; a short message and its
 		 * final dot leave together in one send. */
@@ -166,7 +212,7 @@ static void act(struct smtp_conn *sc)
 		pump_body(sc);
 		break;
 	case CLIENT_EV_TXN_DONE:
-		sc->txn = NULL;
+		txn_clear(sc);
 		emit(sc, SMTP_CONN_TXN_DONE);
 		if (!sc->dead)
 			client_next(sc->cl);
@@ -332,6 +378,7 @@ struct smtp_conn *smtp_conn_new(const struct smtp_conn_opts *o, const struct mx_
 	sc->o.cfg = config_ref(o->cfg);
 	sc->cb = on_event_fn;
 	sc->arg = arg;
+	sc->later_ev = event_new(o->base, -1, 0, later, sc);
 	mx_list_copy(&sc->mx, mx);
 	sc->copts = (struct client_opts){
 		.helo_name = o->cfg->hostname, .starttls = o->tls != NULL,
@@ -341,11 +388,73 @@ struct smtp_conn *smtp_conn_new(const struct smtp_conn_opts *o, const struct mx_
 	return sc;
 }
 
+/* The 7-bit scan, SCAN_STEP chunks a turn so a big message does not hold
+ * up the loop; at the end the transaction starts, refused when the body
+ * cannot be converted (RFC 3463 5.6.3), sent as it is when nothing needs
+ * converting. */
+static void scan_more(struct smtp_conn *sc)
+{
+	static char chunk[BODY_CHUNK];
+	struct outbound_txn *t = sc->txn;
+	for (int i = 0; i < SCAN_STEP && sc->scanned < t->body_len; i++) {
+		ssize_t n = read_body(sc, chunk, sc->scanned);
+		if (n < 0) {
+			fail_final(sc, "cannot read the queued message");
+			return;
+		}
+		mime7_scan(sc->conv, chunk, (size_t)n);
+		sc->scanned += (uint64_t)n;
+	}
+	if (sc->scanned < t->body_len) {
+		event_active(sc->later_ev, EV_TIMEOUT, 0);
+		return;
+	}
+	bool needed;
+	enum mime7_result r = mime7_scan_end(sc->conv, &needed);
+	if (r != MIME7_OK) {
+		snprintf(sc->refusal, sizeof sc->refusal,
+			 "554 5.6.3 %s offers no 8BITMIME and the message cannot be made 7-bit: %s",
+			 sc->peer, mime7_reason(r));
+		t->txn.refusal = sc->refusal;
+	}
+	if (r != MIME7_OK || !needed) {
+		mime7_free(sc->conv);
+		sc->conv = NULL;
+	}
+	client_start(sc->cl, &t->txn);
+	step(sc);
+}
+
+/* What waits for the next loop turn: a scan not finished (its transaction
+ * not begun, so the client is still ready), or a transaction client_start
+ * ended at once, which nothing would look at when smtp_conn_send was not
+ * called from within step(). */
+static void later(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct smtp_conn *sc = arg;
+	if (sc->dead || !sc->txn)
+		return;
+	if (client_event(sc->cl) == CLIENT_EV_READY && sc->conv)
+		scan_more(sc);
+	else if (client_event(sc->cl) == CLIENT_EV_TXN_DONE)
+		step(sc);
+}
+
 void smtp_conn_send(struct smtp_conn *sc, struct outbound_txn *t)
 {
 	sc->txn = t;
+	if (client_needs_7bit(sc->cl, &t->txn)) {
+		sc->conv = mime7_new();
+		sc->scanned = 0;
+		event_active(sc->later_ev, EV_TIMEOUT, 0);
+		return;
+	}
 	client_start(sc->cl, &t->txn);
 	flush(sc);
+	if (client_event(sc->cl) == CLIENT_EV_TXN_DONE)
+		event_active(sc->later_ev, EV_TIMEOUT, 0);
 }
 
 void smtp_conn_close(struct smtp_conn *sc)
@@ -354,6 +463,8 @@ void smtp_conn_close(struct smtp_conn *sc)
 		return;
 	sc->cb = NULL;
 	if (sc->cl && client_event(sc->cl) == CLIENT_EV_READY) {
+		/* A transaction still being scanned never began: it goes. */
+		txn_clear(sc);
 		/* Polite QUIT; the connection frees itself on the answer or EOF. */
 		client_quit(sc->cl);
 		flush(sc);

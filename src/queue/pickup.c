@@ -264,14 +264,6 @@ static bool copy_str(struct str s, char *out, size_t outsz)
 	return true;
 }
 
-static bool has_8bit(const char *s, size_t len)
-{
-	for (size_t i = 0; i < len; i++)
-		if ((unsigned char)s[i] >= 0x80)
-			return true;
-	return false;
-}
-
 /* Adds the final recipients of one given address, each with the given one
  * as its original (RFC 3461 ORCPT's sense). False when it is no address. */
 static bool resolve_one(struct pickup *p, const char *given, struct strlist *addr,
@@ -396,9 +388,9 @@ static void submit(struct pickup *p, struct item *it, const struct rec_msg *rm,
 	if (rm->envid.len && dsn_envid_valid(rm->envid.p, rm->envid.len))
 		copy_str(rm->envid, envid, sizeof envid);
 	time_t now = time(NULL);
-	bool utf8 = has_8bit(it->sender, strlen(it->sender));
+	bool utf8 = mem_has_8bit(it->sender, strlen(it->sender));
 	for (size_t i = 0; i < addr->n; i++)
-		utf8 |= has_8bit(addr->v[i], strlen(addr->v[i]));
+		utf8 |= mem_has_8bit(addr->v[i], strlen(addr->v[i]));
 	struct buf hdr = BUF_INIT;
 	queue_id_next(it->id);
 	local_received(&hdr, p->cfg->hostname, it->uid, it->id, now);
@@ -407,7 +399,7 @@ static void submit(struct pickup *p, struct item *it, const struct rec_msg *rm,
 		.id = it->id, .sender = it->sender, .helo = p->cfg->hostname, .client = "local",
 		/* When the user said it was sent; never later than now. */
 		.arrival = rm->arrival > 0 && rm->arrival < now ? rm->arrival : now,
-		.flags = (has_8bit(body, (size_t)rm->body_len) ? SPOOL_MSG_8BITMIME : 0) |
+		.flags = (mem_has_8bit(body, (size_t)rm->body_len) ? SPOOL_MSG_8BITMIME : 0) |
 			 (utf8 ? SPOOL_MSG_SMTPUTF8 : 0),
 		.nrcpt = addr->n, .rcpt_addr = (const char *const *)addr->v,
 		.rcpt_orig = (const char *const *)orig->v, .body = iov, .nbody = 2,

@@ -277,7 +277,7 @@ static void finish_txn(struct dconn *dc)
 	for (size_t i = 0; i < j->n; i++) {
 		const struct client_reply *r = &dc->ot.txn.result[i];
 		job_set_reply(&j->r[i], r->code,
-			      r->code || r->text[0] ? r->text : smtp_conn_reason(dc->sc));
+			      r->code || r->text[0] ? r->text : smtp_conn_reason(dc->sc), !r->ours);
 		/* RFC 3461 6.2.1: a DSN-capable next hop reports from now on. */
 		j->r[i].peer_dsn = dc->ot.txn.peer_dsn && r->code / 100 == 2;
 	}

@@ -35,6 +35,7 @@ void job_set_all(struct job *j, enum job_result res, const char *status, const c
 {
 	for (size_t i = 0; i < j->n; i++) {
 		j->r[i].res = res;
+		j->r[i].remote = false;
 		snprintf(j->r[i].status, sizeof j->r[i].status, "%s", status);
 		snprintf(j->r[i].text, sizeof j->r[i].text, "%s", text);
 	}
@@ -54,8 +55,9 @@ static bool enhanced_code(const char *text, int cls, char *out, size_t outsz)
 	return true;
 }
 
-void job_set_reply(struct job_rcpt *r, int code, const char *text)
+void job_set_reply(struct job_rcpt *r, int code, const char *text, bool remote)
 {
+	r->remote = remote && code != 0;
 	if (code == 0) {
 		/* No answer for this one: the connection broke or timed out. */
 		r->res = JOB_TEMP;

@@ -25,6 +25,10 @@ struct job_rcpt {
 	enum job_result res;
 	char status[16];           /* RFC 3463 code, e.g. "5.1.1" */
 	char text[600];            /* the reply or the reason, one line */
+	/* text is what the server (job relay) replied - not a reason of our
+	 * own, e.g. that no server answered: only then is there a Remote-MTA
+	 * to name in a report (RFC 3464 2.3.5). */
+	bool remote;
 	/* Set by the SMTP agent when the peer announced DSN (RFC 3461 3) and the
 	 * recipient's DSN parameters were passed on with it: the peer reports
 	 * from now on, so no "relayed" notice is owed (RFC 3461 6.2.1). */
@@ -55,8 +59,8 @@ void job_set_all(struct job *j, enum job_result res, const char *status, const c
 /* Result from an SMTP reply code and text ("550 5.1.1 ..."): 2xx OK, 5xx PERM,
  * anything else TEMP; the enhanced code is taken from the text when
  * present. Code 0 (no reply: the connection broke) is TEMP 4.4.2 with text
- * as the reason. */
-void job_set_reply(struct job_rcpt *r, int code, const char *text);
+ * as the reason. remote: the reply came from the server. */
+void job_set_reply(struct job_rcpt *r, int code, const char *text, bool remote);
 void job_free(struct job *j);
 
 #endif

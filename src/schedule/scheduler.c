@@ -177,7 +177,7 @@ static enum rcpt_state decide(struct scheduler *sch, struct job *j, struct job_r
 	const struct spool_rcpt *rc = &j->msg->rcpt[r->rcpt];
 	*rep = (struct report_rcpt){
 		.addr = rc->addr, .orig = rc->orig, .action = REPORT_FAILED, .status = r->status,
-		.remote_mta = j->local ? NULL : j->relay, .diagnostic = r->text,
+		.remote_mta = j->local || !r->remote ? NULL : j->relay, .diagnostic = r->text,
 		.last_attempt = (time_t)now, .orcpt = rc->orcpt,
 	};
 	*warn = false;

@@ -271,10 +271,15 @@ static void submit(struct conn *c)
 	if (c->mode != LISTEN_SMTP)
 		complete_headers(c, &hdr, now);
 	struct iovec iov[2] = {{hdr.p, hdr.len}, {body->p, body->len}};
+	/* 8-bit when declared (BODY=8BITMIME) or found: a client may send 8-bit
+	 * octets without saying so, and a relay to a server without 8BITMIME
+	 * must then convert them all the same (RFC 6152 3). */
+	bool eight = env->body_8bit || mem_has_8bit(hdr.p, hdr.len) ||
+		     mem_has_8bit(body->p, body->len);
 	struct spool_new_msg m = {
 		.id = c->qid, .arrival = now, .sender = env->sender,
 		.helo = session_helo(c->sess), .client = c->peer_text,
-		.flags = (env->body_8bit ? SPOOL_MSG_8BITMIME : 0) |
+		.flags = (eight ? SPOOL_MSG_8BITMIME : 0) |
 			 (env->smtputf8 ? SPOOL_MSG_SMTPUTF8 : 0),
 		.nrcpt = env->rcpt_addr.n,
 		.rcpt_addr = (const char *const *)env->rcpt_addr.v,

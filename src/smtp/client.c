@@ -77,6 +77,7 @@ static void set_reply(struct client_reply *r, int code, const char *text, const 
 	r->code = code;
 	snprintf(r->text, sizeof r->text, "%s", text);
 	r->stage = stage;
+	r->ours = false;
 }
 
 static void fail(struct smtp_client *c, int code, const char *text, const char *stage)
@@ -469,6 +470,11 @@ void client_tls_done(struct smtp_client *c)
 	send_ehlo(c);
 }
 
+bool client_needs_7bit(const struct smtp_client *c, const struct client_txn *txn)
+{
+	return txn->body_8bit && !client_has_ext(c, "8BITMIME");
+}
+
 void client_start(struct smtp_client *c, struct client_txn *txn)
 {
 	c->txn = txn;
@@ -480,20 +486,19 @@ void client_start(struct smtp_client *c, struct client_txn *txn)
 	c->st = CS_TXN;
 	for (size_t i = 0; i < txn->nrcpt; i++)
 		set_reply(&txn->result[i], 0, "", "");
-	if (txn->smtputf8 && !client_has_ext(c, "SMTPUTF8")) {
+	char text[CLIENT_TEXT_MAX] = "";
+	if (txn->smtputf8 && !client_has_ext(c, "SMTPUTF8"))
 		/* RFC 6531 3.4: UTF-8 addresses cannot go to this server. */
-		set_reply(&c->mail_reply, 553, "553 5.6.7 the server does not support SMTPUTF8",
-			  "MAIL FROM");
-		c->mail_failed = true;
-		finish_txn(c, false);
-		return;
-	}
-	if (c->size_limit && txn->size > c->size_limit) {
+		snprintf(text, sizeof text, "553 5.6.7 the server does not support SMTPUTF8");
+	else if (txn->refusal)
+		snprintf(text, sizeof text, "%s", txn->refusal);
+	else if (c->size_limit && txn->size > c->size_limit)
 		/* RFC 1870 6: do not send what the server said it will refuse. */
-		char text[128];
 		snprintf(text, sizeof text, "552 5.3.4 message size %" PRIu64
 			 " exceeds the server's limit of %" PRIu64, txn->size, c->size_limit);
-		set_reply(&c->mail_reply, 552, text, "MAIL FROM");
+	if (text[0]) {
+		set_reply(&c->mail_reply, atoi(text), text, "MAIL FROM");
+		c->mail_reply.ours = true;
 		c->mail_failed = true;
 		finish_txn(c, false);
 		return;

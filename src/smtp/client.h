@@ -38,6 +38,7 @@ struct client_reply {
 	int code;                       /* 0: no reply (connection lost) */
 	char text[CLIENT_TEXT_MAX];     /* "550 5.1.1 <x>: unknown user" (first line) */
 	const char *stage;              /* "MAIL FROM", "RCPT TO", "DATA", "end of data"... */
+	bool ours;                      /* made up by the client: the server said nothing */
 };
 
 struct client_txn {
@@ -45,7 +46,7 @@ struct client_txn {
 	size_t nrcpt;
 	const char *const *rcpt;
 	uint64_t size;
-	bool body_8bit;
+	bool body_8bit;                 /* BODY=8BITMIME to a server that offers it */
 	struct client_reply *result;    /* nrcpt entries, filled by the client */
 	bool smtputf8;                  /* needs the server's SMTPUTF8 (RFC 6531) */
 	/* RFC 3461 parameters to pass on, only to a server that offers DSN;
@@ -55,6 +56,10 @@ struct client_txn {
 	const uint8_t *notify;          /* nrcpt DSN_NOTIFY_* sets, 0 = not given */
 	const char *const *orcpt;       /* nrcpt ORCPT values ("type;xtext") or NULL */
 	bool peer_dsn;                  /* out: the server offers DSN; they went along */
+	/* A reply of our own ("554 5.6.3 ...") that ends the transaction before
+	 * MAIL FROM, for every recipient: the shell found the message cannot
+	 * go to this server. NULL: send it. */
+	const char *refusal;
 };
 
 enum client_event {
@@ -77,7 +82,12 @@ struct buf *client_output(struct smtp_client *c);
 
 void client_tls_done(struct smtp_client *c);
 bool client_tls_active(const struct smtp_client *c);
-/* Starts a transaction; txn must stay valid until CLIENT_EV_TXN_DONE. */
+/* RFC 6152 3: the body of txn is 8-bit and the server does not offer
+ * 8BITMIME, so the shell must send it converted to 7-bit (or refuse). */
+bool client_needs_7bit(const struct smtp_client *c, const struct client_txn *txn);
+/* Starts a transaction; txn must stay valid until CLIENT_EV_TXN_DONE. A
+ * transaction the server cannot take (SMTPUTF8, SIZE, txn->refusal) is done
+ * at once, nothing sent: the event is then CLIENT_EV_TXN_DONE. */
 void client_start(struct smtp_client *c, struct client_txn *txn);
 /* The stored message (CRLF lines, not dot-stuffed), in any pieces. */
 void client_body_write(struct smtp_client *c, const char *p, size_t n);

@@ -1,6 +1,7 @@
 /* buf - length-counted byte strings; see buf.h. */
 #include "util/buf.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,4 +148,19 @@ bool str_eq_nocase(struct str a, const char *b)
 {
 	size_t n = strlen(b);
 	return a.len == n && strncasecmp(a.p, b, n) == 0;
+}
+
+/* Eight octets at a time: this runs over every received message. */
+bool mem_has_8bit(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	uint64_t acc = 0, w;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		memcpy(&w, s + i, 8);
+		acc |= w;
+	}
+	for (; i < n; i++)
+		acc |= s[i];
+	return (acc & UINT64_C(0x8080808080808080)) != 0;
 }

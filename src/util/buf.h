@@ -45,6 +45,8 @@ char *buf_steal(struct buf *b);
 
 struct str str_from(const char *s);
 bool str_eq_nocase(struct str a, const char *b);
+/* Whether any of the n octets at p is over 127 (8-bit, RFC 6152). */
+bool mem_has_8bit(const void *p, size_t n);
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t m);

@@ -214,3 +214,23 @@ def test_dsn_parameters_survive_kill9_and_restart():
         assert field(report, "Original-Envelope-Id") == "env+kill9"
         assert field(report, "Original-Recipient") == "rfc822;late@remote.test"
         assert field(report, "X-Petrel-Queue-ID") == qid
+
+
+def test_expired_bounce_says_what_happened_and_names_no_remote_mta():
+    # Nothing listens on port 1: no server ever answers, every attempt fails
+    # temporarily until bounce-after runs out.
+    settings = routed(1, bounce_after="3s", retry_initial="1s", retry_max="1s")
+    with Petrel(settings) as d:
+        send(d, "x@remote.test", "never answered")
+        [bounce] = reports(d, 1, timeout=30)
+        assert field(bounce, "Action") == "failed" and field(bounce, "Status") == "4.4.7"
+        # RFC 3464 2.3.5: no server answered, so there is no Remote-MTA
+        # (not the domain's name), and the diagnostic is our own.
+        assert field(bounce, "Remote-MTA") is None, bounce
+        assert field(bounce, "Diagnostic-Code").startswith("X-Petrel;"), bounce
+        text = " ".join(bounce.split("Content-Type: message/delivery-status")[0].split())
+        assert "permanent error" not in text, text
+        assert "could not be delivered to the recipients below within" in text, text
+        assert "of its arrival" in text and "temporary error" in text, text
+        assert "<x@remote.test>: the last attempt failed: " in text, text
+        d.wait_log("status=expired")

@@ -50,6 +50,7 @@ static void test_pipelined_transaction(void **state)
 	assert_string_equal(res[0].stage, "end of data");
 	assert_int_equal(res[1].code, 550);
 	assert_string_equal(res[1].text, "550 5.1.1 no such user");
+	assert_false(res[1].ours);
 	assert_int_equal(res[2].code, 451);
 	client_next(c);
 	assert_int_equal(client_event(c), CLIENT_EV_READY);
@@ -211,6 +212,39 @@ static void test_size_limit_and_abort(void **state)
 	client_free(c);
 }
 
+/* RFC 6152 3: 8-bit content goes with BODY=8BITMIME to a server that
+ * offers it; to one that does not, the shell must convert it (no BODY=) or
+ * refuse it - a refusal ends the transaction before MAIL, for everyone. */
+static void test_8bit_to_peer_without_8bitmime_is_converted_or_refused(void **state)
+{
+	(void)state;
+	struct smtp_client *c = greeted("250-peer\r\n250 PIPELINING\r\n");
+	struct client_reply res[2];
+	struct client_txn t = {.sender = "s@y.test", .nrcpt = 2, .rcpt = rcpts, .size = 10,
+			       .body_8bit = true, .result = res};
+	assert_true(client_needs_7bit(c, &t));
+	t.refusal = "554 5.6.3 cannot be converted";
+	client_start(c, &t);
+	assert_int_equal(client_event(c), CLIENT_EV_TXN_DONE);
+	expect_out(c, "");
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(res[i].code, 554);
+		assert_string_equal(res[i].text, "554 5.6.3 cannot be converted");
+		assert_true(res[i].ours); /* no Remote-MTA said it */
+	}
+	client_next(c);
+	t.refusal = NULL;
+	client_start(c, &t);
+	expect_out(c, "MAIL FROM:<s@y.test>\r\nRCPT TO:<a@x.test>\r\nRCPT TO:<b@x.test>\r\n"
+		      "DATA\r\n");
+	client_free(c);
+	c = greeted("250-peer\r\n250 8BITMIME\r\n");
+	assert_false(client_needs_7bit(c, &t));
+	t.body_8bit = false;
+	assert_false(client_needs_7bit(c, &t));
+	client_free(c);
+}
+
 static const struct client_opts lmtp_opts = {.helo_name = "petrel.test", .lmtp = true};
 
 /* RFC 2033 4.1: LHLO, and a refused LHLO is not retried as HELO. */
@@ -318,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_starttls_then_ehlo_again),
 		cmocka_unit_test(test_auth_plain_and_login),
 		cmocka_unit_test(test_size_limit_and_abort),
+		cmocka_unit_test(test_8bit_to_peer_without_8bitmime_is_converted_or_refused),
 		cmocka_unit_test(test_lmtp_lhlo),
 		cmocka_unit_test(test_lmtp_per_recipient_replies),
 	};

@@ -378,6 +378,7 @@ struct kind_case {
 	const char *subject;
 	const char *tag;
 	const char *text[6]; /* phrases the text part must hold */
+	const char *absent;  /* a phrase it must not hold, or NULL */
 };
 
 static const struct kind_case kind_cases[] = {
@@ -390,37 +391,52 @@ static const struct kind_case kind_cases[] = {
 	 {"queue ID " QID, "could not be delivered", "permanent error",
 	  "<bob@example.net>: mx.example.net said: 550 5.1.1", "<carol@example.net> "
 	  "(originally <team@example.org>): mx2.example.net said: 552 5.2.2 Mailbox full",
-	  "header section of your message"}},
+	  "header section of your message"},
+	 "temporary error"},
 	{"delay warning",
 	 {{"dave@example.net", NULL, REPORT_DELAYED, "4.4.1", NULL,
 	   "connect to mx.example.net: Connection timed out", NOW, NULL}},
 	 1, 48, "Delayed Mail (still being retried)", "delay",
 	 {"queue ID " QID, "not been delivered yet", "until Fri, 2 Jan 2026 23:00:00 +0000",
 	  "48 hours", "<dave@example.net>: connect to mx.example.net: Connection timed out",
-	  "(status 4.4.1)"}},
+	  "(status 4.4.1)"},
+	 "could not be delivered"},
 	{"delay warning, no horizon",
 	 {{"dave@example.net", NULL, REPORT_DELAYED, "4.4.1", NULL, "Connection refused", NOW, NULL}},
 	 1, 0, "Delayed Mail (still being retried)", "delay",
-	 {"We will keep trying", "<dave@example.net>", NULL}},
+	 {"We will keep trying", "<dave@example.net>", NULL},
+	 NULL},
 	{"delivered",
 	 {{"erin@example.net", NULL, REPORT_DELIVERED, "2.0.0", "mx.example.net",
 	   "250 2.0.0 Ok: queued as 12345", NOW, NULL}},
 	 1, 48, "Successful Mail Delivery Report", "success",
-	 {"was delivered", "<erin@example.net>: mx.example.net said: 250 2.0.0", NULL}},
+	 {"was delivered", "<erin@example.net>: mx.example.net said: 250 2.0.0", NULL},
+	 NULL},
 	{"relayed",
 	 {{"erin@example.net", NULL, REPORT_RELAYED, "2.0.0", "mx.example.net",
 	   "250 2.0.0 Ok: queued as 12345", NOW, "rfc822;erin@example.net"}},
 	 1, 48, "Successful Mail Delivery Report", "success",
 	 {"was passed on", "do not send delivery notifications",
-	  "<erin@example.net>: mx.example.net said: 250 2.0.0", NULL}},
-	{"failed and delayed together",
+	  "<erin@example.net>: mx.example.net said: 250 2.0.0", NULL},
+	 NULL},
+	{"expired and delayed together: an expiry is no permanent error",
 	 {{"bob@example.net", NULL, REPORT_FAILED, "4.4.7", NULL,
-	   "delivery time expired", NOW, NULL},
+	   "connect to mx.example.net: Connection refused", NOW, NULL},
 	  {"dave@example.net", NULL, REPORT_DELAYED, "4.4.1", "mx.example.net",
 	   "421 4.4.1 try later", NOW, NULL}},
 	 2, 24, "Undelivered Mail Returned to Sender", "bounce",
-	 {"could not be delivered", "not been delivered yet", "24 hours",
-	  "<bob@example.net>: delivery time expired (status 4.4.7)", NULL}},
+	 {"could not be delivered to the recipients below within 1 hour of its arrival",
+	  "temporary error", "not been delivered yet", "24 hours",
+	  "<bob@example.net>: the last attempt failed: connect to mx.example.net: "
+	  "Connection refused (status 4.4.7)", NULL},
+	 "permanent error"},
+	{"expired after a reply from a server",
+	 {{"bob@example.net", NULL, REPORT_FAILED, "4.4.7", "mx.example.net",
+	   "451 4.3.0 try again later", NOW, NULL}},
+	 1, 24, "Undelivered Mail Returned to Sender", "bounce",
+	 {"within 1 hour", "<bob@example.net>: the last attempt failed: mx.example.net said: "
+	  "451 4.3.0 try again later (status 4.4.7)", NULL},
+	 "permanent error"},
 };
 
 static void run_kind_case(const struct kind_case *c)
@@ -445,6 +461,8 @@ static void run_kind_case(const struct kind_case *c)
 	for (size_t i = 0; i < NELEM(c->text) && c->text[i]; i++)
 		if (!strstr(text, c->text[i]))
 			fail_msg("%s: text lacks \"%s\"", c->name, c->text[i]);
+	if (c->absent && strstr(text, c->absent))
+		fail_msg("%s: text holds \"%s\"", c->name, c->absent);
 	free(text);
 	assert_part3(&ps, "text/rfc822-headers", ORIG_HEADERS_CRLF);
 	free_parsed(&ps);
@@ -1026,6 +1044,40 @@ static void test_status(void **state)
 	}
 }
 
+/* RFC 3464 2.3.5: Remote-MTA is "dns;" and the name of the server that
+ * answered - not its "[address]:port", which the text part keeps - and is
+ * left out when no server answered (the diagnostic is then our own). */
+static void test_remote_mta_is_a_name_and_only_for_a_server_that_answered(void **state)
+{
+	(void)state;
+	struct report_rcpt r = one_failed[0];
+	struct report_info ri = base_info(&r, 1);
+	struct buf out = BUF_INIT;
+	struct parsed ps;
+	char *text;
+
+	r.remote_mta = "mx.example.net[192.0.2.1]:25";
+	report_compose(&out, &ri);
+	parse_report(&out, &ps);
+	assert_string_equal(get(&ps.srcpt[0], "Remote-MTA"), "dns; mx.example.net");
+	assert_true(strncmp(get(&ps.srcpt[0], "Diagnostic-Code"), "smtp; ", 6) == 0);
+	text = flat_text(&ps.part[0]);
+	assert_non_null(strstr(text, "mx.example.net[192.0.2.1]:25 said: "));
+	free(text);
+	free_parsed(&ps);
+	buf_reset(&out);
+	r.remote_mta = NULL;
+	r.status = "4.4.7";
+	r.diagnostic = "connect to mx.example.net[192.0.2.1]:25: Connection refused";
+	report_compose(&out, &ri);
+	parse_report(&out, &ps);
+	assert_null(get(&ps.srcpt[0], "Remote-MTA"));
+	assert_string_equal(get(&ps.srcpt[0], "Diagnostic-Code"),
+			    "X-Petrel; connect to mx.example.net[192.0.2.1]:25: Connection refused");
+	free_parsed(&ps);
+	buf_free(&out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1038,6 +1090,7 @@ int main(void)
 		cmocka_unit_test(test_long_lines),
 		cmocka_unit_test(test_header_len),
 		cmocka_unit_test(test_status),
+		cmocka_unit_test(test_remote_mta_is_a_name_and_only_for_a_server_that_answered),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
