@@ -42,12 +42,15 @@ def free_port(family=socket.AF_INET, host="127.0.0.1"):
 
 
 def read_log(path):
-    """A log file's text so far; "" before it exists."""
+    """A log file's whole lines so far; "" before it exists. A line still
+    being written (a reader may see a write half done) shows up once it is
+    complete, so a test never matches the first half of a line."""
     try:
         with open(path, errors="replace") as f:
-            return f.read()
+            text = f.read()
     except FileNotFoundError:
         return ""
+    return text[:text.rfind("\n") + 1]
 
 
 # How long a wait may take before it counts as a failure: a bound, not an
