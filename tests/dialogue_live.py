@@ -49,7 +49,7 @@ def matches(want, got):
 def play(path, port, host="127.0.0.1"):
     with open(path, encoding="utf-8") as f:
         lines = [l.rstrip("\n") for l in f]
-    sock = socket.create_connection((host, port), timeout=10)
+    sock = socket.create_connection((host, port), timeout=30)
     buf = b""
     try:
         for lineno, line in enumerate(lines, 1):

@@ -26,7 +26,7 @@ import signal
 import subprocess
 import tempfile
 
-from harness import Petrel, free_port, read_log, wait_for
+from harness import WAIT, Petrel, free_port, read_log, wait_for
 from postfix import listening
 
 DOVECOT = "/usr/sbin/dovecot"
@@ -163,7 +163,7 @@ class Dovecot:
         self.proc = subprocess.Popen([DOVECOT, "-F", "-c", self.config], stdout=out, stderr=out,
                                      start_new_session=True)
         out.close()
-        wait_for(self._ready, 20, "dovecot to listen on its IMAP, POP3 and LMTP ports")
+        wait_for(self._ready, 2 * WAIT, "dovecot to listen on its IMAP, POP3 and LMTP ports")
         return self
 
     def _ready(self):

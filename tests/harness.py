@@ -2,6 +2,7 @@
 config written into a temporary directory, and offers helpers to wait on
 conditions (never sleep-and-hope) and to inspect Maildirs and logs."""
 
+import collections
 import os
 import pwd
 import shutil
@@ -22,22 +23,44 @@ fwd: someone@remote.test
 """
 
 
+_recent_ports = collections.deque(maxlen=1000)
+
+
 def free_port(family=socket.AF_INET, host="127.0.0.1"):
-    with socket.socket(family, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    """A port free now and not among the last ones handed out. The caller
+    binds it only later, and bind(0) may well return a port it returned a
+    moment ago (measured: once in 2,500 triples), so two ports asked for
+    one after the other could otherwise be the same."""
+    for _ in range(100):
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _recent_ports:
+            _recent_ports.append(port)
+            return port
+    raise AssertionError("no fresh port after 100 tries")
 
 
 def read_log(path):
-    """A log file's text so far; "" before it exists."""
+    """A log file's whole lines so far; "" before it exists. A line still
+    being written (a reader may see a write half done) shows up once it is
+    complete, so a test never matches the first half of a line."""
     try:
         with open(path, errors="replace") as f:
-            return f.read()
+            text = f.read()
     except FileNotFoundError:
         return ""
+    return text[:text.rfind("\n") + 1]
 
 
-def wait_for(cond, timeout=10.0, what="condition"):
+# How long a wait may take before it counts as a failure: a bound, not an
+# expectation. Generous, so that an ASan build on a loaded 2-CPU machine
+# (several times slower than a quiet one) still passes; a wait that
+# succeeds returns as soon as its condition holds.
+WAIT = 30.0
+
+
+def wait_for(cond, timeout=WAIT, what="condition"):
     """Polls cond() until it returns a true value; raises on timeout."""
     deadline = time.monotonic() + timeout
     delay = 0.005
@@ -107,6 +130,9 @@ class Petrel:
             "relay-from": "127.0.0.1/32 ::1/128",
             "retry-initial": "1s",
             "retry-max": "2s",
+            # Never the machine's resolver: nothing answers here, so a
+            # lookup fails at once (tests that need DNS run tests/dnsserver.py).
+            "dns-server": "127.0.0.1:1",
         }
         base.update(settings or {})
         lines = ["listen " + l for l in (listen or ["%s:%d" % (host, self.port)])]
@@ -127,7 +153,8 @@ class Petrel:
                                      stdout=log, stderr=log, env=env, preexec_fn=self.preexec)
         log.close()
         if wait:
-            wait_for(self._ready, what="petrel to accept connections on port %d" % self.port)
+            # Start-up under valgrind, or ASan on a loaded machine, is slow.
+            wait_for(self._ready, 2 * WAIT, "petrel to accept connections on port %d" % self.port)
         return self
 
     def _ready(self):
@@ -198,7 +225,7 @@ class Petrel:
                 out.append(f.read())
         return out
 
-    def wait_mail(self, user, count=1, timeout=10.0):
+    def wait_mail(self, user, count=1, timeout=WAIT):
         wait_for(lambda: len(self.maildir(user)) >= count, timeout,
                  "%d message(s) for %s" % (count, user))
         return self.messages(user)
@@ -207,10 +234,10 @@ class Petrel:
         """The log of the current run only (since the last start)."""
         return self.log()[getattr(self, "log_offset", 0):]
 
-    def wait_log(self, text, timeout=10.0):
+    def wait_log(self, text, timeout=WAIT):
         wait_for(lambda: text in self.run_log(), timeout, "log line containing %r" % text)
 
-    def connect(self, timeout=10):
+    def connect(self, timeout=WAIT):
         s = socket.create_connection((self.host, self.port), timeout=timeout)
         return LineClient(s)
 

@@ -23,7 +23,7 @@ import subprocess
 import tempfile
 import time
 
-from harness import free_port, read_log, wait_for
+from harness import WAIT, free_port, read_log, wait_for
 
 SBIN = "/usr/sbin"
 POSTFIX = os.path.join(SBIN, "postfix")
@@ -208,7 +208,7 @@ class SmtpSink:
         endpoint = "[%s]:%d" % (host, self.port) if ":" in host else "%s:%d" % (host, self.port)
         self.args = args + [endpoint, str(backlog)]
 
-    def start(self, timeout=10.0):
+    def start(self, timeout=WAIT):
         with open(self.counterpath, "wb") as out, open(self.logpath, "ab") as err:
             self.proc = subprocess.Popen(self.args, stdout=out, stderr=err,
                                          stdin=subprocess.DEVNULL, start_new_session=True)
@@ -311,7 +311,7 @@ class SmtpSink:
     def count(self):
         return len(self.files())
 
-    def wait_messages(self, count=1, timeout=10.0):
+    def wait_messages(self, count=1, timeout=WAIT):
         wait_for(lambda: self.count() >= count, timeout,
                  "%d message(s) captured by smtp-sink on port %d" % (count, self.port))
         return self.messages()
@@ -571,7 +571,7 @@ class PostfixInstance:
         except (FileNotFoundError, ValueError, IndexError):
             return None
 
-    def start(self, timeout=30.0):
+    def start(self, timeout=2 * WAIT):
         self.check()
         self.started = True
         self.run(POSTFIX, "start")
@@ -646,7 +646,7 @@ class PostfixInstance:
     def queue_empty(self):
         return "Mail queue is empty" in self.run(POSTQUEUE, "-p").stdout
 
-    def wait_queue_empty(self, timeout=20.0):
+    def wait_queue_empty(self, timeout=WAIT):
         wait_for(self.queue_empty, timeout, "postfix queue in %s to drain" % self.dir)
 
     # -- mail and logs --------------------------------------------------------
@@ -668,7 +668,7 @@ class PostfixInstance:
                 out.append(f.read())
         return out
 
-    def wait_mail(self, user, count=1, timeout=20.0):
+    def wait_mail(self, user, count=1, timeout=WAIT):
         wait_for(lambda: len(self.maildir(user)) >= count, timeout,
                  "%d message(s) in postfix Maildir of %s" % (count, user))
         return self.messages(user)
@@ -676,5 +676,5 @@ class PostfixInstance:
     def log(self):
         return read_log(self.logpath)
 
-    def wait_log(self, text, timeout=20.0):
+    def wait_log(self, text, timeout=WAIT):
         wait_for(lambda: text in self.log(), timeout, "postfix log line containing %r" % text)

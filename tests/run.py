@@ -12,6 +12,7 @@ import glob
 import importlib.util
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -97,6 +98,7 @@ def run_dialogues(build, tag, live):
                            traceback.format_exc())
         finally:
             d.stop()
+            shutil.rmtree(d.dir, ignore_errors=True)  # made by Petrel(), unused here
             log = d.log()
             if "AddressSanitizer" in log or "runtime error:" in log:
                 record("%s dialogue(live) daemon sanitizer-clean" % tag, False, log[-3000:])

@@ -22,7 +22,7 @@ def test_check_config_reports_file_and_line():
     assert "%s:%d:" % (d.config, n - 1) in p.stderr + p.stdout
     assert "%s:%d:" % (d.config, n) in p.stderr + p.stdout
     s = subprocess.run([harness.BINARY, "serve", "-c", d.config], capture_output=True,
-                       text=True, timeout=10)
+                       text=True, timeout=60)
     assert s.returncode != 0
     d.cleanup()
 

@@ -20,7 +20,7 @@ from email.message import EmailMessage
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from dovecot import Dovecot, mail_petrel  # noqa: E402
-from harness import Petrel, free_port, wait_for  # noqa: E402
+from harness import WAIT, Petrel, free_port, wait_for  # noqa: E402
 
 PASSWORDS = {"alice": "alice-secret", "bob": "bob-secret"}
 
@@ -43,7 +43,7 @@ def outcome(d, rcpt):
 
 
 def wait_outcome(d, rcpt, status):
-    return wait_for(lambda: (outcome(d, rcpt) or (0, 0))[1] == status and outcome(d, rcpt), 20,
+    return wait_for(lambda: (outcome(d, rcpt) or (0, 0))[1] == status and outcome(d, rcpt), WAIT,
                     "%s to be %s:\n%s" % (rcpt, status, d.run_log()[-2000:]))
 
 
@@ -95,7 +95,7 @@ def test_lmtp_per_recipient_replies_from_dovecot():
             assert text.startswith("452 4.2.2 <bob@example.test>"), text
             _, _, text = wait_outcome(d, "dave@example.test", "bounced")
             assert text.startswith("550 5.1.1 <dave@example.test>"), text
-            wait_for(lambda: len(dv.imap_messages("alice")) == 2, 20, "alice's bounce report")
+            wait_for(lambda: len(dv.imap_messages("alice")) == 2, WAIT, "alice's bounce report")
             report = [m for m in dv.imap_messages("alice") if b"dave@example.test" in m
                       and b"Subject: three answers" not in m.split(b"\r\n\r\n", 1)[0]]
             assert len(report) == 1 and b"5.1.1" in report[0], report
@@ -190,7 +190,7 @@ def test_lmtp_connection_lost_between_recipient_replies():
             _, _, text = wait_outcome(d, "bob@example.test", "deferred")
             assert "closed the connection" in text, text
             # bob's retry is a new transaction for bob alone; alice is done.
-            wait_for(lambda: srv.sessions >= 2, 20, "the retry for bob")
+            wait_for(lambda: srv.sessions >= 2, WAIT, "the retry for bob")
             assert len(re.findall(r"(?<!\w)to=<alice@example.test>", d.run_log())) == 1
     finally:
         srv.srv.close()

@@ -10,7 +10,7 @@ import subprocess
 
 import harness
 
-from harness import Petrel, free_port, wait_for
+from harness import WAIT, Petrel, free_port, wait_for
 from postfix import SmtpSink
 
 SENDER = "bob@example.test"  # local, so every report lands in bob's Maildir
@@ -30,7 +30,7 @@ def send(d, rcpt, subject, mail_options=(), rcpt_options=(), body="hello"):
         return text.decode().rsplit(" ", 1)[1]
 
 
-def reports(d, n, timeout=20):
+def reports(d, n, timeout=WAIT):
     """Waits for n messages in the sender's Maildir; returns them as text."""
     return [m.decode("utf-8", "replace") for m in d.wait_mail("bob", n, timeout=timeout)]
 
@@ -208,7 +208,7 @@ def test_dsn_parameters_survive_kill9_and_restart():
         with SmtpSink(port=port, extra_args=["-N"]) as sink:
             d.start()
             d.wait_log("petrel started: 1 queued")
-            sink.wait_messages(1, timeout=20)
+            sink.wait_messages(1)
             [report] = reports(d, 1)
         assert field(report, "Action") == "relayed"
         assert field(report, "Original-Envelope-Id") == "env+kill9"

@@ -7,12 +7,15 @@ import subprocess
 
 import harness
 
-from harness import Petrel, wait_for
+from harness import WAIT, Petrel, wait_for
 
 
 def queue_listing(d):
+    # A failed command prints nothing, which must not pass for "not listed".
+    env = dict(os.environ, ASAN_OPTIONS="abort_on_error=0:exitcode=66")
     p = subprocess.run([harness.BINARY, "queue", "-c", d.config], capture_output=True,
-                       text=True, timeout=30)
+                       text=True, timeout=60, env=env)
+    assert p.returncode == 0 and p.stdout, (p.returncode, p.stdout, p.stderr)
     return p.stdout
 
 
@@ -35,7 +38,7 @@ def test_kill9_after_250_then_delivered_once_after_restart():
         d.kill9()
         os.unlink(blocker)
         d.start()
-        [msg] = d.wait_mail("alice", timeout=15)
+        [msg] = d.wait_mail("alice")
         assert b"survive kill -9" in msg
         assert "petrel started: 1 queued" in d.run_log()
         d.wait_log("status=sent")
@@ -61,7 +64,7 @@ def test_kill9_immediately_after_250_never_loses():
 
         # Wait for every subject, not a file count: a kill between the Maildir
         # write and its record may duplicate one, so 20 files can be 19 subjects.
-        wait_for(lambda: set(subjects()) == expected, 20, "all 20 subjects in bob's Maildir")
+        wait_for(lambda: set(subjects()) == expected, WAIT, "all 20 subjects in bob's Maildir")
         d.wait_log("petrel started")
         wait_for(lambda: "bob@example.test" not in queue_listing(d), what="queue drained")
         got = subjects()

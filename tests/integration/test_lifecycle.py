@@ -70,7 +70,7 @@ def test_refuses_to_run_as_root_or_an_unknown_user():
         d = Petrel({"user": user})
         try:
             d.start(wait=False)
-            assert d.proc.wait(timeout=15) == 1
+            assert d.proc.wait(timeout=60) == 1
             assert why in d.log(), d.log()
         finally:
             d.proc = None
@@ -111,9 +111,9 @@ def test_sighup_with_a_bad_config_is_refused_and_the_old_one_keeps_running():
         rewrite_config(d, lambda t: t + "no-such-keyword 1\nmax-recipients many\n")
         d.proc.send_signal(signal.SIGHUP)
         d.wait_log("refused; the running config stays")
-        log = d.run_log()
-        assert "unknown keyword 'no-such-keyword'" in log
-        assert "max-recipients" in log
+        # The reasons follow the refusal line, one line each.
+        d.wait_log("unknown keyword 'no-such-keyword'")
+        d.wait_log("max-recipients")
         send(d, "alice@example.test", "still serving")
         d.wait_mail("alice")
         # Fixed again, the next reload goes through.
@@ -149,7 +149,7 @@ def test_sigterm_lets_a_message_in_data_finish_and_refuses_new_connections():
         busy.send("second half\r\n.\r\n")
         assert busy.reply()[0] == 250
         assert busy.reply()[0] == 421
-        assert d.proc.wait(timeout=15) == 0
+        assert d.proc.wait(timeout=60) == 0
         # Whatever the stop left undelivered is still queued: after a
         # restart the message is in bob's Maildir exactly once.
         d.start()
@@ -164,9 +164,12 @@ def test_sigterm_bound_cuts_a_stalled_data_and_leaves_nothing_half_queued():
         stuck.send("Subject: never finished\r\n\r\npartial")
         began = time.monotonic()
         d.proc.terminate()
-        assert d.proc.wait(timeout=15) == 0
+        assert d.proc.wait(timeout=60) == 0
         waited = time.monotonic() - began
-        assert waited < 5, waited
+        # Without the bound the stalled client would hold the daemon for
+        # data-timeout (10 min); the margin above 1 s is for a loaded
+        # machine and an ASan build's exit.
+        assert waited < 20, waited
         print("stop with a stalled DATA took %.2f s (bound 1 s)" % waited)
         d.start()
         d.wait_log("petrel started: 0 queued")
@@ -274,8 +277,9 @@ def test_second_sigterm_stops_at_once():
         d.wait_log("signal 15: stopping")
         began = time.monotonic()
         d.proc.terminate()
-        assert d.proc.wait(timeout=15) == 0
-        assert time.monotonic() - began < 5
+        assert d.proc.wait(timeout=60) == 0
+        # Against an hour's shutdown-timeout; the margin is for a loaded machine.
+        assert time.monotonic() - began < 20
         assert "stopping at once" in d.run_log()
 
 

@@ -127,7 +127,7 @@ def test_mailbox_failure_deferred_then_delivered():
         assert c.reply()[0] == 250
         d.wait_log("status=deferred")
         os.unlink(blocker)
-        [msg] = d.wait_mail("alice", timeout=15)
+        [msg] = d.wait_mail("alice")
         assert b"retry me" in msg
         d.wait_log("status=sent")
 
@@ -143,7 +143,7 @@ def test_sigterm_sends_421_to_idle_sessions():
         code, text = c.reply()
         assert code == 421 and text[0].startswith("4.3.2")
         assert c.closed()
-        assert d.proc.wait(timeout=15) == 0
+        assert d.proc.wait(timeout=60) == 0
     finally:
         d.cleanup()
 

@@ -93,20 +93,21 @@ def test_petrel_relays_to_postfix():
 def test_petrel_uses_starttls_when_postfix_offers_it():
     import subprocess
     import tempfile
-    certdir = tempfile.mkdtemp(prefix="petrel-tls-")
-    cert, key = certdir + "/cert.pem", certdir + "/key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=mx.postfix.test", "-keyout", key, "-out", cert],
-                   check=True, capture_output=True, timeout=60)
-    os.chmod(key, 0o644)
-    tls = {"smtpd_tls_security_level": "may", "smtpd_tls_cert_file": cert,
-           "smtpd_tls_key_file": key, "smtpd_tls_loglevel": "1"}
-    with PostfixInstance(mailboxes=("carol",), main=tls) as pf, \
-            Petrel(settings={"route": "postfix.test 127.0.0.1:%d" % pf.port}) as d:
-        with smtplib.SMTP("127.0.0.1", d.port, timeout=10) as s:
-            s.sendmail("alice@example.test", ["carol@postfix.test"], "Subject: tls\r\n\r\nx\r\n")
-        [msg] = pf.wait_mail("carol@postfix.test", timeout=30)
-        received = unfolded_received(msg)
-        # RFC 3848: ESMTPS means the hop ran over TLS.
-        assert "with ESMTPS id" in received[0], received
-        pf.wait_log("TLS connection established")
+    with tempfile.TemporaryDirectory(prefix="petrel-tls-") as certdir:
+        cert, key = certdir + "/cert.pem", certdir + "/key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=mx.postfix.test", "-keyout", key, "-out", cert],
+                       check=True, capture_output=True, timeout=60)
+        os.chmod(key, 0o644)
+        tls = {"smtpd_tls_security_level": "may", "smtpd_tls_cert_file": cert,
+               "smtpd_tls_key_file": key, "smtpd_tls_loglevel": "1"}
+        with PostfixInstance(mailboxes=("carol",), main=tls) as pf, \
+                Petrel(settings={"route": "postfix.test 127.0.0.1:%d" % pf.port}) as d:
+            with smtplib.SMTP("127.0.0.1", d.port, timeout=10) as s:
+                s.sendmail("alice@example.test", ["carol@postfix.test"],
+                           "Subject: tls\r\n\r\nx\r\n")
+            [msg] = pf.wait_mail("carol@postfix.test", timeout=30)
+            received = unfolded_received(msg)
+            # RFC 3848: ESMTPS means the hop ran over TLS.
+            assert "with ESMTPS id" in received[0], received
+            pf.wait_log("TLS connection established")

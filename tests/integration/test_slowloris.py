@@ -15,7 +15,7 @@ import statistics
 import threading
 import time
 
-from harness import Petrel, wait_for
+from harness import WAIT, Petrel, wait_for
 
 ATTACKERS = 1000
 SOURCES = 10            # 127.0.0.2 .. 127.0.0.11, strangers (not relay-from)
@@ -56,7 +56,7 @@ def median_under_attack(port, trickler):
     for k in range(1, ROUNDS + 1):
         times.append(transaction(port))
         target = start + k * ATTACKERS // ROUNDS
-        wait_for(lambda: trickler.total() >= target, 10, "the trickle to go on")
+        wait_for(lambda: trickler.total() >= target, what="the trickle to go on")
     return statistics.median(times), trickler.total() - start
 
 
@@ -73,7 +73,7 @@ def open_attackers(port):
     sel = selectors.DefaultSelector()
     for s in socks:
         sel.register(s, selectors.EVENT_READ)
-    greeted, deadline = set(), time.monotonic() + 15
+    greeted, deadline = set(), time.monotonic() + WAIT
     while len(greeted) < len(socks) and time.monotonic() < deadline:
         for key, _ in sel.select(timeout=1):
             data = key.fileobj.recv(512)
@@ -124,7 +124,7 @@ def test_thousand_trickling_connections_do_not_starve_a_client():
         try:
             trickler.start()
             # Under way: every connection has sent at least one byte.
-            wait_for(lambda: min(trickler.sent) > 0, 15, "every attacker to trickle")
+            wait_for(lambda: min(trickler.sent) > 0, what="every attacker to trickle")
             attacked, during = median_under_attack(d.port, trickler)
         finally:
             trickler.stop.set()
@@ -143,15 +143,16 @@ def test_thousand_trickling_connections_do_not_starve_a_client():
 def test_trickled_command_is_cut_at_command_timeout():
     """command-timeout bounds the whole command, not each byte: a client
     sending one byte every 0.2 s never finishes its EHLO line and gets the
-    421 once the timeout has passed since the greeting."""
+    421 once the timeout has passed since the greeting. A timer restarted
+    by every byte would never cut it: the client gives up after 20 s."""
     with Petrel({"command-timeout": "2s"}) as d:
         with socket.create_connection(("127.0.0.1", d.port), timeout=10) as s:
             assert s.recv(512).startswith(b"220")
             t0 = time.monotonic()
             s.settimeout(0.2)
             reply = b""
-            for b in TRICKLE[:-2] * 2:
-                if time.monotonic() - t0 > 8:
+            for b in TRICKLE[:-2] * 8:
+                if time.monotonic() - t0 > 20:
                     break
                 try:
                     s.send(bytes([b]))
@@ -164,7 +165,9 @@ def test_trickled_command_is_cut_at_command_timeout():
             held = time.monotonic() - t0
         print("slow loris: a trickled command was cut after %.1f s (command-timeout 2s)" % held)
         assert reply.startswith(b"421"), reply
-        assert 1.5 < held < 4.5, held
+        # Cut at 2 s; the margins are for a loaded machine (the greeting may
+        # reach us late, the 421 too).
+        assert 1.0 < held < 10, held
 
 
 def cpu_seconds(pid):

@@ -17,13 +17,16 @@ from harness import Petrel, free_port, wait_for
 from postfix import SmtpSink
 
 _CERT = None
+_CERT_DIR = None
 
 
 def cert():
-    """A self-signed certificate for mx.example.test, made once per run."""
-    global _CERT
+    """A self-signed certificate for mx.example.test, made once per run
+    (its directory goes when the run ends)."""
+    global _CERT, _CERT_DIR
     if _CERT is None:
-        d = tempfile.mkdtemp(prefix="petrel-cert-")
+        _CERT_DIR = tempfile.TemporaryDirectory(prefix="petrel-cert-")
+        d = _CERT_DIR.name
         c, k = d + "/cert.pem", d + "/key.pem"
         subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
                         "-subj", "/CN=mx.example.test", "-keyout", k, "-out", c],
