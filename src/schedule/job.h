@@ -47,6 +47,7 @@ struct job {
 	uint64_t body_off;
 	uint64_t body_len;
 	void *owner;               /* the scheduler */
+	unsigned flushes;          /* the scheduler's flush count when it started */
 	struct job *next;          /* destination queue link */
 	unsigned updates_pending;
 };

@@ -30,6 +30,7 @@ struct scheduler {
 	struct dns_resolver *dns;
 	struct dests *dests;
 	unsigned running;   /* jobs whose outcomes are not all durable yet */
+	unsigned flushes;   /* petrel flush requests so far */
 	bool stopping;
 };
 
@@ -137,7 +138,13 @@ bool scheduler_idle(const struct scheduler *sch)
 static void finish_job(struct scheduler *sch, struct job *j)
 {
 	/* Last record durable: the message may be picked again (or leaves the
-	 * index right after this callback when every recipient is final). */
+	 * index right after this callback when every recipient is final). A
+	 * flush asked for while the job ran or its outcomes were being recorded
+	 * still means "due now" for what it left pending: the postmaster may
+	 * have fixed what made it fail. */
+	if (j->flushes != sch->flushes)
+		for (size_t i = 0; i < j->n; i++)
+			j->msg->rcpt[j->r[i].rcpt].next_try = 0;
 	j->msg->inflight--;
 	sch->running--;
 	job_free(j);
@@ -322,6 +329,7 @@ static struct job *new_job(struct scheduler *sch, struct spool_msg *msg)
 		return NULL;
 	}
 	j->owner = sch;
+	j->flushes = sch->flushes;
 	msg->inflight++;
 	sch->running++;
 	return j;
@@ -409,6 +417,7 @@ void scheduler_start(struct scheduler *sch)
 
 void scheduler_flush(struct scheduler *sch)
 {
+	sch->flushes++;
 	for (struct spool_msg *m = spool_first(sch->sp); m; m = spool_next(sch->sp, m))
 		for (size_t i = 0; i < m->nrcpt; i++)
 			m->rcpt[i].next_try = 0;

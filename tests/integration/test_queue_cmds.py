@@ -197,3 +197,26 @@ def test_mailq_alias():
             assert mid in out
             code, _, err = petrel(d, "show", mid, binary=link)
             assert code == 2 and "usage:" in err
+
+
+def established_to(port):
+    """Whether a TCP connection to 127.0.0.1:port is open (/proc/net/tcp)."""
+    with open("/proc/net/tcp") as f:
+        rows = [l.split() for l in f.readlines()[1:]]
+    return any(r[2] == "0100007F:%04X" % port and r[3] == "01" for r in rows)
+
+
+def test_flush_during_an_attempt_still_makes_it_due_now():
+    """A flush asked for while an attempt is under way: the attempt's
+    deferral must not push the recipient an hour back (the man page: flush
+    makes every deferred recipient due now)."""
+    from postfix import SmtpSink
+    with SmtpSink(soft_reject=("RCPT",), delays=("MAIL:3",)) as sink, \
+            Petrel({"route": "remote.test 127.0.0.1:%d" % sink.port,
+                    "retry-initial": "1h", "retry-max": "1h"}) as d:
+        send(d, ["bob@remote.test"])
+        harness.wait_for(lambda: established_to(sink.port), what="the attempt under way")
+        ok(d, "flush")
+        d.wait_log("status=deferred")
+        harness.wait_for(lambda: d.run_log().count("status=deferred") >= 2,
+                         what="a second attempt right after the flushed one")
