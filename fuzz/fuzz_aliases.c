@@ -130,16 +130,6 @@ static void check_targets(const struct strlist *t)
 	}
 }
 
-static bool same_list(const struct strlist *a, const struct strlist *b)
-{
-	if (a->n != b->n)
-		return false;
-	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->v[i], b->v[i]) != 0)
-			return false;
-	return true;
-}
-
 /* Expansion, then resolution and EXPN of the same name through cfg. */
 static void check_name(const struct aliases *al, const char *name, bool clean)
 {
@@ -152,7 +142,7 @@ static void check_name(const struct aliases *al, const char *name, bool clean)
 		abort();
 	struct strlist list = STRLIST_INIT;
 	if (config_expand_list(cfg, name, &list) != (st == ALIAS_OK) ||
-	    (st == ALIAS_OK && !same_list(&out, &list)))
+	    (st == ALIAS_OK && !strlist_equal(&out, &list)))
 		abort();
 	struct resolution res;
 	config_resolve(cfg, name, "Example.Test", &res);
@@ -160,7 +150,7 @@ static void check_name(const struct aliases *al, const char *name, bool clean)
 	/* Nobody has moved in this config, so an alias resolves to its expansion. */
 	if (st == ALIAS_OK && out.n &&
 	    ((res.kind != RESOLVE_LOCAL && res.kind != RESOLVE_FORWARD) ||
-	     !same_list(&out, &res.targets)))
+	     !strlist_equal(&out, &res.targets)))
 		abort();
 	resolution_free(&res);
 	strlist_free(&list);

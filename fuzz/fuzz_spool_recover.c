@@ -210,16 +210,6 @@ static void snapshot(struct spool *sp, struct strlist *out)
 		qsort(out->v, out->n, sizeof *out->v, cmp_str);
 }
 
-static bool same_lists(const struct strlist *a, const struct strlist *b)
-{
-	if (a->n != b->n)
-		return false;
-	for (size_t i = 0; i < a->n; i++)
-		if (strcmp(a->v[i], b->v[i]) != 0)
-			return false;
-	return true;
-}
-
 static void submitted(void *arg, int err)
 {
 	*(int *)arg = err;
@@ -327,14 +317,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool cut = !segments_unchanged(&built);
 	size_t quarantined = count_files(quar_dir);
 	char *added = start_up(&second, true);
-	if (!same_lists(&first, &second) || (!cut && count_files(quar_dir) != quarantined))
+	if (!strlist_equal(&first, &second) || (!cut && count_files(quar_dir) != quarantined))
 		abort();
 	start_up(&third, false);
 	if (added) {
 		strlist_add(&second, added);
 		qsort(second.v, second.n, sizeof *second.v, cmp_str);
 	}
-	if (!same_lists(&second, &third))
+	if (!strlist_equal(&second, &third))
 		abort();
 	free(added);
 	strlist_free(&first);
