@@ -12,11 +12,13 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/inotify.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -99,7 +101,12 @@ int maildrop_write(const char *spool_dir, const struct maildrop_msg *m, char *pa
 	char dir[PATH_MAX];
 	if (maildrop_dir(spool_dir, dir, sizeof dir) < 0)
 		return -1;
-	int n = snprintf(path, pathsz, "%s/%s.%ld", dir, m->id, (long)getpid());
+	/* 64 random bits in the name: the pid and the ID's time are visible to
+	 * other local users, and the file is readable by all once named. */
+	uint64_t rnd;
+	if (getrandom(&rnd, sizeof rnd, 0) != (ssize_t)sizeof rnd)
+		return -1;
+	int n = snprintf(path, pathsz, "%s/%s.%ld.%016" PRIx64, dir, m->id, (long)getpid(), rnd);
 	if (n < 0 || (size_t)n >= pathsz) {
 		errno = ENAMETOOLONG;
 		return -1;
@@ -107,8 +114,8 @@ int maildrop_write(const char *spool_dir, const struct maildrop_msg *m, char *pa
 	struct buf rec = BUF_INIT;
 	maildrop_encode(&rec, m);
 	/* Readable by the daemon, which runs as its own user (as Postfix's
-	 * maildrop files are): the directory (1733) cannot be listed, so other
-	 * users cannot find a file to read. */
+	 * maildrop files are): the directory (1733) cannot be listed and the
+	 * name cannot be guessed, so other users cannot find a file to read. */
 	int rc = fsutil_write_atomic(path, rec.p, rec.len, 0644);
 	int saved = errno;
 	buf_free(&rec);
@@ -188,12 +195,17 @@ struct pickup {
 	bool stopped;
 };
 
-/* "<queue ID>.<pid>": what maildrop_write names a finished file. */
+/* "<queue ID>.<pid>.<16 hex digits>": what maildrop_write names a finished
+ * file ("<queue ID>.<pid>" from an older sendmail is still taken). */
 static bool final_name(const char *name)
 {
 	const char *dot = strchr(name, '.');
-	if (!dot || dot - name != QUEUE_ID_LEN || dot[1] == '\0' ||
-	    strspn(dot + 1, "0123456789") != strlen(dot + 1))
+	if (!dot || dot - name != QUEUE_ID_LEN)
+		return false;
+	size_t pid = strspn(dot + 1, "0123456789");
+	const char *rest = dot + 1 + pid;
+	if (!pid || (*rest && (rest[0] != '.' || strlen(rest + 1) != 16 ||
+			       strspn(rest + 1, "0123456789abcdef") != 16)))
 		return false;
 	char id[QUEUE_ID_LEN + 1];
 	memcpy(id, name, QUEUE_ID_LEN);

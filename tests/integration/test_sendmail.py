@@ -154,7 +154,7 @@ def test_queued_while_daemon_stopped():
     try:
         queued(d, "alice@example.test", data=b"Subject: offline\n\nwritten while stopped\n")
         names = maildrop(d)
-        assert len(names) == 1 and re.match(r"[0-9A-Z]{16}\.\d+$", names[0]), names
+        assert len(names) == 1 and re.match(r"[0-9A-Z]{16}\.\d+\.[0-9a-f]{16}$", names[0]), names
         mode = os.stat(os.path.join(d.dir, "spool", "maildrop", names[0])).st_mode
         # Readable by the daemon's own user; the directory cannot be listed.
         assert stat.S_IMODE(mode) == 0o644

@@ -226,6 +226,11 @@ static void test_import(void **state)
 	mode_t umask_was = umask(077);
 	assert_int_equal(maildrop_write(w.cfg->spool_dir, &m, written, sizeof written), 0);
 	umask(umask_was);
+	/* "<ID>.<pid>.<64 random bits>": other users see the ID's time and the
+	 * pid, so those alone would let them guess the name of a 0644 file. */
+	size_t len = strlen(written);
+	assert_true(len > 17 && written[len - 17] == '.');
+	assert_int_equal(strspn(written + len - 16, "0123456789abcdef"), 16);
 	struct stat st;
 	/* Whatever the submitter's umask (s-nail's is 077), the daemon's user
 	 * can read the file. */
