@@ -61,7 +61,6 @@ void usage_print(const char *cmd, FILE *out)
 	fprintf(out, "       %s\n\n", sendmail_link);
 	for (size_t i = 0; i < NCOMMANDS; i++)
 		fprintf(out, "  %-13s %s\n", commands[i].name, commands[i].what);
-	fputs("\nFILE and CONFIG: the configuration, /etc/petrel/petrel.conf by default\n"
-	      "(for sendmail and passwd: $PETREL_CONFIG, then that). See petrel(8) and\n"
-	      "petrel.conf(5).\n", out);
+	fputs("\nFILE and CONFIG: the configuration; without -c, $PETREL_CONFIG, else\n"
+	      "/etc/petrel/petrel.conf. See petrel(8) and petrel.conf(5).\n", out);
 }
