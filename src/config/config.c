@@ -643,6 +643,8 @@ const struct keyword config_keywords[] = {
 	 COUNT(dest_concurrency, 1, 10000), ONCE},
 	{"max-outbound", "N", "100", "the most outbound connections in all",
 	 COUNT(max_outbound, 1, 100000), ONCE},
+	{"max-jobs", "N", "2000", "the most delivery jobs under way at once; the rest wait their turn",
+	 COUNT(max_jobs, 1, 1000000), ONCE},
 	{"connect-timeout", "DURATION", "30s", "how long an exchanger may take to accept",
 	 DURATION(connect_timeout, 1, DAY), ONCE},
 	{"smtp-timeout", "DURATION", "5m", "how long to wait for each reply of another server",

@@ -92,6 +92,7 @@ struct config {
 	unsigned bounce_after;        /* "bounce-after": give up and return the mail */
 	unsigned dest_concurrency;    /* "dest-concurrency" */
 	unsigned max_outbound;        /* "max-outbound" */
+	unsigned max_jobs;            /* "max-jobs": deliveries handed to agents at once */
 	unsigned connect_timeout;     /* "connect-timeout" */
 	unsigned smtp_timeout;        /* "smtp-timeout" per reply (RFC 5321 4.5.3.2) */
 

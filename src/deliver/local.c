@@ -5,12 +5,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <unistd.h>
 
 #include "deliver/lmtp.h"
 #include "deliver/maildir.h"
 #include "smtp/headers.h"
 #include "util/buf.h"
+#include "util/strlist.h"
 
 char *local_mailbox_of(const struct config *cfg, const char *addr)
 {
@@ -26,12 +26,7 @@ char *local_mailbox_of(const struct config *cfg, const char *addr)
 
 static ssize_t read_body(void *ctx, void *dst, size_t len, uint64_t off)
 {
-	const struct job *j = ctx;
-	if (off >= j->body_len)
-		return 0;
-	if (len > j->body_len - off)
-		len = (size_t)(j->body_len - off);
-	return pread(j->body_fd, dst, len, (off_t)(j->body_off + off));
+	return job_read_body(ctx, dst, len, off);
 }
 
 /* Recipients were checked at RCPT time; one that is no mailbox now came
@@ -60,11 +55,11 @@ static void refuse_if_named(struct local_ctx *lc, const struct header_scan *h)
 {
 	for (size_t i = 0; i < lc->job->n && !h->value_long; i++) {
 		struct job_rcpt *r = &lc->job->r[i];
-		if (r->res == JOB_PERM || !names_address(h->value, h->value_len, lc->addrs.v[i]))
+		if (r->res == JOB_PERM || !names_address(h->value, h->value_len, r->addr))
 			continue;
 		r->res = JOB_PERM;
 		snprintf(r->status, sizeof r->status, "5.4.6");
-		snprintf(r->text, sizeof r->text, "mail forwarding loop for %s", lc->addrs.v[i]);
+		snprintf(r->text, sizeof r->text, "mail forwarding loop for %s", r->addr);
 	}
 }
 
@@ -107,8 +102,8 @@ static void deliver_maildir(struct local_ctx *lc, size_t i)
 	struct job *j = lc->job;
 	struct job_rcpt *r = &j->r[i];
 	struct maildir_msg m = {
-		.return_path = lc->sender, .delivered_to = lc->addrs.v[i],
-		.size = j->body_len, .read = read_body, .read_ctx = j,
+		.return_path = j->sender, .delivered_to = r->addr,
+		.size = j->body.len, .read = read_body, .read_ctx = j,
 	};
 	enum maildir_result res = maildir_deliver(lc->cfg->maildir_root, r->user,
 						  lc->cfg->hostname, &m, r->text, sizeof r->text);
@@ -146,10 +141,10 @@ static void deliver_lmtp(struct local_ctx *lc)
 	snprintf(j->relay, sizeof j->relay, "lmtp:%s", cfg->lmtp_target);
 	if (addrs.n) {
 		struct client_txn txn = {
-			.sender = lc->sender, .nrcpt = addrs.n, .rcpt = (const char *const *)addrs.v,
-			.size = j->body_len, .body_8bit = lc->flags & SPOOL_MSG_8BITMIME,
+			.sender = j->sender, .nrcpt = addrs.n, .rcpt = (const char *const *)addrs.v,
+			.size = j->body.len, .body_8bit = j->flags & SPOOL_MSG_8BITMIME,
 			.result = xcalloc(addrs.n, sizeof *txn.result),
-			.smtputf8 = lc->flags & SPOOL_MSG_SMTPUTF8,
+			.smtputf8 = j->flags & SPOOL_MSG_SMTPUTF8,
 		};
 		struct lmtp_msg m = {
 			.target = cfg->lmtp_target, .helo_name = cfg->hostname,

@@ -4,23 +4,19 @@
  * in one transaction, each recipient getting the server's own reply. A
  * recipient the message already names in a Delivered-To: field is not
  * delivered again but returned (5.4.6): the mail has come back in a loop.
- * local_run() runs in a worker thread: blocking I/O through the job's own
- * descriptor of the spooled body, touching no shared state.
+ * local_run() runs in a worker thread: blocking I/O, the body read with
+ * pread() through the job's pinned view of the spool, touching no shared
+ * state.
  */
 #ifndef PETREL_DELIVER_LOCAL_H
 #define PETREL_DELIVER_LOCAL_H
 
 #include "config/config.h"
-#include "schedule/job.h"
-#include "util/strlist.h"
+#include "deliver/job.h"
 
 struct local_ctx {
 	const struct config *cfg;
 	struct job *job;
-	/* copies made in the loop thread: the worker must not read the index */
-	char *sender;
-	uint32_t flags;            /* the message's SPOOL_MSG_* */
-	struct strlist addrs;      /* one per job recipient, in order */
 };
 
 /* The local mailbox name for addr when its domain is ours, else NULL. */

@@ -27,7 +27,7 @@ enum smtp_conn_event {
 /* One transaction: the message and its recipients for this destination. */
 struct outbound_txn {
 	struct client_txn txn;     /* sender, recipients, size, results */
-	int body_fd;               /* the spooled body (spool_body_fd) */
+	int body_fd;               /* the spooled body (spool_body_open): pread() only */
 	uint64_t body_off;
 	uint64_t body_len;
 };

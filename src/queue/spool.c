@@ -46,6 +46,7 @@ struct seg {
 	uint64_t live;       /* unfinished messages whose MSG record is here */
 	uint64_t live_bytes; /* their records' bytes */
 	bool pinned;         /* damaged and not quarantined: never removed */
+	unsigned readers;    /* open spool_body pins: neither removed nor closed */
 };
 
 struct spool {
@@ -184,7 +185,7 @@ static void seg_add(struct spool *sp, uint64_t seq, uint64_t size, bool pinned)
 		sp->segcap = sp->segcap ? sp->segcap * 2 : 16;
 		sp->segs = xrealloc(sp->segs, sp->segcap * sizeof *sp->segs);
 	}
-	sp->segs[sp->nsegs++] = (struct seg){seq, -1, size, 0, 0, pinned};
+	sp->segs[sp->nsegs++] = (struct seg){seq, -1, size, 0, 0, pinned, 0};
 	sp->log_bytes += size;
 }
 
@@ -528,12 +529,15 @@ static void complete(struct spool *sp, struct wreq *r)
  * RCPT records in a segment may concern messages whose MSG record is in an
  * older segment, so a segment may go only when it and all older ones hold
  * no MSG record of an unfinished message: remove from the oldest, stop at
- * the first still needed, and never touch the newest (the writer's).
+ * the first still needed, and never touch the newest (the writer's). One
+ * a reader still has open waits for spool_body_close. (A relocation may
+ * move a message being read: its old copy stays, pinned, until then.)
  */
 static void reclaim(struct spool *sp)
 {
 	size_t k = 0;
-	while (k + 1 < sp->nsegs && sp->segs[k].live == 0 && !sp->segs[k].pinned) {
+	while (k + 1 < sp->nsegs && sp->segs[k].live == 0 && !sp->segs[k].pinned &&
+	       sp->segs[k].readers == 0) {
 		struct seg *g = &sp->segs[k++];
 		if (g->fd >= 0)
 			close(g->fd);
@@ -606,13 +610,24 @@ void spool_dispatch(struct spool *sp)
 	}
 }
 
-int spool_body_fd(struct spool *sp, const struct spool_msg *msg, uint64_t *body_off)
+int spool_body_open(struct spool *sp, const struct spool_msg *msg, struct spool_body *body)
 {
 	int fd = seg_fd(sp, msg->seg);
 	if (fd < 0)
 		return -1;
-	*body_off = msg->body_off;
-	return fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	seg_find(sp, msg->seg)->readers++;
+	*body = (struct spool_body){fd, msg->body_off, msg->body_len, msg->seg};
+	return 0;
+}
+
+void spool_body_close(struct spool *sp, struct spool_body *body)
+{
+	if (body->fd < 0)
+		return;
+	struct seg *g = seg_find(sp, body->seg);
+	if (g)
+		g->readers--;
+	body->fd = -1;
 }
 
 ssize_t spool_read_body(struct spool *sp, const struct spool_msg *msg, void *dst, size_t len,

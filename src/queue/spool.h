@@ -86,7 +86,6 @@ struct spool_msg {
 	uint64_t seg;
 	uint64_t body_off;
 	struct spool_msg *next_all;  /* index list, private */
-	unsigned inflight;           /* deliveries under way; scheduler bookkeeping */
 };
 
 struct spool;
@@ -152,10 +151,22 @@ struct spool_stats {
 };
 void spool_stats(struct spool *sp, struct spool_stats *out);
 
-/* A private descriptor of the file holding msg's body (caller closes it) and
- * the body's offset in it, for reading from a worker thread: the index may
- * move or reclaim the segment meanwhile, the descriptor stays valid. */
-int spool_body_fd(struct spool *sp, const struct spool_msg *msg, uint64_t *body_off);
+/* A message's body for reading off the loop thread: the spool's own
+ * read-only descriptor of the segment holding it (shared by every reader of
+ * that segment: pread() it, never close it) and where the body lies. While
+ * open it pins the segment, which is then neither removed nor closed, so a
+ * delete, a relocation or a reclamation meanwhile cannot pull the file from
+ * under a reader. One descriptor per segment, not per job. */
+struct spool_body {
+	int fd;
+	uint64_t off;
+	uint64_t len;
+	uint64_t seg;      /* private */
+};
+/* 0, or -1 with errno set (the segment file cannot be opened). */
+int spool_body_open(struct spool *sp, const struct spool_msg *msg, struct spool_body *body);
+/* Unpins (loop thread); body->fd is -1 afterwards. Safe on a closed body. */
+void spool_body_close(struct spool *sp, struct spool_body *body);
 
 /* Index access (loop thread). */
 struct spool_msg *spool_first(struct spool *sp);

@@ -247,25 +247,23 @@ static void conn_gone(struct dconn *dc)
 
 static void start_txn(struct dconn *dc, struct job *j)
 {
-	struct spool_msg *m = j->msg;
 	dc->job = j;
 	dc->rcpts = xcalloc(j->n, sizeof *dc->rcpts);
 	dc->orcpt = xcalloc(j->n, sizeof *dc->orcpt);
 	dc->notify = xcalloc(j->n, sizeof *dc->notify);
 	for (size_t i = 0; i < j->n; i++) {
-		const struct spool_rcpt *rc = &m->rcpt[j->r[i].rcpt];
-		dc->rcpts[i] = rc->addr;
-		dc->orcpt[i] = rc->orcpt;
-		dc->notify[i] = rc->notify;
+		dc->rcpts[i] = j->r[i].addr;
+		dc->orcpt[i] = j->r[i].orcpt;
+		dc->notify[i] = j->r[i].notify;
 	}
 	dc->ot = (struct outbound_txn){
-		.txn = {.sender = m->sender, .nrcpt = j->n, .rcpt = dc->rcpts, .size = j->body_len,
-			.body_8bit = (m->flags & SPOOL_MSG_8BITMIME) != 0,
+		.txn = {.sender = j->sender, .nrcpt = j->n, .rcpt = dc->rcpts, .size = j->body.len,
+			.body_8bit = (j->flags & SPOOL_MSG_8BITMIME) != 0,
 			.result = xcalloc(j->n, sizeof(struct client_reply)),
-			.smtputf8 = (m->flags & SPOOL_MSG_SMTPUTF8) != 0,
-			.envid = m->envid, .ret = m->ret, .notify = dc->notify,
+			.smtputf8 = (j->flags & SPOOL_MSG_SMTPUTF8) != 0,
+			.envid = j->envid, .ret = j->ret, .notify = dc->notify,
 			.orcpt = (const char *const *)dc->orcpt},
-		.body_fd = j->body_fd, .body_off = j->body_off, .body_len = j->body_len,
+		.body_fd = j->body.fd, .body_off = j->body.off, .body_len = j->body.len,
 	};
 	smtp_conn_send(dc->sc, &dc->ot);
 }
@@ -409,6 +407,26 @@ void dests_submit(struct dests *ds, const char *domain, struct job *j)
 	d->tail = j;
 	d->queued++;
 	pump(d);
+}
+
+void dests_cancel(struct dests *ds, const char *id, void (*cancelled)(void *owner, struct job *j))
+{
+	for (struct dest *d = ds->all; d; d = d->next) {
+		struct job **pp = &d->head, *prev = NULL;
+		while (*pp) {
+			struct job *j = *pp;
+			if (strcmp(j->id, id) != 0) {
+				prev = j;
+				pp = &j->next;
+				continue;
+			}
+			*pp = j->next;
+			if (d->tail == j)
+				d->tail = prev;
+			d->queued--;
+			cancelled(ds->owner, j);
+		}
+	}
 }
 
 void dests_flush(struct dests *ds)

@@ -16,7 +16,7 @@
 
 #include "config/config.h"
 #include "dns/resolver.h"
-#include "schedule/job.h"
+#include "deliver/job.h"
 
 struct dests;
 
@@ -27,6 +27,9 @@ struct dests *dests_new(struct event_base *base, const struct config *cfg,
 			struct dns_resolver *dns, dest_done_fn done, void *owner);
 /* Queues job for the recipients' domain (all of job's recipients share it). */
 void dests_submit(struct dests *ds, const char *domain, struct job *j);
+/* Takes the queued jobs for message id out of their queues (a delete) and
+ * hands each to cancelled(owner, job); jobs under way are left alone. */
+void dests_cancel(struct dests *ds, const char *id, void (*cancelled)(void *owner, struct job *j));
 /* Forgets every destination's backoff and cached route (petrel flush). */
 void dests_flush(struct dests *ds);
 /* Closes every connection at once; queued jobs are freed unrecorded (their

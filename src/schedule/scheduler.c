@@ -14,11 +14,17 @@
 #include "deliver/local.h"
 #include "dns/resolver.h"
 #include "schedule/dest.h"
-#include "schedule/job.h"
+#include "schedule/timetable.h"
+#include "deliver/job.h"
 #include "util/dsn.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/workq.h"
+
+/* How long a job that found us short of a local resource (descriptors,
+ * memory) waits before its message is tried again: briefly, since the
+ * shortage is ours and passes as other work finishes. */
+#define LOCAL_RETRY_SECONDS 5
 
 struct scheduler {
 	struct event_base *base;
@@ -27,11 +33,14 @@ struct scheduler {
 	struct workq *wq;
 	struct event *wq_ev;
 	struct event *tick;
+	struct event *kick;  /* runs what is due soon, outside any callback */
 	struct dns_resolver *dns;
 	struct dests *dests;
+	struct timetable *tt;
 	unsigned running;   /* jobs whose outcomes are not all durable yet */
 	unsigned flushes;   /* petrel flush requests so far */
 	bool stopping;
+	struct log_repeat local_short;
 };
 
 unsigned scheduler_backoff(unsigned initial, unsigned max, uint32_t attempts)
@@ -51,8 +60,8 @@ bool scheduler_warn_due(const struct spool_rcpt *rc, int64_t arrival, unsigned w
 	return !rc->warned && now - arrival >= (int64_t)warn_after;
 }
 
-static void try_start(struct scheduler *sch, struct spool_msg *msg, int64_t now);
 static void job_done(void *owner, struct job *j);
+static void run_due(struct scheduler *sch);
 
 static void on_workq(evutil_socket_t fd, short what, void *arg)
 {
@@ -62,15 +71,21 @@ static void on_workq(evutil_socket_t fd, short what, void *arg)
 	workq_dispatch(sch->wq);
 }
 
-/* Every second: recipients whose retry time has come. */
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
 	struct scheduler *sch = arg;
-	int64_t now = time(NULL);
-	for (struct spool_msg *m = spool_first(sch->sp); m; m = spool_next(sch->sp, m))
-		try_start(sch, m, now);
+	log_repeat_tick(&sch->local_short, time(NULL));
+	run_due(sch);
+}
+
+/* Runs run_due from the loop soon: callers may be deep in a spool or
+ * destination callback that must not see new jobs start under it. */
+static void kick(struct scheduler *sch)
+{
+	if (!sch->stopping)
+		event_active(sch->kick, EV_TIMEOUT, 0);
 }
 
 struct scheduler *scheduler_new(struct event_base *base, struct spool *sp,
@@ -89,10 +104,12 @@ struct scheduler *scheduler_new(struct event_base *base, struct spool *sp,
 		free(sch);
 		return NULL;
 	}
+	sch->tt = tt_new();
 	sch->dests = dests_new(base, cfg, sch->dns, job_done, sch);
 	sch->wq_ev = event_new(base, workq_notify_fd(sch->wq), EV_READ | EV_PERSIST, on_workq, sch);
 	event_add(sch->wq_ev, NULL);
 	sch->tick = event_new(base, -1, EV_PERSIST, on_tick, sch);
+	sch->kick = evtimer_new(base, on_tick, sch);
 	struct timeval one = {1, 0};
 	event_add(sch->tick, &one);
 	return sch;
@@ -102,6 +119,7 @@ void scheduler_stop(struct scheduler *sch)
 {
 	sch->stopping = true;
 	event_del(sch->tick);
+	event_del(sch->kick);
 	/* Local deliveries that happened get recorded; remote ones in flight are
 	 * dropped unrecorded: their recipients stay pending and are tried again. */
 	workq_free(sch->wq);
@@ -119,7 +137,9 @@ void scheduler_free(struct scheduler *sch)
 	if (!sch->stopping)
 		scheduler_stop(sch);
 	event_free(sch->tick);
+	event_free(sch->kick);
 	event_free(sch->wq_ev);
+	tt_free(sch->tt);
 	config_free(sch->cfg);
 	free(sch);
 }
@@ -128,11 +148,35 @@ void scheduler_set_config(struct scheduler *sch, const struct config *cfg)
 {
 	config_replace(&sch->cfg, cfg);
 	dests_set_config(sch->dests, cfg);
+	kick(sch); /* max-jobs may have grown */
 }
 
 bool scheduler_idle(const struct scheduler *sch)
 {
 	return sch->running == 0;
+}
+
+/* Puts e back in the timetable for its next due recipient, or forgets it
+ * when its message has nothing left to do (gone, deleted, no recipient
+ * pending). A held message stays out until released. */
+static void reschedule(struct scheduler *sch, struct tt_entry *e)
+{
+	if (e->inflight)
+		return;
+	const struct spool_msg *m = e->deleted ? NULL : spool_find(sch->sp, e->id);
+	int64_t due = INT64_MAX;
+	for (size_t i = 0; m && i < m->nrcpt; i++)
+		if (m->rcpt[i].state == RCPT_PENDING && m->rcpt[i].next_try < due)
+			due = m->rcpt[i].next_try;
+	if (due == INT64_MAX) {
+		tt_remove(sch->tt, e);
+		return;
+	}
+	if (e->held)
+		return;
+	if (e->due_all)
+		due = 0;
+	tt_schedule(sch->tt, e, due > e->not_before ? due : e->not_before);
 }
 
 static void finish_job(struct scheduler *sch, struct job *j)
@@ -142,12 +186,16 @@ static void finish_job(struct scheduler *sch, struct job *j)
 	 * flush asked for while the job ran or its outcomes were being recorded
 	 * still means "due now" for what it left pending: the postmaster may
 	 * have fixed what made it fail. */
-	if (j->flushes != sch->flushes)
-		for (size_t i = 0; i < j->n; i++)
-			j->msg->rcpt[j->r[i].rcpt].next_try = 0;
-	j->msg->inflight--;
+	struct tt_entry *e = tt_get(sch->tt, j->id);
+	if (e) {
+		if (j->flushes != sch->flushes)
+			e->due_all = true;
+		e->inflight--;
+		reschedule(sch, e);
+	}
 	sch->running--;
 	job_free(j);
+	kick(sch);
 }
 
 static void outcome_recorded(void *arg, int err)
@@ -165,23 +213,24 @@ static void bounce_queued(void *arg, const char *id)
 }
 
 /* One line per recipient and attempt, Postfix-style, greppable by queue ID. */
-static void log_outcome(const struct job *j, const struct job_rcpt *r, const char *status)
+static void log_outcome(const struct job *j, const struct spool_msg *m, const struct job_rcpt *r,
+			const char *status)
 {
-	const struct spool_rcpt *rc = &j->msg->rcpt[r->rcpt];
+	const struct spool_rcpt *rc = &m->rcpt[r->rcpt];
 	char text[sizeof r->text];
 	log_safe(text, sizeof text, r->text, strlen(r->text));
 	log_info("%s: to=<%s>, orig_to=<%s>, relay=%s, delay=%lld, status=%s (%s)", j->id,
-		 rc->addr, rc->orig, j->relay, (long long)(time(NULL) - j->msg->arrival), status,
-		 text);
-	metrics_delivery(j->local, status, time(NULL) - j->msg->arrival);
+		 rc->addr, rc->orig, j->relay, (long long)(time(NULL) - m->arrival), status, text);
+	metrics_delivery(j->local, status, time(NULL) - m->arrival);
 }
 
 /* Decides one recipient's new state; adds it to the failed/delayed reports. */
-static enum rcpt_state decide(struct scheduler *sch, struct job *j, struct job_rcpt *r,
-			      int64_t now, int64_t *next, struct report_rcpt *rep, bool *warn)
+static enum rcpt_state decide(struct scheduler *sch, struct job *j, const struct spool_msg *m,
+			      struct job_rcpt *r, int64_t now, int64_t *next,
+			      struct report_rcpt *rep, bool *warn)
 {
 	const struct config *cfg = sch->cfg;
-	const struct spool_rcpt *rc = &j->msg->rcpt[r->rcpt];
+	const struct spool_rcpt *rc = &m->rcpt[r->rcpt];
 	*rep = (struct report_rcpt){
 		.addr = rc->addr, .orig = rc->orig, .action = REPORT_FAILED, .status = r->status,
 		.remote_mta = j->local || !r->remote ? NULL : j->relay, .diagnostic = r->text,
@@ -189,24 +238,24 @@ static enum rcpt_state decide(struct scheduler *sch, struct job *j, struct job_r
 	};
 	*warn = false;
 	if (r->res == JOB_OK) {
-		log_outcome(j, r, "sent");
+		log_outcome(j, m, r, "sent");
 		return RCPT_DELIVERED;
 	}
 	if (r->res == JOB_PERM) {
-		log_outcome(j, r, "bounced");
+		log_outcome(j, m, r, "bounced");
 		return RCPT_BOUNCED;
 	}
-	int64_t age = now - j->msg->arrival;
+	int64_t age = now - m->arrival;
 	if (age >= cfg->bounce_after) {
 		/* The seeds' "return the mail after days": give up. */
 		snprintf(r->status, sizeof r->status, "4.4.7");
-		log_outcome(j, r, "expired");
+		log_outcome(j, m, r, "expired");
 		return RCPT_BOUNCED;
 	}
 	*next = now + scheduler_backoff(cfg->retry_initial, cfg->retry_max, rc->attempts + 1);
-	*warn = scheduler_warn_due(rc, j->msg->arrival, cfg->warn_after, now);
+	*warn = scheduler_warn_due(rc, m->arrival, cfg->warn_after, now);
 	rep->action = REPORT_DELAYED;
-	log_outcome(j, r, "deferred");
+	log_outcome(j, m, r, "deferred");
 	return RCPT_PENDING;
 }
 
@@ -253,57 +302,90 @@ static void file_outcome(const struct job *j, const struct job_rcpt *r,
 
 /* One recipient's new state, decided before anything is recorded. */
 struct outcome {
-	bool skip;       /* no longer pending: deleted by the administrator meanwhile */
+	bool skip;       /* nothing to record: no longer pending, or not attempted */
 	enum rcpt_state st;
 	int64_t next;
 	bool warned;
 };
 
-static void job_done(void *owner, struct job *j)
+/* A local shortage stopped the job before it reached anyone: nothing is
+ * recorded (no attempt was made), the message is tried again shortly, and
+ * the shortage is logged once for however many jobs it stops. */
+static void local_shortage(struct scheduler *sch, struct job *j, const struct job_rcpt *r)
 {
-	struct scheduler *sch = owner;
-	if (sch->stopping && !j->local) {
-		j->msg->inflight--;
-		sch->running--;
-		job_free(j);
-		return;
-	}
+	struct tt_entry *e = tt_get(sch->tt, j->id);
+	if (e)
+		e->not_before = time(NULL) + LOCAL_RETRY_SECONDS;
+	log_repeated(&sch->local_short, LOG_LVL_WARN,
+		     "delivery held back for %d s: short of a local resource (%s)",
+		     LOCAL_RETRY_SECONDS, r->text);
+}
+
+/* Whether job j's outcomes are to be recorded: not when the message was
+ * deleted or finished meanwhile (then the job was the last to know). */
+static const struct spool_msg *still_wanted(struct scheduler *sch, const struct job *j)
+{
+	const struct tt_entry *e = tt_get(sch->tt, j->id);
+	const struct spool_msg *m = e && !e->deleted ? spool_find(sch->sp, j->id) : NULL;
+	if (!m)
+		log_info("%s: delivery outcome discarded: the message was removed meanwhile", j->id);
+	return m;
+}
+
+/* Decides and files every recipient's outcome; returns the array of them. */
+static struct outcome *decide_all(struct scheduler *sch, struct job *j, const struct spool_msg *m,
+				  struct reports *reps)
+{
 	int64_t now = time(NULL);
-	struct reports reps = {0};
-	for (size_t k = 0; k < 3; k++)
-		reps.r[k] = xcalloc(j->n, sizeof *reps.r[k]);
 	struct outcome *out = xcalloc(j->n, sizeof *out);
 	for (size_t i = 0; i < j->n; i++) {
 		struct job_rcpt *r = &j->r[i];
-		struct spool_rcpt *rc = &j->msg->rcpt[r->rcpt];
-		out[i].skip = rc->state != RCPT_PENDING;
+		const struct spool_rcpt *rc = &m->rcpt[r->rcpt];
+		out[i].skip = rc->state != RCPT_PENDING || r->res == JOB_LOCAL;
+		if (r->res == JOB_LOCAL)
+			local_shortage(sch, j, r);
 		if (out[i].skip)
 			continue;
 		struct report_rcpt rep;
 		bool warn;
-		out[i].st = decide(sch, j, r, now, &out[i].next, &rep, &warn);
+		out[i].st = decide(sch, j, m, r, now, &out[i].next, &rep, &warn);
 		out[i].warned = rc->warned || warn;
-		file_outcome(j, r, rc, out[i].st, warn, &rep, &reps);
+		file_outcome(j, r, rc, out[i].st, warn, &rep, reps);
 	}
+	return out;
+}
+
+static void job_done(void *owner, struct job *j)
+{
+	struct scheduler *sch = owner;
+	const struct spool_msg *m = sch->stopping && !j->local ? NULL : still_wanted(sch, j);
+	if (!m) {
+		finish_job(sch, j);
+		return;
+	}
+	struct reports reps = {0};
+	for (size_t k = 0; k < 3; k++)
+		reps.r[k] = xcalloc(j->n, sizeof *reps.r[k]);
+	struct outcome *out = decide_all(sch, j, m, &reps);
 	/* Reports first: the spool writes in submission order, so an outcome
 	 * that calls for a report (bounced, warned) never becomes durable in
 	 * an earlier batch than the report itself. */
 	for (size_t k = 0; k < 3; k++) {
 		if (reps.n[k])
-			bounce_send(sch->sp, sch->cfg, j->msg, (enum report_action)k, reps.r[k],
+			bounce_send(sch->sp, sch->cfg, m, (enum report_action)k, reps.r[k],
 				    reps.n[k], bounce_queued, sch);
 		free(reps.r[k]);
 	}
 	j->updates_pending = 1; /* held until every update is issued */
+	struct spool_msg *msg = spool_find(sch->sp, j->id);
 	for (size_t i = 0; i < j->n; i++) {
 		const struct job_rcpt *r = &j->r[i];
 		if (out[i].skip)
 			continue;
 		j->updates_pending++;
-		spool_update_rcpt(sch->sp, j->msg, r->rcpt, out[i].st,
-				  j->msg->rcpt[r->rcpt].attempts + 1, out[i].next,
-				  out[i].st == RCPT_DELIVERED ? NULL : r->text, out[i].warned,
-				  outcome_recorded, j);
+		spool_update_rcpt(sch->sp, msg, r->rcpt, out[i].st, msg->rcpt[r->rcpt].attempts + 1,
+				  out[i].next, out[i].st == RCPT_DELIVERED ? NULL : r->text,
+				  out[i].warned, outcome_recorded, j);
 	}
 	free(out);
 	if (--j->updates_pending == 0)
@@ -314,23 +396,25 @@ static void local_done(void *arg)
 {
 	struct local_ctx *lc = arg;
 	struct job *j = lc->job;
-	free(lc->sender);
-	strlist_free(&lc->addrs);
 	config_free(lc->cfg);
 	free(lc);
 	job_done(j->owner, j);
 }
 
-static struct job *new_job(struct scheduler *sch, struct spool_msg *msg)
+/* A job for msg, counted as under way for its entry; NULL (logged once per
+ * shortage, the message held back briefly) when its body cannot be opened. */
+static struct job *new_job(struct scheduler *sch, struct tt_entry *e, const struct spool_msg *msg)
 {
 	struct job *j = job_new(sch->sp, msg);
 	if (!j) {
-		log_error("%s: cannot read the queued message: %s", msg->id, strerror(errno));
+		e->not_before = time(NULL) + LOCAL_RETRY_SECONDS;
+		log_repeated(&sch->local_short, LOG_LVL_ERROR, "cannot open a queued message: %s",
+			     strerror(errno));
 		return NULL;
 	}
 	j->owner = sch;
 	j->flushes = sch->flushes;
-	msg->inflight++;
+	e->inflight++;
 	sch->running++;
 	return j;
 }
@@ -340,89 +424,123 @@ static void start_local(struct scheduler *sch, struct job *j)
 	struct local_ctx *lc = xcalloc(1, sizeof *lc);
 	lc->cfg = config_ref(sch->cfg); /* read in the worker, maybe after a reload */
 	lc->job = j;
-	lc->sender = xstrdup(j->msg->sender);
-	lc->flags = j->msg->flags;
-	for (size_t i = 0; i < j->n; i++)
-		strlist_add(&lc->addrs, j->msg->rcpt[j->r[i].rcpt].addr);
 	j->local = true;
 	snprintf(j->relay, sizeof j->relay, "local");
 	workq_submit(sch->wq, local_run, local_done, lc);
 }
 
-/* The remote recipients due now, one job per domain. */
-static void start_remote(struct scheduler *sch, struct spool_msg *msg, int64_t now)
+/* Whether recipient i is to be tried now (all: flushed or released). */
+static bool rcpt_due(const struct spool_msg *m, size_t i, bool all, int64_t now)
 {
-	for (size_t i = 0; i < msg->nrcpt; i++) {
-		struct spool_rcpt *rc = &msg->rcpt[i];
-		const char *dom = strrchr(rc->addr, '@');
-		if (rc->state != RCPT_PENDING || rc->next_try > now || !dom ||
-		    config_is_local_domain(sch->cfg, dom + 1))
+	return m->rcpt[i].state == RCPT_PENDING && (all || m->rcpt[i].next_try <= now);
+}
+
+/* The domain of recipient i when it is remote and due, else NULL. */
+static const char *remote_due(struct scheduler *sch, const struct spool_msg *m, size_t i,
+			      bool all, int64_t now)
+{
+	const char *dom = strrchr(m->rcpt[i].addr, '@');
+	if (!dom || !rcpt_due(m, i, all, now) || config_is_local_domain(sch->cfg, dom + 1))
+		return NULL;
+	return dom;
+}
+
+/* The remote recipients due now, one job per domain. */
+static void start_remote(struct scheduler *sch, struct tt_entry *e, const struct spool_msg *m,
+			 bool all, int64_t now)
+{
+	for (size_t i = 0; i < m->nrcpt; i++) {
+		const char *dom = remote_due(sch, m, i, all, now);
+		if (!dom)
 			continue;
 		/* Only the first recipient of each domain opens a job. */
 		bool seen = false;
 		for (size_t k = 0; k < i && !seen; k++) {
-			const struct spool_rcpt *o = &msg->rcpt[k];
-			const char *od = strrchr(o->addr, '@');
-			seen = o->state == RCPT_PENDING && o->next_try <= now && od &&
-			       strcasecmp(od, dom) == 0;
+			const char *od = remote_due(sch, m, k, all, now);
+			seen = od && strcasecmp(od, dom) == 0;
 		}
 		if (seen)
 			continue;
-		struct job *j = new_job(sch, msg);
+		struct job *j = new_job(sch, e, m);
 		if (!j)
 			return;
-		for (size_t k = i; k < msg->nrcpt; k++) {
-			const struct spool_rcpt *o = &msg->rcpt[k];
-			const char *od = strrchr(o->addr, '@');
-			if (o->state == RCPT_PENDING && o->next_try <= now && od &&
-			    strcasecmp(od, dom) == 0)
-				job_add(j, k, NULL);
+		for (size_t k = i; k < m->nrcpt; k++) {
+			const char *od = remote_due(sch, m, k, all, now);
+			if (od && strcasecmp(od, dom) == 0)
+				job_add(j, m, k, NULL);
 		}
 		dests_submit(sch->dests, dom + 1, j);
 	}
 }
 
-static void try_start(struct scheduler *sch, struct spool_msg *msg, int64_t now)
+/* Hands what is due of e's message to the agents; e is unscheduled. */
+static void try_start(struct scheduler *sch, struct tt_entry *e, int64_t now)
 {
-	if (msg->held || msg->inflight || sch->stopping)
-		return;
-	struct job *local = NULL;
-	for (size_t i = 0; i < msg->nrcpt; i++) {
-		struct spool_rcpt *rc = &msg->rcpt[i];
-		if (rc->state != RCPT_PENDING || rc->next_try > now)
-			continue;
-		char *user = local_mailbox_of(sch->cfg, rc->addr);
-		if (user && !local)
-			local = new_job(sch, msg);
-		if (user && local)
-			job_add(local, i, user);
-		free(user);
+	const struct spool_msg *m = spool_find(sch->sp, e->id);
+	if (m && !e->held && !e->deleted && now >= e->not_before) {
+		bool all = e->due_all;
+		e->due_all = false;
+		struct job *local = NULL;
+		for (size_t i = 0; i < m->nrcpt; i++) {
+			if (!rcpt_due(m, i, all, now))
+				continue;
+			char *user = local_mailbox_of(sch->cfg, m->rcpt[i].addr);
+			if (user && !local)
+				local = new_job(sch, e, m);
+			if (user && local)
+				job_add(local, m, i, user);
+			free(user);
+		}
+		if (local)
+			start_local(sch, local);
+		start_remote(sch, e, m, all, now);
 	}
-	if (local)
-		start_local(sch, local);
-	start_remote(sch, msg, now);
+	reschedule(sch, e);
+}
+
+/* Starts what is due, oldest due first, while jobs are below max-jobs:
+ * what is beyond waits in the timetable, and a tick costs what it starts. */
+static void run_due(struct scheduler *sch)
+{
+	int64_t now = time(NULL);
+	struct tt_entry *e;
+	while (!sch->stopping && sch->running < sch->cfg->max_jobs &&
+	       (e = tt_pop_due(sch->tt, now)))
+		try_start(sch, e, now);
+}
+
+/* A message the timetable does not know yet: rebuilt from the spool. */
+static void learn(struct scheduler *sch, const struct spool_msg *m)
+{
+	if (tt_get(sch->tt, m->id))
+		return;
+	struct tt_entry *e = tt_add(sch->tt, m->id);
+	e->held = m->held;
+	reschedule(sch, e);
 }
 
 void scheduler_enqueue(struct scheduler *sch, const char *queue_id)
 {
-	struct spool_msg *m = spool_find(sch->sp, queue_id);
-	if (m)
-		try_start(sch, m, time(NULL));
+	const struct spool_msg *m = spool_find(sch->sp, queue_id);
+	if (m && !sch->stopping) {
+		learn(sch, m);
+		run_due(sch);
+	}
 }
 
 void scheduler_start(struct scheduler *sch)
 {
-	on_tick(-1, 0, sch);
+	for (struct spool_msg *m = spool_first(sch->sp); m; m = spool_next(sch->sp, m))
+		learn(sch, m);
+	run_due(sch);
 }
 
 void scheduler_flush(struct scheduler *sch)
 {
 	sch->flushes++;
-	for (struct spool_msg *m = spool_first(sch->sp); m; m = spool_next(sch->sp, m))
-		for (size_t i = 0; i < m->nrcpt; i++)
-			m->rcpt[i].next_try = 0;
+	tt_flush(sch->tt);
 	dests_flush(sch->dests);
-	on_tick(-1, 0, sch);
+	run_due(sch);
 }
 
 static void admin_recorded(void *arg, int err)
@@ -431,6 +549,12 @@ static void admin_recorded(void *arg, int err)
 		log_error("%s: could not record an administrative change: %s", (char *)arg,
 			  strerror(err));
 	free(arg);
+}
+
+/* A queued job of a deleted message, taken back unstarted. */
+static void job_cancelled(void *owner, struct job *j)
+{
+	finish_job(owner, j);
 }
 
 int scheduler_delete(struct scheduler *sch, const char *id)
@@ -445,6 +569,16 @@ int scheduler_delete(struct scheduler *sch, const char *id)
 					  "deleted by the administrator", m->rcpt[i].warned,
 					  admin_recorded,
 					  xstrdup(id));
+	/* Outcomes of jobs under way are discarded when they come back
+	 * (job_done); jobs still waiting for a connection never start. */
+	struct tt_entry *e = tt_get(sch->tt, id);
+	if (!e)
+		return 0;
+	e->deleted = true;
+	if (e->inflight)
+		dests_cancel(sch->dests, id, job_cancelled); /* the last one forgets e */
+	else
+		tt_remove(sch->tt, e);
 	return 0;
 }
 
@@ -455,8 +589,17 @@ int scheduler_hold(struct scheduler *sch, const char *id, bool hold)
 		return ENOENT;
 	log_info("%s: %s by the administrator", id, hold ? "held" : "released");
 	spool_set_held(sch->sp, m, hold, admin_recorded, xstrdup(id));
-	if (!hold)
-		for (size_t i = 0; i < m->nrcpt; i++)
-			m->rcpt[i].next_try = 0;
+	struct tt_entry *e = tt_get(sch->tt, id);
+	if (!e)
+		e = tt_add(sch->tt, id);
+	e->held = hold;
+	if (hold) {
+		tt_unschedule(sch->tt, e);
+		return 0;
+	}
+	e->due_all = true;
+	e->not_before = 0;
+	reschedule(sch, e);
+	kick(sch);
 	return 0;
 }

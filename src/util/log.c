@@ -404,6 +404,39 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 	fwrite(line, 1, n, stderr);
 }
 
+static void repeat_report(struct log_repeat *lr, time_t now)
+{
+	if (lr->count)
+		log_msg(lr->lvl, "%s (%lu more times in %lld s)", lr->text, lr->count,
+			(long long)(now - lr->since));
+	lr->count = 0;
+	lr->since = now;
+}
+
+void log_repeated(struct log_repeat *lr, enum log_level lvl, const char *fmt, ...)
+{
+	char msg[sizeof lr->text];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	time_t now = time(NULL);
+	if (strcmp(msg, lr->text) == 0 && now - lr->since < LOG_REPEAT_WINDOW) {
+		lr->count++;
+		return;
+	}
+	repeat_report(lr, now);
+	memcpy(lr->text, msg, sizeof msg);
+	lr->lvl = lvl;
+	log_msg(lvl, "%s", msg);
+}
+
+void log_repeat_tick(struct log_repeat *lr, time_t now)
+{
+	if (lr->count && now - lr->since >= LOG_REPEAT_WINDOW)
+		repeat_report(lr, now);
+}
+
 char *log_safe(char *out, size_t outsz, const char *s, size_t len)
 {
 	size_t j = 0;

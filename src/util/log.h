@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/time.h>
+#include <time.h>
 
 enum log_level { LOG_LVL_DEBUG, LOG_LVL_INFO, LOG_LVL_WARN, LOG_LVL_ERROR };
 
@@ -37,6 +38,24 @@ void log_msg(enum log_level lvl, const char *fmt, ...)
 #define log_info(...) log_msg(LOG_LVL_INFO, __VA_ARGS__)
 #define log_warn(...) log_msg(LOG_LVL_WARN, __VA_ARGS__)
 #define log_error(...) log_msg(LOG_LVL_ERROR, __VA_ARGS__)
+
+/* One error that may repeat for every message (a descriptor shortage, a
+ * disk error): the first occurrence is written at once, identical ones
+ * within LOG_REPEAT_WINDOW seconds are only counted, and the count is
+ * written with the text when another text comes or log_repeat_tick() finds
+ * the window over. So a storm costs a line a minute, not a line a message.
+ * One struct per kind of error; one thread. */
+#define LOG_REPEAT_WINDOW 60
+struct log_repeat {
+	char text[512];
+	unsigned long count;   /* repeats not written yet */
+	time_t since;          /* when text was last written */
+	enum log_level lvl;
+};
+void log_repeated(struct log_repeat *lr, enum log_level lvl, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Writes the count of repeats not written yet once the window is over. */
+void log_repeat_tick(struct log_repeat *lr, time_t now);
 
 /* Deferred writing, for the event-loop thread, which logs several lines
  * per message: from log_defer(arm, arg) on, that thread's debug and info

@@ -220,3 +220,33 @@ def test_flush_during_an_attempt_still_makes_it_due_now():
         d.wait_log("status=deferred")
         harness.wait_for(lambda: d.run_log().count("status=deferred") >= 2,
                          what="a second attempt right after the flushed one")
+
+
+def test_delete_while_delivering_is_not_a_use_after_free():
+    """petrel queue delete of a message whose delivery is under way, and of
+    one waiting behind it at the same destination: the delete used to free
+    the message under both jobs (a use-after-free when the first reported
+    and when the second started). Now the first one's outcome is discarded
+    and the second is never tried."""
+    from postfix import SmtpSink
+    # No PIPELINING: smtp-sink answers a pipelined RCPT behind a delayed MAIL
+    # with 503.
+    with SmtpSink(delays=("MAIL:4",), extra_args=["-p"]) as sink, \
+            Petrel({"route": "remote.test 127.0.0.1:%d" % sink.port,
+                    "dest-concurrency": "1"}) as d:
+        under_way = send(d, ["bob@remote.test"], subject="under way")
+        harness.wait_for(lambda: established_to(sink.port), what="the attempt under way")
+        waiting = send(d, ["bob@remote.test"], subject="waiting")
+        ok(d, "queue", "delete", waiting)
+        ok(d, "queue", "delete", under_way)
+        d.wait_log("%s: delivery outcome discarded" % under_way)
+        # One connection, first come first served: had the waiting job
+        # survived its delete, it would go before this one.
+        send(d, ["bob@remote.test"], subject="after the deletes")
+        harness.wait_for(lambda: any(b"Subject: after the deletes" in m
+                                     for m in sink.messages()),
+                         what="the next message delivered")
+        assert not any(b"Subject: waiting" in m for m in sink.messages())
+        assert under_way not in ok(d, "queue") and waiting not in ok(d, "queue")
+        log = d.run_log()
+        assert "%s: to=" % waiting not in log, log

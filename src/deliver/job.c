@@ -1,5 +1,5 @@
 /* job - one delivery attempt; see job.h. */
-#include "schedule/job.h"
+#include "deliver/job.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,26 +8,34 @@
 
 #include "util/buf.h"
 
-struct job *job_new(struct spool *sp, struct spool_msg *msg)
+static char *dup_or_null(const char *s)
 {
-	uint64_t off;
-	int fd = spool_body_fd(sp, msg, &off);
-	if (fd < 0)
+	return s ? xstrdup(s) : NULL;
+}
+
+struct job *job_new(struct spool *sp, const struct spool_msg *msg)
+{
+	struct spool_body body;
+	if (spool_body_open(sp, msg, &body) < 0)
 		return NULL;
 	struct job *j = xcalloc(1, sizeof *j);
-	j->msg = msg;
 	memcpy(j->id, msg->id, sizeof j->id);
-	j->body_fd = fd;
-	j->body_off = off;
-	j->body_len = msg->body_len;
+	j->sender = xstrdup(msg->sender);
+	j->envid = dup_or_null(msg->envid);
+	j->ret = msg->ret;
+	j->flags = msg->flags;
+	j->sp = sp;
+	j->body = body;
 	return j;
 }
 
-void job_add(struct job *j, size_t rcpt, const char *user)
+void job_add(struct job *j, const struct spool_msg *msg, size_t rcpt, const char *user)
 {
+	const struct spool_rcpt *rc = &msg->rcpt[rcpt];
 	j->r = xrealloc(j->r, (j->n + 1) * sizeof *j->r);
-	j->r[j->n] = (struct job_rcpt){.rcpt = rcpt, .user = user ? xstrdup(user) : NULL,
-				       .res = JOB_TEMP};
+	j->r[j->n] = (struct job_rcpt){.rcpt = rcpt, .addr = xstrdup(rc->addr),
+				       .orcpt = dup_or_null(rc->orcpt), .notify = rc->notify,
+				       .user = dup_or_null(user), .res = JOB_TEMP};
 	j->n++;
 }
 
@@ -72,12 +80,25 @@ void job_set_reply(struct job_rcpt *r, int code, const char *text, bool remote)
 		snprintf(r->status, sizeof r->status, "%d.0.0", cls == 2 || cls == 5 ? cls : 4);
 }
 
+ssize_t job_read_body(const struct job *j, void *dst, size_t len, uint64_t off)
+{
+	if (off >= j->body.len)
+		return 0;
+	if (len > j->body.len - off)
+		len = (size_t)(j->body.len - off);
+	return pread(j->body.fd, dst, len, (off_t)(j->body.off + off));
+}
+
 void job_free(struct job *j)
 {
-	for (size_t i = 0; i < j->n; i++)
+	for (size_t i = 0; i < j->n; i++) {
+		free(j->r[i].addr);
+		free(j->r[i].orcpt);
 		free(j->r[i].user);
+	}
 	free(j->r);
-	if (j->body_fd >= 0)
-		close(j->body_fd);
+	free(j->sender);
+	free(j->envid);
+	spool_body_close(j->sp, &j->body);
 	free(j);
 }

@@ -1,11 +1,17 @@
 /*
  * job - one delivery attempt for some recipients of one queued message,
- * shared by the scheduler (which makes jobs and records their outcomes)
- * and the delivery agents (local Maildir, remote SMTP) which fill in one
- * result per recipient.
+ * made by the scheduler and carried out by a delivery agent (local Maildir
+ * or LMTP, remote SMTP), which fills in one result per recipient.
+ *
+ * A job names its message by queue ID and its recipients by index, and
+ * carries its own copies of what an agent needs (envelope, addresses, DSN
+ * fields) plus a pinned view of the body in the spool: it never points
+ * into the spool's index, so a message deleted or finished meanwhile
+ * cannot leave a job with a dangling pointer. Whoever records the outcome
+ * looks the message up again by ID.
  */
-#ifndef PETREL_SCHEDULE_JOB_H
-#define PETREL_SCHEDULE_JOB_H
+#ifndef PETREL_DELIVER_JOB_H
+#define PETREL_DELIVER_JOB_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -17,10 +23,17 @@ enum job_result {
 	JOB_OK,    /* delivered */
 	JOB_TEMP,  /* try again later */
 	JOB_PERM,  /* failed for good: bounce */
+	/* Not attempted: we ran short of a local resource (descriptors,
+	 * memory, buffers). Nobody else is to blame and nothing is recorded:
+	 * the scheduler tries again shortly. */
+	JOB_LOCAL,
 };
 
 struct job_rcpt {
-	size_t rcpt;               /* index into msg->rcpt */
+	size_t rcpt;               /* index of the recipient in its message */
+	char *addr;                /* its address */
+	char *orcpt;               /* DSN ORCPT (RFC 3461 4.2), or NULL */
+	uint8_t notify;            /* DSN NOTIFY bits */
 	char *user;                /* local jobs: the mailbox name */
 	enum job_result res;
 	char status[16];           /* RFC 3463 code, e.g. "5.1.1" */
@@ -36,25 +49,27 @@ struct job_rcpt {
 };
 
 struct job {
-	struct spool_msg *msg;     /* loop thread only */
 	char id[QUEUE_ID_LEN + 1];
+	char *sender;              /* "" for the null reverse-path */
+	char *envid;               /* DSN ENVID, or NULL */
+	uint8_t ret;               /* DSN RET */
+	uint32_t flags;            /* the message's SPOOL_MSG_* */
 	char relay[320];           /* "local" or the peer that answered */
 	bool local;                /* the local agent's (vs an SMTP destination's) */
 	size_t n;
 	struct job_rcpt *r;
-	/* the body, for agents working off the loop thread */
-	int body_fd;
-	uint64_t body_off;
-	uint64_t body_len;
+	struct spool *sp;
+	struct spool_body body;    /* pread() it from any thread */
 	void *owner;               /* the scheduler */
 	unsigned flushes;          /* the scheduler's flush count when it started */
-	struct job *next;          /* destination queue link */
+	struct job *next;          /* an agent's queue link */
 	unsigned updates_pending;
 };
 
 /* NULL (errno set) when the body cannot be opened. */
-struct job *job_new(struct spool *sp, struct spool_msg *msg);
-void job_add(struct job *j, size_t rcpt, const char *user);
+struct job *job_new(struct spool *sp, const struct spool_msg *msg);
+/* Adds recipient rcpt of msg (user: the local mailbox, or NULL). */
+void job_add(struct job *j, const struct spool_msg *msg, size_t rcpt, const char *user);
 /* Sets every recipient still without a result. */
 void job_set_all(struct job *j, enum job_result res, const char *status, const char *text);
 /* Result from an SMTP reply code and text ("550 5.1.1 ..."): 2xx OK, 5xx PERM,
@@ -62,6 +77,9 @@ void job_set_all(struct job *j, enum job_result res, const char *status, const c
  * present. Code 0 (no reply: the connection broke) is TEMP 4.4.2 with text
  * as the reason. remote: the reply came from the server. */
 void job_set_reply(struct job_rcpt *r, int code, const char *text, bool remote);
+/* Reads up to len bytes of the body from off (any thread); 0 at the end. */
+ssize_t job_read_body(const struct job *j, void *dst, size_t len, uint64_t off);
+/* Loop thread: unpins the body. */
 void job_free(struct job *j);
 
 #endif
