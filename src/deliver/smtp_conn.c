@@ -14,6 +14,7 @@
 
 #include "deliver/mime7bit.h"
 #include "util/bev_send.h"
+#include "util/fsutil.h"
 #include "util/log.h"
 #include "util/metrics.h"
 
@@ -43,6 +44,9 @@ struct smtp_conn {
 	bool tls_pending;        /* handshake under way */
 	bool ready_once;         /* greeted: later failures end the connection */
 	bool dead;               /* freed at the next loop turn; no more callbacks */
+	bool starting;           /* inside smtp_conn_new: a failure waits a turn */
+	bool fail_pending;       /* failed while starting: reported by later() */
+	bool local;              /* failed for want of a local resource */
 	char reason[1024];
 	char peer[320];
 };
@@ -110,6 +114,12 @@ static void fail_final(struct smtp_conn *sc, const char *reason)
 {
 	if (reason && reason != sc->reason)
 		snprintf(sc->reason, sizeof sc->reason, "%s", reason);
+	if (sc->starting) {
+		/* The owner has not even got sc back yet. */
+		sc->fail_pending = true;
+		event_active(sc->later_ev, EV_TIMEOUT, 0);
+		return;
+	}
 	if (sc->txn) {
 		client_abort(sc->cl, sc->reason);
 		txn_clear(sc);
@@ -363,9 +373,15 @@ static void try_next(struct smtp_conn *sc)
 	bufferevent_set_timeouts(sc->bev, &ct, &ct);
 	bufferevent_enable(sc->bev, EV_READ | EV_WRITE);
 	if (bufferevent_socket_connect(sc->bev, (struct sockaddr *)&ss, (int)len) < 0) {
+		int err = errno;
 		snprintf(sc->reason, sizeof sc->reason, "host %s: connect: %s", sc->peer,
-			 strerror(errno));
-		try_next(sc);
+			 strerror(err));
+		/* Our own shortage: no other address would fare better. */
+		sc->local = fsutil_shortage(err);
+		if (sc->local)
+			fail_final(sc, sc->reason);
+		else
+			try_next(sc);
 	}
 }
 
@@ -384,7 +400,9 @@ struct smtp_conn *smtp_conn_new(const struct smtp_conn_opts *o, const struct mx_
 		.helo_name = o->cfg->hostname, .starttls = o->tls != NULL,
 		.auth_user = o->auth_user, .auth_pass = o->auth_pass,
 	};
+	sc->starting = true;
 	try_next(sc);
+	sc->starting = false;
 	return sc;
 }
 
@@ -425,7 +443,8 @@ static void scan_more(struct smtp_conn *sc)
 	step(sc);
 }
 
-/* What waits for the next loop turn: a scan not finished (its transaction
+/* What waits for the next loop turn: a failure while starting, a scan not
+ * finished (its transaction
  * not begun, so the client is still ready), or a transaction client_start
  * ended at once, which nothing would look at when smtp_conn_send was not
  * called from within step(). */
@@ -434,6 +453,11 @@ static void later(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct smtp_conn *sc = arg;
+	if (!sc->dead && sc->fail_pending) {
+		sc->fail_pending = false;
+		fail_final(sc, NULL);
+		return;
+	}
 	if (sc->dead || !sc->txn)
 		return;
 	if (client_event(sc->cl) == CLIENT_EV_READY && sc->conv)
@@ -477,6 +501,11 @@ void smtp_conn_destroy(struct smtp_conn *sc)
 {
 	if (!sc->dead)
 		free_later(-1, 0, sc);
+}
+
+bool smtp_conn_local_failure(const struct smtp_conn *sc)
+{
+	return sc->local;
 }
 
 const char *smtp_conn_reason(const struct smtp_conn *sc)

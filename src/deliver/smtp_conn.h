@@ -53,6 +53,9 @@ void smtp_conn_close(struct smtp_conn *sc);
 /* Frees at once (server shutdown); never from within its own callback. */
 void smtp_conn_destroy(struct smtp_conn *sc);
 const char *smtp_conn_reason(const struct smtp_conn *sc);
+/* It failed for want of a local resource (descriptors, memory, buffers):
+ * nothing is known about the peer. */
+bool smtp_conn_local_failure(const struct smtp_conn *sc);
 /* "mx.example.org[192.0.2.1]:25" of the current server, for logs. */
 const char *smtp_conn_peer(const struct smtp_conn *sc);
 

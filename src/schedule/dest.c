@@ -17,6 +17,9 @@
  * a time then costs no connect, greeting, EHLO and QUIT each, here or at
  * the peer. Short, so a peer's session slots are not held for long. */
 #define IDLE_KEEP_SECONDS 2
+/* After a connect failed for want of a local resource, no new connection
+ * is opened for this long; those open go on working through the queues. */
+#define SHORTAGE_PAUSE_SECONDS 1
 
 struct dest {
 	struct dests *ds;
@@ -59,6 +62,7 @@ struct dests {
 	struct dest *all;
 	struct dconn *conns;
 	unsigned active;
+	int64_t short_until;     /* a local shortage: open no connection before */
 	struct strlist self;     /* our names, for backup-MX pruning */
 };
 
@@ -343,8 +347,18 @@ static void on_conn(struct smtp_conn *sc, enum smtp_conn_event ev, void *arg)
 		finish_txn(dc);
 		break;
 	case SMTP_CONN_FAILED:
-		if (!dc->was_ready)
+		if (smtp_conn_local_failure(sc)) {
+			/* Our shortage says nothing about the destination: no
+			 * new connection for a moment, the ones open work
+			 * through the queue, and with none open it goes back
+			 * to the scheduler to be tried again shortly. */
+			d->ds->short_until = time(NULL) + SHORTAGE_PAUSE_SECONDS;
+			snprintf(d->reason, sizeof d->reason, "%s", smtp_conn_reason(sc));
+			if (d->active == 1)
+				settle_all(d, JOB_LOCAL, "4.3.0");
+		} else if (!dc->was_ready) {
 			mark_dead(d, smtp_conn_reason(sc));
+		}
 		conn_gone(dc);
 		break;
 	}
@@ -392,7 +406,7 @@ static void pump(struct dest *d)
 		if (dc->d == d && dc->idle)
 			give_job(dc);
 	size_t want = d->queued < cfg->dest_concurrency ? d->queued : cfg->dest_concurrency;
-	while (d->active < want &&
+	while (d->active < want && now >= ds->short_until &&
 	       (ds->active < cfg->max_outbound || close_idle_elsewhere(ds, d)))
 		open_conn(d);
 }

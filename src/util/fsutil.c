@@ -167,3 +167,8 @@ int fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t m
 		return 0;
 	return errno == EACCES ? sync_filesystem_of(path) : -1;
 }
+
+bool fsutil_shortage(int err)
+{
+	return err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS;
+}

@@ -9,6 +9,7 @@
 #ifndef PETREL_UTIL_FSUTIL_H
 #define PETREL_UTIL_FSUTIL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -29,5 +30,9 @@ int fsutil_write_atomic(const char *path, const void *data, size_t len, mode_t m
 
 /* Writes all len bytes to fd, retrying short writes and EINTR. */
 int fsutil_write_all(int fd, const void *data, size_t len);
+
+/* Whether err says this process or host ran short of a resource
+ * (descriptors, memory, socket buffers): our trouble, not a peer's. */
+bool fsutil_shortage(int err);
 
 #endif

@@ -250,3 +250,71 @@ def test_delete_while_delivering_is_not_a_use_after_free():
         assert under_way not in ok(d, "queue") and waiting not in ok(d, "queue")
         log = d.run_log()
         assert "%s: to=" % waiting not in log, log
+
+
+def fill(d, n, rcpt, sessions=8):
+    """Queues n one-recipient messages over a few parallel sessions."""
+    import threading
+    errors = []
+
+    def one_session(count):
+        try:
+            with smtplib.SMTP("127.0.0.1", d.port, timeout=60) as s:
+                s.ehlo("client.example")
+                for _ in range(count):
+                    s.sendmail("s@example.org", [rcpt], b"Subject: many\r\n\r\nbody\r\n")
+        except Exception as e:  # reported below, in the test's thread
+            errors.append(e)
+    threads = [threading.Thread(target=one_session, args=(n // sessions,))
+               for _ in range(sessions)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+
+
+def banner_answered(d):
+    with socket.create_connection(("127.0.0.1", d.port), timeout=30) as s:
+        return s.recv(512).startswith(b"220")
+
+
+def test_flush_with_thousands_queued_never_exhausts_descriptors():
+    """Thousands of deferred messages made due at once by petrel flush, under
+    a low descriptor limit: a job used to hold a descriptor of its own, so
+    the limit was hit, the local EMFILE was blamed on the destination
+    ("unreachable") and logged once per message. Now jobs are capped and
+    share one descriptor per spool segment."""
+    import resource
+    from postfix import SmtpSink
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+    n = 2000
+    with SmtpSink(soft_reject=("RCPT",)) as sink:
+        port = sink.port
+        # More connections allowed than there are descriptors: some
+        # connects fail with EMFILE, which must hold mail back briefly,
+        # never make the destination "unreachable".
+        d = Petrel({"route": "remote.test 127.0.0.1:%d" % port,
+                    "dest-concurrency": "100", "max-outbound": "100",
+                    "retry-initial": "1h", "retry-max": "1h"}, preexec=low_limit)
+        with d:
+            fill(d, n, "bob@remote.test")
+            harness.wait_for(lambda: d.run_log().count("status=deferred") >= n, timeout=300,
+                             what="every message tried once")
+            ok(d, "flush")
+            harness.wait_for(lambda: d.run_log().count("status=deferred") >= 2 * n,
+                             timeout=300, what="every message tried again after the flush")
+            assert banner_answered(d)
+            log = d.run_log()
+            assert "unreachable" not in log, log[-3000:]
+            assert "cannot open a queued message" not in log, log[-3000:]
+            # A line for each message queued and each attempt, a few more.
+            assert log.count("\n") < 3 * n + 200, log.count("\n")
+            sink.stop()
+            with SmtpSink(port=port) as accepting:
+                ok(d, "flush")
+                accepting.wait_messages(n, timeout=300)
+                harness.wait_for(lambda: "Mail queue is empty" in ok(d, "queue"),
+                                 timeout=120, what="an empty queue")
