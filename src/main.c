@@ -90,11 +90,6 @@ static int show_config(const char *path, bool all)
 	return 0;
 }
 
-static void pickup_queued(void *arg, const char *id)
-{
-	scheduler_enqueue(arg, id);
-}
-
 static void on_log_flush(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -234,6 +229,8 @@ static bool start(struct daemon *dm)
 	if (!(srv->sched = scheduler_new(srv->base, srv->spool, cfg)) ||
 	    !(srv->senders = sender_check_new(srv->base, &cfg->dns_servers)))
 		return false;
+	/* Mail flows one way: the spool announces, the scheduler decides. */
+	spool_set_listener(srv->spool, scheduler_on_durable, srv->sched);
 	dm->spool_ev = event_new(srv->base, spool_notify_fd(srv->spool), EV_READ | EV_PERSIST,
 				 on_spool, srv->spool);
 	event_add(dm->spool_ev, NULL);
@@ -241,7 +238,7 @@ static bool start(struct daemon *dm)
 	dm->sigs[1] = add_signal(srv, SIGINT, on_stop_signal);
 	dm->sigs[2] = add_signal(srv, SIGHUP, on_hup);
 	srv->drain = event_new(srv->base, -1, EV_PERSIST, on_drain, srv);
-	return (srv->pickup = pickup_start(srv->base, srv->spool, cfg, pickup_queued, srv->sched)) &&
+	return (srv->pickup = pickup_start(srv->base, srv->spool, cfg, NULL, NULL)) &&
 	       (dm->ctl = control_start(srv->base, srv->spool, srv->sched, srv->pickup, cfg)) &&
 	       (!cfg->metrics_listen ||
 		(dm->metrics = metrics_http_start(srv->base, cfg, srv->spool)));

@@ -63,6 +63,8 @@ struct spool {
 	uint64_t log_bytes, live_bytes;
 	size_t reloc_inflight;
 	uint64_t relocated;
+	spool_listener_fn listener;
+	void *listener_arg;
 };
 
 static struct smsg *to_smsg(struct spool_msg *m)
@@ -481,6 +483,7 @@ static void finish_relocation(struct spool *sp, struct smsg *s, const struct wre
 static void complete(struct spool *sp, struct wreq *r)
 {
 	struct smsg *s = r->msg ? to_smsg(r->msg) : NULL;
+	const struct smsg *announce = NULL;
 	if (!r->err && r->kind != WREQ_UNLINK)
 		seg_note(sp, r->seg, r->off + r->rec.len);
 	switch (r->kind) {
@@ -490,6 +493,7 @@ static void complete(struct spool *sp, struct wreq *r)
 			s->m.body_off = r->off + r->body_rel;
 			idx_insert(sp, s);
 			seg_account(sp, s, +1);
+			announce = s;
 		} else if (s) {
 			msg_free(s);
 		}
@@ -513,6 +517,8 @@ static void complete(struct spool *sp, struct wreq *r)
 		s->pending--;
 	if (r->done)
 		r->done(r->arg, r->err);
+	if (announce && sp->listener)
+		sp->listener(sp->listener_arg, announce->m.id);
 	/* While closing, callbacks may complete requests re-entrantly: the
 	 * messages are then freed by spool_close, not here. */
 	if (s && s->pending == 0 && finished(s) && !sp->closing) {
@@ -883,6 +889,12 @@ void spool_close(struct spool *sp)
 int spool_notify_fd(const struct spool *sp)
 {
 	return sp->w.notify_fd;
+}
+
+void spool_set_listener(struct spool *sp, spool_listener_fn fn, void *arg)
+{
+	sp->listener = fn;
+	sp->listener_arg = arg;
 }
 
 void spool_set_segment_max(struct spool *sp, uint64_t bytes)

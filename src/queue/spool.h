@@ -116,6 +116,13 @@ void spool_dispatch(struct spool *sp);
  * (record over 1 GiB). */
 void spool_submit(struct spool *sp, const struct spool_new_msg *m, spool_done_fn done, void *arg);
 
+/* The one party told of every new message once it is durable and in the
+ * index (the scheduler): listener(arg, id) runs in the loop thread right
+ * after the submitter's own callback. Whoever submits - SMTP, pickup,
+ * bounces - need not know who delivers. */
+typedef void (*spool_listener_fn)(void *arg, const char *id);
+void spool_set_listener(struct spool *sp, spool_listener_fn fn, void *arg);
+
 /* Records the new state (and attempts, next_try, error, warned) of
  * recipient i of msg. The index is updated when durable, then done runs.
  * When every recipient is final the message leaves the index and is freed

@@ -207,11 +207,6 @@ static void outcome_recorded(void *arg, int err)
 		finish_job(j->owner, j);
 }
 
-static void bounce_queued(void *arg, const char *id)
-{
-	scheduler_enqueue(arg, id);
-}
-
 /* One line per recipient and attempt, Postfix-style, greppable by queue ID. */
 static void log_outcome(const struct job *j, const struct spool_msg *m, const struct job_rcpt *r,
 			const char *status)
@@ -373,7 +368,7 @@ static void job_done(void *owner, struct job *j)
 	for (size_t k = 0; k < 3; k++) {
 		if (reps.n[k])
 			bounce_send(sch->sp, sch->cfg, m, (enum report_action)k, reps.r[k],
-				    reps.n[k], bounce_queued, sch);
+				    reps.n[k], NULL, NULL);
 		free(reps.r[k]);
 	}
 	j->updates_pending = 1; /* held until every update is issued */
@@ -519,8 +514,9 @@ static void learn(struct scheduler *sch, const struct spool_msg *m)
 	reschedule(sch, e);
 }
 
-void scheduler_enqueue(struct scheduler *sch, const char *queue_id)
+void scheduler_on_durable(void *arg, const char *queue_id)
 {
+	struct scheduler *sch = arg;
 	const struct spool_msg *m = spool_find(sch->sp, queue_id);
 	if (m && !sch->stopping) {
 		learn(sch, m);

@@ -1,6 +1,6 @@
 /*
  * scheduler - decides what to deliver when. A message enters when the spool
- * has made it durable (scheduler_enqueue) or when it was recovered at
+ * has made it durable (scheduler_on_durable) or when it was recovered at
  * start-up (scheduler_start); every recipient still pending whose retry time
  * has come is handed to its delivery agent, off the loop thread; each
  * outcome is made durable in the spool before the recipient counts as done
@@ -39,8 +39,9 @@ void scheduler_free(struct scheduler *sch);
 void scheduler_set_config(struct scheduler *sch, const struct config *cfg);
 /* Looks at every message in the spool index (after recovery). */
 void scheduler_start(struct scheduler *sch);
-/* A new message is durable: deliver what is due now. */
-void scheduler_enqueue(struct scheduler *sch, const char *queue_id);
+/* The spool's listener (spool_set_listener): a new message is durable;
+ * deliver what is due now. */
+void scheduler_on_durable(void *sch, const char *queue_id);
 /* No delivery is running or waiting to be recorded. */
 bool scheduler_idle(const struct scheduler *sch);
 

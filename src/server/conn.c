@@ -25,7 +25,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "schedule/scheduler.h"
 #include "auth/ratelimit.h"
 #include "server/auth_check.h"
 #include "server/policy.h"
@@ -221,7 +220,6 @@ static void committed(void *arg, int err)
 		log_info("%s: client=[%s], helo=<%s>, from=<%s>, size=%zu, nrcpt=%zu, status=queued",
 			 c->qid, c->peer_text, session_helo(c->sess), env->sender,
 			 session_body(c->sess)->len, env->rcpt_addr.n);
-		scheduler_enqueue(c->srv->sched, c->qid);
 		metrics_received(false, session_body(c->sess)->len);
 		if (c->srv->msg_rate)
 			ratelimit_fail(c->srv->msg_rate, c->peer_text, time(NULL));
