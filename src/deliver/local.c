@@ -11,6 +11,23 @@
 #include "smtp/headers.h"
 #include "util/buf.h"
 #include "util/strlist.h"
+#include "util/workq.h"
+
+struct local_agent {
+	struct agent a;
+	const struct config *cfg;
+	struct workq *wq;
+	struct event *wq_ev;
+	agent_done_fn done;
+	void *owner;
+};
+
+/* One job in a worker: the config it began under, maybe retired since. */
+struct local_ctx {
+	struct local_agent *la;
+	const struct config *cfg;
+	struct job *job;
+};
 
 char *local_mailbox_of(const struct config *cfg, const char *addr)
 {
@@ -161,7 +178,7 @@ static void deliver_lmtp(struct local_ctx *lc)
 	free(idx);
 }
 
-void local_run(void *arg)
+static void local_run(void *arg)
 {
 	struct local_ctx *lc = arg;
 	refuse_loops(lc);
@@ -172,4 +189,82 @@ void local_run(void *arg)
 	for (size_t i = 0; i < lc->job->n; i++)
 		if (deliverable(lc->cfg, &lc->job->r[i]))
 			deliver_maildir(lc, i);
+}
+
+static void local_done(void *arg)
+{
+	struct local_ctx *lc = arg;
+	struct local_agent *la = lc->la;
+	struct job *j = lc->job;
+	config_free(lc->cfg);
+	free(lc);
+	la->done(la->owner, j);
+}
+
+static void local_submit(struct agent *a, struct job *j)
+{
+	struct local_agent *la = (struct local_agent *)a;
+	struct local_ctx *lc = xcalloc(1, sizeof *lc);
+	lc->la = la;
+	lc->cfg = config_ref(la->cfg);
+	lc->job = j;
+	j->local = true;
+	snprintf(j->relay, sizeof j->relay, "local");
+	workq_submit(la->wq, local_run, local_done, lc);
+}
+
+static void local_set_config(struct agent *a, const struct config *cfg)
+{
+	config_replace(&((struct local_agent *)a)->cfg, cfg);
+}
+
+/* No backoff, no queue of its own: the workers take jobs as they come. */
+static void local_flush(struct agent *a)
+{
+	(void)a;
+}
+
+static void local_cancel(struct agent *a, const char *id)
+{
+	(void)a;
+	(void)id;
+}
+
+/* Deliveries under way and queued finish and are handed back. */
+static void local_stop(struct agent *a)
+{
+	struct local_agent *la = (struct local_agent *)a;
+	workq_free(la->wq);
+	event_free(la->wq_ev);
+	config_free(la->cfg);
+	free(la);
+}
+
+static const struct agent_ops local_ops = {
+	local_submit, local_set_config, local_flush, local_cancel, local_stop,
+};
+
+static void on_workq(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct local_agent *la = arg;
+	workq_dispatch(la->wq);
+}
+
+struct agent *local_agent_new(struct event_base *base, const struct config *cfg,
+			      agent_done_fn done, void *owner)
+{
+	struct workq *wq = workq_new(cfg->delivery_workers);
+	if (!wq)
+		return NULL;
+	struct local_agent *la = xcalloc(1, sizeof *la);
+	la->a.ops = &local_ops;
+	la->cfg = config_ref(cfg);
+	la->wq = wq;
+	la->done = done;
+	la->owner = owner;
+	la->wq_ev = event_new(base, workq_notify_fd(wq), EV_READ | EV_PERSIST, on_workq, la);
+	event_add(la->wq_ev, NULL);
+	return &la->a;
 }

@@ -4,24 +4,25 @@
  * in one transaction, each recipient getting the server's own reply. A
  * recipient the message already names in a Delivered-To: field is not
  * delivered again but returned (5.4.6): the mail has come back in a loop.
- * local_run() runs in a worker thread: blocking I/O, the body read with
- * pread() through the job's pinned view of the spool, touching no shared
- * state.
+ * Jobs run in the agent's worker threads, so fsyncs never stall the loop:
+ * blocking I/O, the body read with pread() through the job's pinned view
+ * of the spool, touching no shared state; outcomes are handed back in the
+ * loop thread.
  */
 #ifndef PETREL_DELIVER_LOCAL_H
 #define PETREL_DELIVER_LOCAL_H
 
-#include "config/config.h"
-#include "deliver/job.h"
+#include <event2/event.h>
 
-struct local_ctx {
-	const struct config *cfg;
-	struct job *job;
-};
+#include "config/config.h"
+#include "deliver/agent.h"
 
 /* The local mailbox name for addr when its domain is ours, else NULL. */
 char *local_mailbox_of(const struct config *cfg, const char *addr);
-/* Worker thread: delivers every recipient of ctx->job. */
-void local_run(void *ctx);
+/* The local agent (deliver/agent.h): delivery-workers threads; NULL when
+ * they cannot start. A job's recipients carry their mailbox (job_add's
+ * user). */
+struct agent *local_agent_new(struct event_base *base, const struct config *cfg,
+			      agent_done_fn done, void *owner);
 
 #endif

@@ -11,15 +11,15 @@
 #include <time.h>
 
 #include "bounce/bounce.h"
-#include "deliver/local.h"
-#include "dns/resolver.h"
-#include "schedule/dest.h"
-#include "schedule/timetable.h"
+#include "deliver/agent.h"
 #include "deliver/job.h"
+#include "deliver/local.h"
+#include "deliver/remote.h"
+#include "schedule/timetable.h"
+#include "util/backoff.h"
 #include "util/dsn.h"
 #include "util/log.h"
 #include "util/metrics.h"
-#include "util/workq.h"
 
 /* How long a job that found us short of a local resource (descriptors,
  * memory) waits before its message is tried again: briefly, since the
@@ -30,26 +30,16 @@ struct scheduler {
 	struct event_base *base;
 	struct spool *sp;
 	const struct config *cfg;
-	struct workq *wq;
-	struct event *wq_ev;
 	struct event *tick;
 	struct event *kick;  /* runs what is due soon, outside any callback */
-	struct dns_resolver *dns;
-	struct dests *dests;
+	struct agent *local;
+	struct agent *remote;
 	struct timetable *tt;
 	unsigned running;   /* jobs whose outcomes are not all durable yet */
 	unsigned flushes;   /* petrel flush requests so far */
 	bool stopping;
 	struct log_repeat local_short;
 };
-
-unsigned scheduler_backoff(unsigned initial, unsigned max, uint32_t attempts)
-{
-	uint64_t d = initial ? initial : 1;
-	for (uint32_t i = 1; i < attempts && d < max; i++)
-		d *= 2;
-	return d > max ? max : (unsigned)d;
-}
 
 /* Only the recipient's durable mark and the time of this outcome count:
  * neither where the retry grid puts the attempts nor how long one took can
@@ -62,14 +52,6 @@ bool scheduler_warn_due(const struct spool_rcpt *rc, int64_t arrival, unsigned w
 
 static void job_done(void *owner, struct job *j);
 static void run_due(struct scheduler *sch);
-
-static void on_workq(evutil_socket_t fd, short what, void *arg)
-{
-	(void)fd;
-	(void)what;
-	struct scheduler *sch = arg;
-	workq_dispatch(sch->wq);
-}
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
@@ -95,19 +77,16 @@ struct scheduler *scheduler_new(struct event_base *base, struct spool *sp,
 	sch->base = base;
 	sch->sp = sp;
 	sch->cfg = config_ref(cfg);
-	sch->wq = workq_new(cfg->delivery_workers);
-	sch->dns = dns_new(base, &cfg->dns_servers, 2000, 2);
-	if (!sch->wq || !sch->dns) {
-		workq_free(sch->wq);
-		dns_free(sch->dns);
+	sch->local = local_agent_new(base, cfg, job_done, sch);
+	sch->remote = remote_agent_new(base, cfg, job_done, sch);
+	if (!sch->local || !sch->remote) {
+		agent_stop(sch->local);
+		agent_stop(sch->remote);
 		config_free(sch->cfg);
 		free(sch);
 		return NULL;
 	}
 	sch->tt = tt_new();
-	sch->dests = dests_new(base, cfg, sch->dns, job_done, sch);
-	sch->wq_ev = event_new(base, workq_notify_fd(sch->wq), EV_READ | EV_PERSIST, on_workq, sch);
-	event_add(sch->wq_ev, NULL);
 	sch->tick = event_new(base, -1, EV_PERSIST, on_tick, sch);
 	sch->kick = evtimer_new(base, on_tick, sch);
 	struct timeval one = {1, 0};
@@ -122,12 +101,10 @@ void scheduler_stop(struct scheduler *sch)
 	event_del(sch->kick);
 	/* Local deliveries that happened get recorded; remote ones in flight are
 	 * dropped unrecorded: their recipients stay pending and are tried again. */
-	workq_free(sch->wq);
-	sch->wq = NULL;
-	dns_free(sch->dns);
-	sch->dns = NULL;
-	dests_free(sch->dests);
-	sch->dests = NULL;
+	agent_stop(sch->local);
+	sch->local = NULL;
+	agent_stop(sch->remote);
+	sch->remote = NULL;
 }
 
 void scheduler_free(struct scheduler *sch)
@@ -138,7 +115,6 @@ void scheduler_free(struct scheduler *sch)
 		scheduler_stop(sch);
 	event_free(sch->tick);
 	event_free(sch->kick);
-	event_free(sch->wq_ev);
 	tt_free(sch->tt);
 	config_free(sch->cfg);
 	free(sch);
@@ -147,7 +123,8 @@ void scheduler_free(struct scheduler *sch)
 void scheduler_set_config(struct scheduler *sch, const struct config *cfg)
 {
 	config_replace(&sch->cfg, cfg);
-	dests_set_config(sch->dests, cfg);
+	agent_set_config(sch->local, cfg);
+	agent_set_config(sch->remote, cfg);
 	kick(sch); /* max-jobs may have grown */
 }
 
@@ -247,7 +224,7 @@ static enum rcpt_state decide(struct scheduler *sch, struct job *j, const struct
 		log_outcome(j, m, r, "expired");
 		return RCPT_BOUNCED;
 	}
-	*next = now + scheduler_backoff(cfg->retry_initial, cfg->retry_max, rc->attempts + 1);
+	*next = now + backoff_delay(cfg->retry_initial, cfg->retry_max, rc->attempts + 1);
 	*warn = scheduler_warn_due(rc, m->arrival, cfg->warn_after, now);
 	rep->action = REPORT_DELAYED;
 	log_outcome(j, m, r, "deferred");
@@ -387,15 +364,6 @@ static void job_done(void *owner, struct job *j)
 		finish_job(sch, j);
 }
 
-static void local_done(void *arg)
-{
-	struct local_ctx *lc = arg;
-	struct job *j = lc->job;
-	config_free(lc->cfg);
-	free(lc);
-	job_done(j->owner, j);
-}
-
 /* A job for msg, counted as under way for its entry; NULL (logged once per
  * shortage, the message held back briefly) when its body cannot be opened. */
 static struct job *new_job(struct scheduler *sch, struct tt_entry *e, const struct spool_msg *msg)
@@ -412,16 +380,6 @@ static struct job *new_job(struct scheduler *sch, struct tt_entry *e, const stru
 	e->inflight++;
 	sch->running++;
 	return j;
-}
-
-static void start_local(struct scheduler *sch, struct job *j)
-{
-	struct local_ctx *lc = xcalloc(1, sizeof *lc);
-	lc->cfg = config_ref(sch->cfg); /* read in the worker, maybe after a reload */
-	lc->job = j;
-	j->local = true;
-	snprintf(j->relay, sizeof j->relay, "local");
-	workq_submit(sch->wq, local_run, local_done, lc);
 }
 
 /* Whether recipient i is to be tried now (all: flushed or released). */
@@ -464,7 +422,7 @@ static void start_remote(struct scheduler *sch, struct tt_entry *e, const struct
 			if (od && strcasecmp(od, dom) == 0)
 				job_add(j, m, k, NULL);
 		}
-		dests_submit(sch->dests, dom + 1, j);
+		agent_submit(sch->remote, j);
 	}
 }
 
@@ -487,7 +445,7 @@ static void try_start(struct scheduler *sch, struct tt_entry *e, int64_t now)
 			free(user);
 		}
 		if (local)
-			start_local(sch, local);
+			agent_submit(sch->local, local);
 		start_remote(sch, e, m, all, now);
 	}
 	reschedule(sch, e);
@@ -535,7 +493,8 @@ void scheduler_flush(struct scheduler *sch)
 {
 	sch->flushes++;
 	tt_flush(sch->tt);
-	dests_flush(sch->dests);
+	agent_flush(sch->local);
+	agent_flush(sch->remote);
 	run_due(sch);
 }
 
@@ -545,12 +504,6 @@ static void admin_recorded(void *arg, int err)
 		log_error("%s: could not record an administrative change: %s", (char *)arg,
 			  strerror(err));
 	free(arg);
-}
-
-/* A queued job of a deleted message, taken back unstarted. */
-static void job_cancelled(void *owner, struct job *j)
-{
-	finish_job(owner, j);
 }
 
 int scheduler_delete(struct scheduler *sch, const char *id)
@@ -571,9 +524,11 @@ int scheduler_delete(struct scheduler *sch, const char *id)
 	if (!e)
 		return 0;
 	e->deleted = true;
-	if (e->inflight)
-		dests_cancel(sch->dests, id, job_cancelled); /* the last one forgets e */
-	else
+	if (e->inflight) {
+		/* Jobs not started come back at once; the last one back forgets e. */
+		agent_cancel(sch->local, id);
+		agent_cancel(sch->remote, id);
+	} else
 		tt_remove(sch->tt, e);
 	return 0;
 }

@@ -54,10 +54,6 @@ int scheduler_delete(struct scheduler *sch, const char *id);
 /* Holds (no delivery attempts) or releases a message; 0, or ENOENT. */
 int scheduler_hold(struct scheduler *sch, const char *id, bool hold);
 
-/* Seconds to wait after the n-th failed attempt (n >= 1): initial * 2^(n-1),
- * capped at max. Pure, for the unit tests. */
-unsigned scheduler_backoff(unsigned initial, unsigned max, uint32_t attempts);
-
 /* Whether a deferral of rc decided at now calls for the delay warning: now
  * is at least warn_after seconds past arrival and none was sent yet. Pure,
  * for the unit tests. */

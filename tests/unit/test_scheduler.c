@@ -11,16 +11,17 @@
 #include <string.h>
 
 #include "schedule/scheduler.h"
+#include "util/backoff.h"
 
 static void test_backoff_doubles_up_to_the_cap(void **state)
 {
 	(void)state;
-	assert_int_equal(scheduler_backoff(60, 900, 1), 60);
-	assert_int_equal(scheduler_backoff(60, 900, 2), 120);
-	assert_int_equal(scheduler_backoff(60, 900, 4), 480);
-	assert_int_equal(scheduler_backoff(60, 900, 5), 900);
-	assert_int_equal(scheduler_backoff(60, 900, 4000000000u), 900);
-	assert_int_equal(scheduler_backoff(3, 3, 7), 3);
+	assert_int_equal(backoff_delay(60, 900, 1), 60);
+	assert_int_equal(backoff_delay(60, 900, 2), 120);
+	assert_int_equal(backoff_delay(60, 900, 4), 480);
+	assert_int_equal(backoff_delay(60, 900, 5), 900);
+	assert_int_equal(backoff_delay(60, 900, 4000000000u), 900);
+	assert_int_equal(backoff_delay(3, 3, 7), 3);
 }
 
 #define ARRIVAL 1000000
@@ -69,7 +70,7 @@ static unsigned replay_warnings(const struct replay *r, int64_t *first_warn, int
 		if (!*due && now - ARRIVAL >= (int64_t)r->warn_after)
 			*due = now;
 		rc.attempts++;
-		rc.next_try = now + scheduler_backoff(r->initial, r->max, rc.attempts);
+		rc.next_try = now + backoff_delay(r->initial, r->max, rc.attempts);
 		if (r->flush_after && k + 1 == r->flush_after)
 			rc.next_try = 0;
 		int64_t tick = rc.next_try > now ? rc.next_try : now;

@@ -1,5 +1,6 @@
-/* dest - outbound destinations, their queues and connections; see dest.h. */
-#include "schedule/dest.h"
+/* remote - the remote delivery agent: destinations, their queues and
+ * connections; see remote.h. */
+#include "deliver/remote.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +9,7 @@
 #include <time.h>
 
 #include "deliver/smtp_conn.h"
-#include "schedule/scheduler.h"
+#include "util/backoff.h"
 #include "util/log.h"
 
 #define MX_CACHE_SECONDS 60
@@ -20,6 +21,11 @@
 /* After a connect failed for want of a local resource, no new connection
  * is opened for this long; those open go on working through the queues. */
 #define SHORTAGE_PAUSE_SECONDS 1
+/* A destination with nothing queued, no connection and no backoff in force
+ * is forgotten after this long unused (its cached route with it), so the
+ * table holds the destinations in use, not every domain ever mailed. */
+#define DEST_EXPIRE_SECONDS 300
+#define DEST_TAB_MIN 256
 
 struct dest {
 	struct dests *ds;
@@ -33,8 +39,9 @@ struct dest {
 	int64_t mx_until;
 	int64_t dead_until;      /* unreachable: defer without trying until then */
 	unsigned failures;
+	int64_t last_used;
 	char reason[1024];
-	struct dest *next;
+	struct dest *hnext;      /* hash chain */
 };
 
 struct dconn {
@@ -53,13 +60,16 @@ struct dconn {
 };
 
 struct dests {
+	struct agent a;
 	struct event_base *base;
 	const struct config *cfg;
 	struct dns_resolver *dns;
 	SSL_CTX *tls;
-	dest_done_fn done;
+	agent_done_fn done;
 	void *owner;
-	struct dest *all;
+	struct dest **tab;       /* hashed by domain, case-insensitively */
+	size_t tabsz, ndests;
+	struct event *expire;    /* forgets destinations long unused */
 	struct dconn *conns;
 	unsigned active;
 	int64_t short_until;     /* a local shortage: open no connection before */
@@ -68,31 +78,87 @@ struct dests {
 
 static void pump(struct dest *d);
 
-struct dests *dests_new(struct event_base *base, const struct config *cfg,
-			struct dns_resolver *dns, dest_done_fn done, void *owner)
+static size_t hash_domain(const char *domain, size_t tabsz)
 {
-	struct dests *ds = xcalloc(1, sizeof *ds);
-	ds->base = base;
-	ds->cfg = config_ref(cfg);
-	ds->dns = dns;
-	ds->done = done;
-	ds->owner = owner;
-	ds->tls = smtp_conn_tls_context();
-	strlist_add(&ds->self, cfg->hostname);
-	return ds;
+	uint64_t h = 1469598103934665603u;
+	for (const char *p = domain; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		h = (h ^ (c >= 'A' && c <= 'Z' ? c + 32u : c)) * 1099511628211u;
+	}
+	return (size_t)(h & (tabsz - 1));
+}
+
+static void grow_tab(struct dests *ds)
+{
+	size_t nsz = ds->tabsz * 2;
+	struct dest **nt = xcalloc(nsz, sizeof *nt);
+	for (size_t i = 0; i < ds->tabsz; i++) {
+		while (ds->tab[i]) {
+			struct dest *d = ds->tab[i];
+			ds->tab[i] = d->hnext;
+			size_t h = hash_domain(d->domain, nsz);
+			d->hnext = nt[h];
+			nt[h] = d;
+		}
+	}
+	free(ds->tab);
+	ds->tab = nt;
+	ds->tabsz = nsz;
 }
 
 static struct dest *find_dest(struct dests *ds, const char *domain)
 {
-	for (struct dest *d = ds->all; d; d = d->next)
-		if (strcasecmp(d->domain, domain) == 0)
-			return d;
-	struct dest *d = xcalloc(1, sizeof *d);
+	struct dest *d = ds->tab[hash_domain(domain, ds->tabsz)];
+	while (d && strcasecmp(d->domain, domain) != 0)
+		d = d->hnext;
+	if (d)
+		return d;
+	if (ds->ndests + 1 > ds->tabsz)
+		grow_tab(ds);
+	d = xcalloc(1, sizeof *d);
 	d->ds = ds;
 	d->domain = xstrdup(domain);
-	d->next = ds->all;
-	ds->all = d;
+	size_t h = hash_domain(domain, ds->tabsz);
+	d->hnext = ds->tab[h];
+	ds->tab[h] = d;
+	ds->ndests++;
 	return d;
+}
+
+static void dest_free(struct dest *d)
+{
+	mx_list_free(&d->mx);
+	free(d->domain);
+	free(d);
+}
+
+/* Unused for a while and holding nothing: no job, no connection, no lookup
+ * under way (whose callback has d), no backoff to remember. */
+static bool expired(const struct dest *d, int64_t now)
+{
+	return !d->queued && !d->active && !d->resolving && d->dead_until <= now &&
+	       d->last_used + DEST_EXPIRE_SECONDS <= now;
+}
+
+static void on_expire(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct dests *ds = arg;
+	int64_t now = time(NULL);
+	for (size_t i = 0; i < ds->tabsz; i++) {
+		struct dest **pp = &ds->tab[i];
+		while (*pp) {
+			struct dest *d = *pp;
+			if (!expired(d, now)) {
+				pp = &d->hnext;
+				continue;
+			}
+			*pp = d->hnext;
+			ds->ndests--;
+			dest_free(d);
+		}
+	}
 }
 
 static struct job *pop(struct dest *d)
@@ -123,7 +189,7 @@ static void mark_dead(struct dest *d, const char *reason)
 {
 	const struct config *cfg = d->ds->cfg;
 	d->failures++;
-	d->dead_until = time(NULL) + scheduler_backoff(cfg->retry_initial, cfg->retry_max,
+	d->dead_until = time(NULL) + backoff_delay(cfg->retry_initial, cfg->retry_max,
 						       d->failures);
 	snprintf(d->reason, sizeof d->reason, "%s", reason);
 	log_info("destination %s: unreachable (%s); deferring its mail for %lld s",
@@ -244,9 +310,10 @@ static void conn_gone(struct dconn *dc)
 	struct dests *ds = dc->d->ds;
 	conn_unlink(dc);
 	/* A freed slot may let another destination go. */
-	for (struct dest *d = ds->all; d; d = d->next)
-		if (d->queued)
-			pump(d);
+	for (size_t i = 0; i < ds->tabsz; i++)
+		for (struct dest *d = ds->tab[i]; d; d = d->hnext)
+			if (d->queued)
+				pump(d);
 }
 
 static void start_txn(struct dconn *dc, struct job *j)
@@ -411,9 +478,13 @@ static void pump(struct dest *d)
 		open_conn(d);
 }
 
-void dests_submit(struct dests *ds, const char *domain, struct job *j)
+/* Queues j for its recipients' domain (all of j's recipients share it). */
+static void remote_submit(struct agent *a, struct job *j)
 {
-	struct dest *d = find_dest(ds, ds->cfg->relay_host ? "" : domain);
+	struct dests *ds = (struct dests *)a;
+	const char *at = strrchr(j->r[0].addr, '@');
+	struct dest *d = find_dest(ds, ds->cfg->relay_host || !at ? "" : at + 1);
+	d->last_used = time(NULL);
 	if (d->tail)
 		d->tail->next = j;
 	else
@@ -423,38 +494,53 @@ void dests_submit(struct dests *ds, const char *domain, struct job *j)
 	pump(d);
 }
 
-void dests_cancel(struct dests *ds, const char *id, void (*cancelled)(void *owner, struct job *j))
+/* Takes message id's jobs out of d's queue and hands them back. */
+static void cancel_in(struct dest *d, const char *id)
 {
-	for (struct dest *d = ds->all; d; d = d->next) {
-		struct job **pp = &d->head, *prev = NULL;
-		while (*pp) {
-			struct job *j = *pp;
-			if (strcmp(j->id, id) != 0) {
-				prev = j;
-				pp = &j->next;
-				continue;
-			}
-			*pp = j->next;
-			if (d->tail == j)
-				d->tail = prev;
-			d->queued--;
-			cancelled(ds->owner, j);
+	struct job **pp = &d->head, *prev = NULL;
+	while (*pp) {
+		struct job *j = *pp;
+		if (strcmp(j->id, id) != 0) {
+			prev = j;
+			pp = &j->next;
+			continue;
+		}
+		*pp = j->next;
+		if (d->tail == j)
+			d->tail = prev;
+		d->queued--;
+		d->ds->done(d->ds->owner, j);
+	}
+}
+
+static void remote_cancel(struct agent *a, const char *id)
+{
+	struct dests *ds = (struct dests *)a;
+	for (size_t i = 0; i < ds->tabsz; i++)
+		for (struct dest *d = ds->tab[i]; d; d = d->hnext)
+			cancel_in(d, id);
+}
+
+/* Forgets every destination's backoff and cached route. */
+static void remote_flush(struct agent *a)
+{
+	struct dests *ds = (struct dests *)a;
+	for (size_t i = 0; i < ds->tabsz; i++) {
+		for (struct dest *d = ds->tab[i]; d; d = d->hnext) {
+			d->dead_until = 0;
+			d->have_mx = false;
 		}
 	}
+	ds->short_until = 0;
 }
 
-void dests_flush(struct dests *ds)
+/* Closes every connection at once; jobs are freed unreported (their
+ * recipients stay pending in the spool and are tried after a restart). */
+static void remote_stop(struct agent *a)
 {
-	for (struct dest *d = ds->all; d; d = d->next) {
-		d->dead_until = 0;
-		d->have_mx = false;
-	}
-}
-
-void dests_free(struct dests *ds)
-{
-	if (!ds)
-		return;
+	struct dests *ds = (struct dests *)a;
+	/* First: a lookup it ends may still call back into the table. */
+	dns_free(ds->dns);
 	while (ds->conns) {
 		struct dconn *dc = ds->conns;
 		ds->conns = dc->next;
@@ -463,25 +549,55 @@ void dests_free(struct dests *ds)
 			job_free(dc->job);
 		conn_free(dc);
 	}
-	while (ds->all) {
-		struct dest *d = ds->all;
-		ds->all = d->next;
-		struct job *j;
-		while ((j = pop(d)))
-			job_free(j);
-		mx_list_free(&d->mx);
-		free(d->domain);
-		free(d);
+	for (size_t i = 0; i < ds->tabsz; i++) {
+		while (ds->tab[i]) {
+			struct dest *d = ds->tab[i];
+			ds->tab[i] = d->hnext;
+			struct job *j;
+			while ((j = pop(d)))
+				job_free(j);
+			dest_free(d);
+		}
 	}
+	free(ds->tab);
+	event_free(ds->expire);
 	strlist_free(&ds->self);
 	SSL_CTX_free(ds->tls);
 	config_free(ds->cfg);
 	free(ds);
 }
 
-void dests_set_config(struct dests *ds, const struct config *cfg)
+static void remote_set_config(struct agent *a, const struct config *cfg)
 {
+	struct dests *ds = (struct dests *)a;
 	config_replace(&ds->cfg, cfg);
 	strlist_free(&ds->self);
 	strlist_add(&ds->self, cfg->hostname);
+}
+
+static const struct agent_ops remote_ops = {
+	remote_submit, remote_set_config, remote_flush, remote_cancel, remote_stop,
+};
+
+struct agent *remote_agent_new(struct event_base *base, const struct config *cfg,
+			       agent_done_fn done, void *owner)
+{
+	struct dns_resolver *dns = dns_new(base, &cfg->dns_servers, 2000, 2);
+	if (!dns)
+		return NULL;
+	struct dests *ds = xcalloc(1, sizeof *ds);
+	ds->a.ops = &remote_ops;
+	ds->base = base;
+	ds->cfg = config_ref(cfg);
+	ds->dns = dns;
+	ds->done = done;
+	ds->owner = owner;
+	ds->tls = smtp_conn_tls_context();
+	ds->tabsz = DEST_TAB_MIN;
+	ds->tab = xcalloc(ds->tabsz, sizeof *ds->tab);
+	ds->expire = event_new(base, -1, EV_PERSIST, on_expire, ds);
+	const struct timeval minute = {60, 0};
+	event_add(ds->expire, &minute);
+	strlist_add(&ds->self, cfg->hostname);
+	return &ds->a;
 }
