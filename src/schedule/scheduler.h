@@ -1,14 +1,17 @@
 /*
  * scheduler - decides what to deliver when. A message enters when the spool
  * has made it durable (scheduler_on_durable) or when it was recovered at
- * start-up (scheduler_start); every recipient still pending whose retry time
- * has come is handed to its delivery agent, off the loop thread; each
- * outcome is made durable in the spool before the recipient counts as done
- * (spool invariant 3). Temporary failures are retried with exponential
- * backoff from retry-initial up to retry-max.
+ * start-up (scheduler_start) and is kept in the scheduler's own timetable
+ * (schedule/timetable.h) until it is done; every recipient still pending
+ * whose retry time has come is handed to its delivery agent, at most
+ * max-jobs jobs at once; each outcome is made durable in the spool before
+ * the recipient counts as done (spool invariant 3). Temporary failures are
+ * retried with exponential backoff from retry-initial up to retry-max.
  *
- * Local recipients go to the Maildir agent in a worker thread; remote ones,
- * one job per message and domain, to their destination (schedule/dest.c).
+ * Local recipients go to the local agent (deliver/local.c); remote ones,
+ * one job per message and domain, to the remote agent (deliver/remote.c).
+ * Jobs name their message by queue ID: an outcome for a message deleted or
+ * finished meanwhile is discarded.
  * Final failures and expiry (bounce-after) produce a bounce; the first
  * deferral at or past warn-after produces a delay warning (bounce/bounce.c),
  * once per recipient: the mark that it was sent is recorded with the
