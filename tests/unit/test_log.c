@@ -244,6 +244,43 @@ static void test_deferred_lines(void **state)
 	close(fd);
 }
 
+static size_t occurrences(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/* A storm of one error costs one line, then one with the count. */
+static void test_repeated_error_logged_once_with_a_count(void **state)
+{
+	(void)state;
+	char path[] = "/tmp/petrel-logtest-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	fflush(stderr);
+	int saved = dup(STDERR_FILENO);
+	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+
+	struct log_repeat lr = {0};
+	for (int i = 0; i < 1000; i++)
+		log_repeated(&lr, LOG_LVL_WARN, "short of %s", "descriptors");
+	assert_int_equal(occurrences(written(fd), "short of descriptors"), 1);
+	log_repeat_tick(&lr, time(NULL) + 1); /* the window is not over */
+	assert_int_equal(occurrences(written(fd), "short of descriptors"), 1);
+	log_repeat_tick(&lr, time(NULL) + LOG_REPEAT_WINDOW);
+	assert_non_null(strstr(written(fd), "warning: short of descriptors (999 more times in "));
+	log_repeated(&lr, LOG_LVL_WARN, "short of %s", "memory");
+	assert_int_equal(occurrences(written(fd), "short of memory"), 1);
+	assert_int_equal(occurrences(written(fd), "\n"), 3);
+
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -257,6 +294,7 @@ int main(void)
 		cmocka_unit_test(test_line_escapes_message),
 		cmocka_unit_test(test_line_bounded),
 		cmocka_unit_test(test_deferred_lines),
+		cmocka_unit_test(test_repeated_error_logged_once_with_a_count),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -315,6 +315,40 @@ static void test_reclaim_oldest_first(void **state)
 	assert_int_equal(count_files(fx, "log", "0000000000000008.seg"), 1);
 }
 
+/* A body opened for a delivery pins its segment: the message finishing (or
+ * being deleted) meanwhile does not close or remove the file under the
+ * reader; closing the body lets reclamation take it. */
+static void test_open_body_pins_its_segment(void **state)
+{
+	struct fixture *fx = *state;
+	char p[QUEUE_ID_LEN + 1], x[QUEUE_ID_LEN + 1];
+	char seg1[PATH_MAX];
+	seg_file(fx, 1, seg1, sizeof seg1);
+	spool_set_segment_max(fx->sp, 1); /* a new segment for every batch */
+	submit(fx->sp, p, 1, 300, 7);
+	wait_all(fx->sp);
+	struct spool_body body;
+	assert_int_equal(spool_body_open(fx->sp, spool_find(fx->sp, p), &body), 0);
+	assert_int_equal(body.len, 300);
+	update(fx->sp, p, 0, RCPT_DELETED, 0, 0, "deleted");
+	wait_all(fx->sp);
+	assert_null(spool_find(fx->sp, p));
+	for (unsigned i = 0; i < 2; i++) {
+		submit(fx->sp, x, 1, 10, i);
+		wait_all(fx->sp);
+	}
+	char want[300], got[300];
+	fill_body(want, sizeof want, 7);
+	assert_int_equal(pread(body.fd, got, sizeof got, (off_t)body.off), 300);
+	assert_memory_equal(got, want, sizeof want);
+	spool_body_close(fx->sp, &body);
+	assert_int_equal(body.fd, -1);
+	submit(fx->sp, x, 1, 10, 9); /* a dispatch: reclamation runs */
+	wait_all(fx->sp);
+	reopen(fx); /* the writer finishes the removals before closing */
+	assert_int_equal(access(seg1, F_OK), -1);
+}
+
 /* A long-lived message is rewritten out of the oldest segment so the log
  * does not grow behind it. */
 static void test_relocation(void **state)
@@ -944,6 +978,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_submit_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_and_reopen, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reclaim_oldest_first, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_open_body_pins_its_segment, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_relocation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dsn_fields_survive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hold_and_release, setup, teardown),
