@@ -430,6 +430,7 @@ static void start_remote(struct scheduler *sch, struct tt_entry *e, const struct
 static void try_start(struct scheduler *sch, struct tt_entry *e, int64_t now)
 {
 	const struct spool_msg *m = spool_find(sch->sp, e->id);
+	unsigned out = e->inflight;
 	if (m && !e->held && !e->deleted && now >= e->not_before) {
 		bool all = e->due_all;
 		e->due_all = false;
@@ -448,6 +449,10 @@ static void try_start(struct scheduler *sch, struct tt_entry *e, int64_t now)
 			agent_submit(sch->local, local);
 		start_remote(sch, e, m, all, now);
 	}
+	/* Due yet nothing to start (a recipient no agent takes): not again
+	 * this second, so run_due cannot spin on it. */
+	if (e->inflight == out && e->not_before <= now)
+		e->not_before = now + 1;
 	reschedule(sch, e);
 }
 
