@@ -175,11 +175,21 @@ static void finish_job(struct scheduler *sch, struct job *j)
 	kick(sch);
 }
 
+/* A spool write that failed (ENOSPC, EIO) leaves the recipient as it was,
+ * due: held back briefly, so a full disk is not met by a delivery loop, and
+ * logged once for however many outcomes it costs. */
 static void outcome_recorded(void *arg, int err)
 {
 	struct job *j = arg;
-	if (err)
-		log_error("%s: could not record a delivery outcome: %s", j->id, strerror(err));
+	struct scheduler *sch = j->owner;
+	if (err) {
+		struct tt_entry *e = tt_get(sch->tt, j->id);
+		if (e)
+			e->not_before = time(NULL) + LOCAL_RETRY_SECONDS;
+		log_repeated(&sch->local_short, LOG_LVL_ERROR,
+			     "could not record delivery outcomes: %s; retrying in %d s", strerror(err),
+			     LOCAL_RETRY_SECONDS);
+	}
 	if (--j->updates_pending == 0)
 		finish_job(j->owner, j);
 }
