@@ -231,7 +231,7 @@ def test_delete_while_delivering_is_not_a_use_after_free():
     from postfix import SmtpSink
     # No PIPELINING: smtp-sink answers a pipelined RCPT behind a delayed MAIL
     # with 503.
-    with SmtpSink(delays=("MAIL:4",), extra_args=["-p"]) as sink, \
+    with SmtpSink(delays=("MAIL:6",), extra_args=["-p"]) as sink, \
             Petrel({"route": "remote.test 127.0.0.1:%d" % sink.port,
                     "dest-concurrency": "1"}) as d:
         under_way = send(d, ["bob@remote.test"], subject="under way")

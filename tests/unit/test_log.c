@@ -204,16 +204,31 @@ static char *written(int fd)
 	return got;
 }
 
-static void test_deferred_lines(void **state)
+/* Sends stderr to a fresh unlinked file, returned; *saved keeps the old one. */
+static int capture_stderr(int *saved)
 {
-	(void)state;
 	char path[] = "/tmp/petrel-logtest-XXXXXX";
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
 	unlink(path);
 	fflush(stderr);
-	int saved = dup(STDERR_FILENO);
+	*saved = dup(STDERR_FILENO);
 	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	return fd;
+}
+
+static void release_stderr(int fd, int saved)
+{
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	close(fd);
+}
+
+static void test_deferred_lines(void **state)
+{
+	(void)state;
+	int saved;
+	int fd = capture_stderr(&saved);
 
 	log_defer(count_arm, NULL);
 	log_info("first");
@@ -239,9 +254,7 @@ static void test_deferred_lines(void **state)
 	assert_non_null(strstr(written(fd), "sixth"));
 	assert_int_equal(arms, 3);
 
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	close(fd);
+	release_stderr(fd, saved);
 }
 
 static size_t occurrences(const char *hay, const char *needle)
@@ -256,13 +269,8 @@ static size_t occurrences(const char *hay, const char *needle)
 static void test_repeated_error_logged_once_with_a_count(void **state)
 {
 	(void)state;
-	char path[] = "/tmp/petrel-logtest-XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	unlink(path);
-	fflush(stderr);
-	int saved = dup(STDERR_FILENO);
-	assert_int_equal(dup2(fd, STDERR_FILENO), STDERR_FILENO);
+	int saved;
+	int fd = capture_stderr(&saved);
 
 	struct log_repeat lr = {0};
 	for (int i = 0; i < 1000; i++)
@@ -276,9 +284,7 @@ static void test_repeated_error_logged_once_with_a_count(void **state)
 	assert_int_equal(occurrences(written(fd), "short of memory"), 1);
 	assert_int_equal(occurrences(written(fd), "\n"), 3);
 
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	close(fd);
+	release_stderr(fd, saved);
 }
 
 int main(void)
