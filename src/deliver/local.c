@@ -124,7 +124,11 @@ static void deliver_maildir(struct local_ctx *lc, size_t i)
 	};
 	enum maildir_result res = maildir_deliver(lc->cfg->maildir_root, r->user,
 						  lc->cfg->hostname, &m, r->text, sizeof r->text);
-	r->res = res == MAILDIR_OK ? JOB_OK : res == MAILDIR_PERMFAIL ? JOB_PERM : JOB_TEMP;
+	static const enum job_result as_job[] = {
+		[MAILDIR_OK] = JOB_OK, [MAILDIR_TEMPFAIL] = JOB_TEMP,
+		[MAILDIR_PERMFAIL] = JOB_PERM, [MAILDIR_SHORTAGE] = JOB_LOCAL,
+	};
+	r->res = as_job[res];
 	memcpy(r->status, res == MAILDIR_OK ? "2.0.0" : res == MAILDIR_PERMFAIL ? "5.1.1" : "4.2.0",
 	       6);
 	if (res == MAILDIR_OK)

@@ -53,7 +53,7 @@ static enum maildir_result fail(struct delivery *d, const char *op, int e)
 			 strerror_r(e, eb, sizeof eb));
 	else
 		snprintf(d->err, d->errlen, "maildir %s: %s", d->mbox, op);
-	return MAILDIR_TEMPFAIL;
+	return fsutil_shortage(e) ? MAILDIR_SHORTAGE : MAILDIR_TEMPFAIL;
 }
 
 /* A user name is one path component that cannot climb out of the root or

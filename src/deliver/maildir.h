@@ -31,6 +31,7 @@ enum maildir_result {
 	MAILDIR_OK,
 	MAILDIR_TEMPFAIL,  /* disk full, I/O error, mailbox unusable...: retry later */
 	MAILDIR_PERMFAIL,  /* invalid user name or header value: retrying cannot help */
+	MAILDIR_SHORTAGE,  /* we ran out of descriptors or memory: nothing was written */
 };
 
 /*

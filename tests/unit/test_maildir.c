@@ -572,8 +572,9 @@ static void test_reader_error(void **state)
 		if (cases[c].size)
 			m.size = cases[c].size;
 		char err[512] = "", want[PATH_MAX + 128];
+		/* Out of memory is our shortage, the rest the mailbox's trouble. */
 		assert_int_equal(maildir_deliver(f->root, "alice", HOST, &m, err, sizeof err),
-				 MAILDIR_TEMPFAIL);
+				 cases[c].fail_errno == ENOMEM ? MAILDIR_SHORTAGE : MAILDIR_TEMPFAIL);
 		snprintf(want, sizeof want, "maildir %s: %s", f->mbox, cases[c].err);
 		assert_string_equal(err, want);
 		assert_int_equal(count_sub(f, "tmp"), 0);
@@ -612,6 +613,33 @@ static void test_write_error(void **state)
 	}
 	signal(SIGXFSZ, old_handler);
 	free(body);
+}
+
+/* Out of descriptors: a shortage of ours, not the mailbox's trouble, so
+ * the local agent holds the job back instead of recording an attempt. */
+static void test_descriptor_shortage_is_told_apart(void **state)
+{
+	struct fixture *f = *state;
+	struct mem_reader r;
+	struct maildir_msg m = make_msg(&r, "x\r\n", 3);
+	char err[512] = "";
+	struct rlimit old;
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	int fds[64], n = 0;
+	int probe = open("/dev/null", O_RDONLY);
+	assert_true(probe >= 0);
+	close(probe);
+	struct rlimit lim = {(rlim_t)probe + 8, old.rlim_max};
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	while (n < 64 && (fds[n] = open("/dev/null", O_RDONLY)) >= 0)
+		n++;
+	assert_int_equal(errno, EMFILE);
+	enum maildir_result res = maildir_deliver(f->root, "alice", HOST, &m, err, sizeof err);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+	while (n)
+		close(fds[--n]);
+	assert_int_equal(res, MAILDIR_SHORTAGE);
+	assert_non_null(strstr(err, "Too many open files"));
 }
 
 /* Worker threads delivering at once never pick the same name. */
@@ -670,6 +698,7 @@ int main(void)
 		T(test_header_injection),
 		T(test_reader_error),
 		T(test_write_error),
+		T(test_descriptor_shortage_is_told_apart),
 		T(test_concurrent_deliveries),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
