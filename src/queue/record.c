@@ -103,11 +103,18 @@ static size_t rec_begin(struct buf *b, enum rec_type type)
 
 void rec_end(struct buf *b, size_t start)
 {
+	rec_end_tail(b, start, 0, 0);
+}
+
+void rec_end_tail(struct buf *b, size_t start, uint64_t tail_len, uint32_t tail_crc)
+{
 	uint8_t *r = (uint8_t *)b->p + start;
 	size_t len = b->len - start - REC_HDR_LEN;
-	rec_put_le32(r + HDR_LEN, (uint32_t)len);
+	rec_put_le32(r + HDR_LEN, (uint32_t)(len + tail_len));
 	uLong crc = crc32_z(0, r, HDR_CRC);
 	crc = crc32_z(crc, r + REC_HDR_LEN, len);
+	/* The tail was summed as it was written; crc32_combine appends it. */
+	crc = crc32_combine(crc, tail_crc, (z_off_t)tail_len);
 	rec_put_le32(r + HDR_CRC, (uint32_t)crc);
 }
 
@@ -153,6 +160,12 @@ static void put_rcpt(struct buf *b, const struct rec_rcpt *r)
 
 size_t rec_msg_begin(struct buf *b, const struct rec_msg *m, uint64_t body_len, size_t *start)
 {
+	return rec_msg_begin_tail(b, m, body_len, 0, start);
+}
+
+size_t rec_msg_begin_tail(struct buf *b, const struct rec_msg *m, uint64_t body_len,
+			  uint64_t tail_len, size_t *start)
+{
 	*start = rec_begin(b, REC_MSG);
 	put_str(b, TAG_MSG_ID, m->id);
 	put_i64(b, TAG_MSG_ARRIVAL, m->arrival);
@@ -170,8 +183,8 @@ size_t rec_msg_begin(struct buf *b, const struct rec_msg *m, uint64_t body_len, 
 		put_u8(b, TAG_MSG_RET, m->ret);
 	put_tlv_hdr(b, TAG_MSG_BODY, (uint32_t)body_len);
 	size_t body_at = b->len;
-	buf_reserve(b, (size_t)body_len);
-	b->len += (size_t)body_len;
+	buf_reserve(b, (size_t)(body_len - tail_len));
+	b->len += (size_t)(body_len - tail_len);
 	b->p[b->len] = '\0';
 	return body_at;
 }

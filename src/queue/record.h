@@ -128,11 +128,19 @@ uint32_t rec_get_le32(const uint8_t *p);
  * calls rec_end. The other encoders are complete records.
  */
 size_t rec_msg_begin(struct buf *b, const struct rec_msg *m, uint64_t body_len, size_t *start);
+/* The same for a record whose last tail_len body bytes are not in b but
+ * written after it from elsewhere (a spilled draft, queue/draft.h): only
+ * body_len - tail_len bytes are reserved; end it with rec_end_tail. */
+size_t rec_msg_begin_tail(struct buf *b, const struct rec_msg *m, uint64_t body_len,
+			  uint64_t tail_len, size_t *start);
 void rec_encode_update(struct buf *b, const struct rec_update *u);
 void rec_encode_hold(struct buf *b, struct str id, bool hold);
 /* Fills in the payload length and a position-free CRC of the record
  * beginning at start. */
 void rec_end(struct buf *b, size_t start);
+/* The same for a record followed by tail_len bytes outside b whose CRC-32
+ * (zlib crc32 from 0) is tail_crc. */
+void rec_end_tail(struct buf *b, size_t start, uint64_t tail_len, uint32_t tail_crc);
 /* Rewrites the CRC of an ended record for its place (seg, off) in the log. */
 void rec_bind(uint8_t *rec, uint64_t seg, uint64_t off);
 
