@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "smtp/session.h"
+#include "smtp/sink_buf.h"
 #include "smtp/session_int.h"
 #include "test_util.h"
 
@@ -40,9 +41,12 @@ static const struct session_limits limits = {
 	.max_errors = 5, .vrfy = true, .expn = true,
 };
 
+/* What the sessions of these tests wrote as message content. */
+static struct sink_buf content;
+
 static struct session *start_with(const struct smtp_policy *pol)
 {
-	struct session *s = session_new(&limits, pol, NULL);
+	struct session *s = session_new(&limits, pol, NULL, &sink_buf, &content);
 	session_start(s);
 	buf_reset(session_output(s));
 	return s;
@@ -81,7 +85,8 @@ static void test_message_event_and_held_input(void **state)
 	const struct envelope *env = session_envelope(s);
 	assert_string_equal(env->sender, "a@x.test");
 	assert_int_equal(env->rcpt_addr.n, 1); /* duplicate RCPT stored once */
-	assert_string_equal(session_body(s)->p, "hi\r\n");
+	assert_string_equal(content.content.p, "hi\r\n");
+	assert_int_equal(session_content_len(s), 4);
 	/* Nothing more is consumed until the spool answers. */
 	assert_int_equal(feed(s, "NOOP\r\n"), 0);
 	expect_out(s, "");
@@ -137,7 +142,7 @@ static void test_recipient_limit_452_is_not_an_error(void **state)
 		.hostname = "mx.test", .max_message_size = 1000, .max_recipients = 2,
 		.max_errors = 3, .max_no_progress = 3,
 	};
-	struct session *s = session_new(&lim, &policy, NULL);
+	struct session *s = session_new(&lim, &policy, NULL, &sink_buf, &content);
 	struct buf in = BUF_INIT, want = BUF_INIT;
 	buf_puts(&in, "EHLO c\r\nMAIL FROM:<a@x.test>\r\n");
 	for (int i = 0; i < 10; i++)
@@ -173,7 +178,7 @@ static void test_endless_recipients_past_the_limit_are_closed(void **state)
 		.hostname = "mx.test", .max_message_size = 1000, .max_recipients = 1,
 		.max_errors = 3,
 	};
-	struct session *s = session_new(&lim, &policy, NULL);
+	struct session *s = session_new(&lim, &policy, NULL, &sink_buf, &content);
 	feed(s, "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<r@y.test>\r\n");
 	int i;
 	for (i = 0; i < RCPT_OVERSHOOT_MAX + 10 && session_event(s) != SESSION_EV_CLOSE; i++) {
@@ -209,7 +214,7 @@ static void test_too_many_received_fields_is_a_loop(void **state)
 			   "mail loop? (RFC 5321 6.3)\r\n";
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		for (int bdat = 0; bdat < 2; bdat++) {
-			struct session *s = session_new(&lim, &policy, NULL);
+			struct session *s = session_new(&lim, &policy, NULL, &sink_buf, &content);
 			feed(s, "HELO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n");
 			struct buf in = BUF_INIT;
 			if (bdat)
