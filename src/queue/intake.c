@@ -20,7 +20,7 @@ struct intake *intake_new(struct spool *sp)
 {
 	struct intake *in = xcalloc(1, sizeof *in);
 	in->sp = sp;
-	in->draft = draft_new(spool_dir(sp));
+	in->draft = draft_new(spool_directory(sp));
 	header_scan_init(&in->date, "Date");
 	header_scan_init(&in->msgid, "Message-ID");
 	return in;

@@ -880,7 +880,7 @@ void spool_close(struct spool *sp)
 
 /* ---- accessors ---- */
 
-const char *spool_dir(const struct spool *sp)
+const char *spool_directory(const struct spool *sp)
 {
 	return sp->dir;
 }

@@ -111,7 +111,7 @@ void spool_close(struct spool *sp);
 
 int spool_notify_fd(const struct spool *sp);
 /* The spool directory, where drafts (queue/draft.h) keep their file part. */
-const char *spool_dir(const struct spool *sp);
+const char *spool_directory(const struct spool *sp);
 /* Runs completion callbacks of batches made durable since the last call. */
 void spool_dispatch(struct spool *sp);
 
