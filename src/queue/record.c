@@ -126,6 +126,11 @@ static uLong pos_crc(uint64_t seg, uint64_t off)
 	return crc32_z(0, pos, sizeof pos);
 }
 
+uint32_t rec_crc_start(const uint8_t *rec, uint64_t seg, uint64_t off)
+{
+	return (uint32_t)crc32_z(pos_crc(seg, off), rec, HDR_CRC);
+}
+
 void rec_bind(uint8_t *rec, uint64_t seg, uint64_t off)
 {
 	/* crc32_combine turns crc(content) into crc(position || content)
@@ -407,30 +412,65 @@ static bool msg_field(const uint8_t *payload, const struct tlv *t, struct rec_ms
 	}
 }
 
-bool rec_decode_msg(const uint8_t *payload, size_t len, struct rec_msg *out)
+/* Decodes the fields of payload[0..len) into out; seen gets their tags. */
+static bool decode_fields(const uint8_t *payload, size_t len, struct rec_msg *out,
+			  uint32_t *seen)
 {
-	memset(out, 0, sizeof *out);
 	size_t n;
 	if (!count_rcpts(payload, len, &n) || n == 0)
 		return false;
 	out->rcpt = xcalloc(n, sizeof *out->rcpt);
-	uint32_t seen = 0;
 	size_t pos = 0;
 	struct tlv t;
 	while (tlv_next(payload, len, &pos, &t) > 0) {
 		bool singular = t.tag >= TAG_MSG_ID && t.tag <= TAG_MSG_BODY && t.tag != TAG_MSG_RCPT;
-		if ((singular && !first_seen(&seen, t.tag)) || !msg_field(payload, &t, out)) {
-			rec_msg_free(out);
+		if ((singular && !first_seen(seen, t.tag)) || !msg_field(payload, &t, out))
 			return false;
-		}
-	}
-	uint32_t need = 1u << TAG_MSG_ID | 1u << TAG_MSG_ARRIVAL | 1u << TAG_MSG_SENDER |
-			1u << TAG_MSG_BODY;
-	if ((seen & need) != need) {
-		rec_msg_free(out);
-		return false;
 	}
 	return true;
+}
+
+static bool decoded(bool ok, uint32_t seen, struct rec_msg *out)
+{
+	uint32_t need = 1u << TAG_MSG_ID | 1u << TAG_MSG_ARRIVAL | 1u << TAG_MSG_SENDER |
+			1u << TAG_MSG_BODY;
+	if (ok && (seen & need) == need)
+		return true;
+	rec_msg_free(out);
+	return false;
+}
+
+bool rec_decode_msg(const uint8_t *payload, size_t len, struct rec_msg *out)
+{
+	memset(out, 0, sizeof *out);
+	uint32_t seen = 0;
+	bool ok = decode_fields(payload, len, out, &seen);
+	return decoded(ok, seen, out);
+}
+
+bool rec_decode_msg_head(const uint8_t *payload, size_t avail, size_t len, struct rec_msg *out)
+{
+	memset(out, 0, sizeof *out);
+	size_t pos = 0;
+	for (;;) {
+		if (avail - pos < REC_TLV_HDR_LEN)
+			return false;
+		uint16_t tag = (uint16_t)(payload[pos] | payload[pos + 1] << 8);
+		uint32_t tlen = rec_get_le32(payload + pos + 2);
+		if (tag == TAG_MSG_BODY) {
+			if (tlen != len - pos - REC_TLV_HDR_LEN)
+				return false;
+			break;
+		}
+		if (tlen > avail - pos - REC_TLV_HDR_LEN)
+			return false;
+		pos += REC_TLV_HDR_LEN + tlen;
+	}
+	uint32_t seen = 1u << TAG_MSG_BODY;
+	bool ok = decode_fields(payload, pos, out, &seen);
+	out->body_off = pos + REC_TLV_HDR_LEN;
+	out->body_len = len - out->body_off;
+	return decoded(ok, seen, out);
 }
 
 void rec_msg_free(struct rec_msg *m)

@@ -144,6 +144,11 @@ void rec_end_tail(struct buf *b, size_t start, uint64_t tail_len, uint32_t tail_
 /* Rewrites the CRC of an ended record for its place (seg, off) in the log. */
 void rec_bind(uint8_t *rec, uint64_t seg, uint64_t off);
 
+/* The CRC of a record written at (seg, off) over its position and header,
+ * to be continued with crc32 over its payload and compared with header
+ * bytes 12-15: the frame check of a record read a piece at a time. */
+uint32_t rec_crc_start(const uint8_t *rec, uint64_t seg, uint64_t off);
+
 /* Checks the frame of the record at p (avail bytes there), written at
  * (seg, off): magic, length bound, CRC. Fills h when REC_VALID. */
 enum rec_check rec_check(const uint8_t *p, size_t avail, uint64_t seg, uint64_t off,
@@ -152,6 +157,10 @@ enum rec_check rec_check(const uint8_t *p, size_t avail, uint64_t seg, uint64_t 
 /* Decoders take a checked payload; false when a field is malformed, a
  * required one is missing or the TLV sequence overruns the payload. */
 bool rec_decode_msg(const uint8_t *payload, size_t len, struct rec_msg *out);
+/* The same for a payload of len octets of which only the first avail are at
+ * hand: every field must lie within them but the body, which must be the
+ * last field and may run beyond (a maildrop file read a piece at a time). */
+bool rec_decode_msg_head(const uint8_t *payload, size_t avail, size_t len, struct rec_msg *out);
 void rec_msg_free(struct rec_msg *m);
 bool rec_decode_update(const uint8_t *payload, size_t len, struct rec_update *out);
 bool rec_decode_hold(const uint8_t *payload, size_t len, struct str *id);
