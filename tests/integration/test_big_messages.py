@@ -1,11 +1,15 @@
 """Big messages in bounded memory: a message's content is written into the
 spool as it arrives (docs/spool.md, "Drafts"), so the daemon's memory does
-not grow with message size, however many sessions send at once."""
+not grow with message size, however many sessions send at once; the same
+for messages picked up from the maildrop and for reports that return a
+whole message (RET=FULL)."""
 
 import hashlib
+import subprocess
 import threading
 
-from harness import Petrel, WAIT, wait_for
+import harness
+from harness import Petrel, WAIT
 
 SESSIONS = 32
 SIZE = 3 << 20
@@ -84,6 +88,32 @@ def test_memory_per_session_does_not_grow_with_message_size():
             peak >> 20, bound >> 20, base >> 20)
 
 
+def test_pickup_and_full_bounces_hold_no_message_in_memory():
+    # 8 MiB messages to an unknown local user: picked up from the maildrop,
+    # refused by local delivery and returned whole (RET=FULL) to alice.
+    size, count = 8 << 20, 3
+    with Petrel({"max-message-size": "16M"}) as d:
+        base = peak_rss(d.proc.pid)
+        lines = []
+        for i in range(count):
+            line = b"line of message %d, " % i + b"x" * 150 + b"\n"
+            lines.append(line)
+            data = b"Subject: returned %d\n\n" % i + line * (size // len(line))
+            p = subprocess.run([harness.BINARY, "sendmail", "-c", d.config, "-f",
+                                "alice@example.test", "-R", "full", "nobody@example.test"],
+                               input=data, capture_output=True, timeout=4 * WAIT)
+            assert p.returncode == 0, p.stderr
+        reports = d.wait_mail("alice", count, timeout=4 * WAIT)
+        peak = peak_rss(d.proc.pid)
+        for i, line in enumerate(lines):
+            mine = [r for r in reports if b"Subject: returned %d\n" % i in r]
+            assert len(mine) == 1 and line * (size // len(line)) in mine[0]
+        bound = base + (8 << 20)
+        assert peak <= bound, "peak RSS %d MiB, bound %d MiB (base %d MiB)" % (
+            peak >> 20, bound >> 20, base >> 20)
+
+
 # An ASan build keeps freed memory in quarantine (256 MiB by default), so its
 # RSS measures the sanitizer, not Petrel.
 test_memory_per_session_does_not_grow_with_message_size.plain_build_only = True
+test_pickup_and_full_bounces_hold_no_message_in_memory.plain_build_only = True
