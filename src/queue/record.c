@@ -131,6 +131,16 @@ uint32_t rec_crc_start(const uint8_t *rec, uint64_t seg, uint64_t off)
 	return (uint32_t)crc32_z(pos_crc(seg, off), rec, HDR_CRC);
 }
 
+uint32_t rec_tail_crc(const uint8_t *rec, size_t head_len, uint64_t seg, uint64_t off,
+		      uint64_t tail_len)
+{
+	/* crc32_combine is linear: crc(A || B) = M(crc A) ^ crc B, where
+	 * M(crc A) = crc32_combine(crc A, 0, len B). */
+	uLong a = crc32_z(pos_crc(seg, off), rec, HDR_CRC);
+	a = crc32_z(a, rec + REC_HDR_LEN, head_len - REC_HDR_LEN);
+	return rec_get_le32(rec + HDR_CRC) ^ (uint32_t)crc32_combine(a, 0, (z_off_t)tail_len);
+}
+
 void rec_bind(uint8_t *rec, uint64_t seg, uint64_t off)
 {
 	/* crc32_combine turns crc(content) into crc(position || content)

@@ -149,6 +149,13 @@ void rec_bind(uint8_t *rec, uint64_t seg, uint64_t off);
  * bytes 12-15: the frame check of a record read a piece at a time. */
 uint32_t rec_crc_start(const uint8_t *rec, uint64_t seg, uint64_t off);
 
+/* The CRC-32 (from 0) of the last tail_len octets of the record written at
+ * (seg, off) whose first head_len octets are at rec, as its stored CRC
+ * implies them: the tail is copied without being read, and damage in it
+ * stays as detectable in the copy as it was in the original. */
+uint32_t rec_tail_crc(const uint8_t *rec, size_t head_len, uint64_t seg, uint64_t off,
+		      uint64_t tail_len);
+
 /* Checks the frame of the record at p (avail bytes there), written at
  * (seg, off): magic, length bound, CRC. Fills h when REC_VALID. */
 enum rec_check rec_check(const uint8_t *p, size_t avail, uint64_t seg, uint64_t off,

@@ -286,11 +286,11 @@ static int copy_through_buffer(int src, uint64_t in, int dst, uint64_t out, uint
 	return 0;
 }
 
-/* Copies a record's tail (a spilled draft, offset 0 on) to off in the
- * segment: in the kernel, the octets never pass through this process. */
+/* Copies a record's tail to off in the segment: in the kernel, the octets
+ * never pass through this process. */
 static int copy_tail(const struct wreq *r, int dst, uint64_t off)
 {
-	loff_t in = 0, out = (loff_t)off;
+	loff_t in = (loff_t)r->tail_off, out = (loff_t)off;
 	uint64_t left = r->tail_len;
 	while (left) {
 		size_t want = left < (UINT64_C(1) << 30) ? (size_t)left : (size_t)1 << 30;

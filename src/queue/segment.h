@@ -58,8 +58,10 @@ struct wreq {
 	enum wreq_kind kind;      /* writer */
 	struct buf rec;           /* writer: one ended record (not for UNLINK) */
 	uint64_t tail_len;        /* writer: when not 0, the record's last tail_len
-				   * octets are at offset 0 of tail_fd (a spilled
-				   * draft's file), closed once written */
+				   * octets are at tail_off in tail_fd (a spilled
+				   * draft's file, or the segment a relocated
+				   * message comes from), closed once written */
+	uint64_t tail_off;
 	int tail_fd;
 	uint64_t unlink_seq;      /* writer: UNLINK only */
 	int err;                  /* writer: 0, or why the record is not durable;

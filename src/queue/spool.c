@@ -563,18 +563,35 @@ static void reclaim(struct spool *sp)
 	}
 }
 
+/* The body is not read: the writer copies it from the old segment as the
+ * new record's tail, under the CRC that the old record's implies for it. */
 static void relocate_one(struct spool *sp, struct smsg *s)
 {
+	size_t head = s->rec_len - (size_t)s->m.body_len; /* the old record up to its body */
+	struct buf old = BUF_INIT;
+	buf_reserve(&old, head);
+	int fd = seg_fd(sp, s->m.seg);
+	ssize_t n = fd < 0 ? -1 : pread(fd, old.p, head, (off_t)(s->m.body_off - head));
+	int tail_fd = n == (ssize_t)head && s->m.body_len ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
 	struct wreq *r = new_req(WREQ_RELOC, &s->m, NULL, NULL);
-	size_t at = encode_msg(r, s, true, 0);
-	ssize_t n = spool_read_body(sp, &s->m, r->rec.p + at, s->m.body_len, 0);
-	if (n < 0 || (uint64_t)n != s->m.body_len || r->rec.len - REC_HDR_LEN > REC_MAX_PAYLOAD) {
+	encode_msg(r, s, true, s->m.body_len);
+	if (n != (ssize_t)head || (s->m.body_len && tail_fd < 0) ||
+	    r->rec.len - REC_HDR_LEN + s->m.body_len > REC_MAX_PAYLOAD) {
 		log_error("%s: spool: cannot move out of segment %016" PRIx64 ": %s", s->m.id,
-			  s->m.seg, n < 0 ? strerror(errno) : "body unreadable");
+			  s->m.seg, n >= 0 && n < (ssize_t)head ? "record cut short" : strerror(errno));
+		if (tail_fd >= 0)
+			close(tail_fd);
+		buf_free(&old);
 		free_req(r);
 		return;
 	}
-	rec_end(&r->rec, 0);
+	r->tail_fd = tail_fd;
+	r->tail_off = s->m.body_off;
+	r->tail_len = s->m.body_len;
+	rec_end_tail(&r->rec, 0, r->tail_len,
+		     rec_tail_crc((const uint8_t *)old.p, head, s->m.seg, s->m.body_off - head,
+				  s->m.body_len));
+	buf_free(&old);
 	sp->reloc_inflight++;
 	enqueue(sp, r);
 }
