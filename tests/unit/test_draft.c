@@ -32,35 +32,13 @@ struct fixture {
 	unsigned done, failed;
 };
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)flag;
-	(void)f;
-	return remove(path);
-}
+#include "spool_fixture.h"
 
 static int setup(void **state)
 {
-	struct fixture *fx = calloc(1, sizeof *fx);
-	const char *tmp = getenv("TMPDIR");
-	snprintf(fx->root, sizeof fx->root, "%s/petrel-draft-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(fx->root))
-		return -1;
-	snprintf(fx->dir, sizeof fx->dir, "%s/spool", fx->root);
-	fx->sp = spool_open(fx->dir);
-	*state = fx;
-	return fx->sp ? 0 : -1;
+	return spool_fixture_setup(state, "draft");
 }
 
-static int teardown(void **state)
-{
-	struct fixture *fx = *state;
-	spool_close(fx->sp);
-	nftw(fx->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(fx);
-	return 0;
-}
 
 /* Octet i of a test body: every value, 8-bit ones and CR/LF included. */
 static char octet(size_t i, unsigned seed)
@@ -282,13 +260,13 @@ static void test_crash_with_half_written_draft_leaves_nothing(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_draft_spills_past_its_memory_part, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_draft_crc_equals_one_shot_crc, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_spilled_body_survives_recovery, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_draft_spills_past_its_memory_part, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_draft_crc_equals_one_shot_crc, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_spilled_body_survives_recovery, setup, spool_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_spilled_body_from_another_file_system, setup,
-						teardown),
+						spool_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_crash_with_half_written_draft_leaves_nothing,
-						setup, teardown),
+						setup, spool_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
