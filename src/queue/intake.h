@@ -49,11 +49,12 @@ uint64_t intake_len(const struct intake *in);
 
 /*
  * Submits the message and frees in. m is the envelope (its id, body and
- * draft are filled in here, arrival when 0); id receives the new queue ID.
- * SPOOL_MSG_8BITMIME is added when any octet is over 127. The returned
- * size is that of the message as stored. done runs as for spool_submit.
+ * draft are filled in here, arrival when 0); id receives the new queue ID
+ * and *size (when size is not NULL) the size of the message as stored,
+ * both before done can run. SPOOL_MSG_8BITMIME is added when any octet is
+ * over 127. done runs as for spool_submit, possibly before this returns.
  */
-uint64_t intake_submit(struct intake *in, const struct intake_origin *o, struct spool_new_msg *m,
-		       char id[QUEUE_ID_LEN + 1], spool_done_fn done, void *arg);
+void intake_submit(struct intake *in, const struct intake_origin *o, struct spool_new_msg *m,
+		   char id[QUEUE_ID_LEN + 1], uint64_t *size, spool_done_fn done, void *arg);
 
 #endif

@@ -172,7 +172,8 @@ struct item {
 	char id[QUEUE_ID_LEN + 1];
 	char sender[ADDR_MAILBOX_MAX + 1];
 	uid_t uid;
-	size_t size, nrcpt;
+	uint64_t size;
+	size_t nrcpt;
 };
 
 struct pickup {
@@ -415,11 +416,12 @@ static void imported(void *arg, int err)
 			  it->name, strerror(err), RETRY_PAUSE);
 		p->pause_until = time(NULL) + RETRY_PAUSE;
 	} else {
-		log_info("%s: uid=%u, from=<%s>, size=%zu, nrcpt=%zu, status=queued (maildrop %s)",
+		log_info("%s: uid=%u, from=<%s>, size=%" PRIu64 ", nrcpt=%zu, status=queued "
+			 "(maildrop %s)",
 			 it->id, (unsigned)it->uid,
 			 log_safe(safe, sizeof safe, it->sender, strlen(it->sender)), it->size,
 			 it->nrcpt, it->name);
-		metrics_received(true, it->size);
+		metrics_received(true, (size_t)it->size);
 		if (unlinkat(p->dirfd, it->name, 0) < 0 && errno != ENOENT) {
 			log_error("%s/%s: queued as %s but cannot be removed: %s", p->dir, it->name,
 				  it->id, strerror(errno));
@@ -464,7 +466,7 @@ static void submit(struct pickup *p, struct item *it, struct intake *in, const s
 	it->next = p->items;
 	p->items = it;
 	p->ninflight++;
-	it->size = (size_t)intake_submit(in, &o, &m, it->id, imported, it);
+	intake_submit(in, &o, &m, it->id, &it->size, imported, it);
 }
 
 /* ---- files the daemon cannot read ---- */

@@ -290,7 +290,7 @@ static void submit(struct conn *c)
 	c->waiting = true;
 	struct intake *in = c->in;
 	c->in = NULL;
-	c->size = intake_submit(in, &o, &m, c->qid, committed, c);
+	intake_submit(in, &o, &m, c->qid, &c->size, committed, c);
 }
 
 /* Sends what is queued for the client before the socket changes hands;
