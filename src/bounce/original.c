@@ -86,6 +86,8 @@ static size_t span(const struct prefix_scan *s)
 /* Counts (and marks) the occurrences that start before upto. */
 static void scan_window(struct prefix_scan *s, size_t upto)
 {
+	if (!s->window.len)
+		return;
 	const char *p = s->window.p, *end = p + s->window.len, *at = p, *hit;
 	while (at < p + upto &&
 	       (hit = memmem(at, (size_t)(end - at), s->prefix->p, s->prefix->len)) &&
