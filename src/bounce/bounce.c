@@ -146,7 +146,7 @@ int bounce_send(struct spool *sp, const struct config *cfg, const struct spool_m
 	struct intake_origin o = {.by = cfg->hostname};
 	/* A success report is all "delivered" or all "relayed" (one job's). */
 	metrics_report_generated((int)(action == REPORT_DELIVERED && n ? rcpt[0].action : action));
-	intake_submit(in, &o, &m, p->id, NULL, on_committed, p);
+	intake_submit(in, &o, &m, p->id, on_committed, p);
 	strlist_free(&addr);
 	strlist_free(&asked);
 	return 0;

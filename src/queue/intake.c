@@ -90,7 +90,7 @@ static void complete_headers(struct intake *in, struct buf *out, const char *id,
 }
 
 void intake_submit(struct intake *in, const struct intake_origin *o, struct spool_new_msg *m,
-		   char id[QUEUE_ID_LEN + 1], uint64_t *size, spool_done_fn done, void *arg)
+		   char id[QUEUE_ID_LEN + 1], spool_done_fn done, void *arg)
 {
 	struct buf head = BUF_INIT;
 	time_t now = time(NULL);
@@ -110,8 +110,6 @@ void intake_submit(struct intake *in, const struct intake_origin *o, struct spoo
 	 * without 8BITMIME must then convert them all the same (RFC 6152 3). */
 	if (mem_has_8bit(head.p, head.len) || draft_8bit(in->draft))
 		m->flags |= SPOOL_MSG_8BITMIME;
-	if (size)
-		*size = head.len + draft_len(in->draft);
 	struct spool *sp = in->sp;
 	free(in);
 	spool_submit(sp, m, done, arg);

@@ -44,17 +44,17 @@ struct intake *intake_new(struct spool *sp);
 void intake_free(struct intake *in);
 /* Appends content: CRLF line ends, not dot-stuffed. */
 void intake_write(struct intake *in, const void *p, size_t n);
-/* Content octets written so far. */
+/* Content octets written so far: the message as its source sent it, which
+ * is the size logs and metrics give. */
 uint64_t intake_len(const struct intake *in);
 
 /*
  * Submits the message and frees in. m is the envelope (its id, body and
  * draft are filled in here, arrival when 0); id receives the new queue ID
- * and *size (when size is not NULL) the size of the message as stored,
- * both before done can run. SPOOL_MSG_8BITMIME is added when any octet is
- * over 127. done runs as for spool_submit, possibly before this returns.
+ * before done can run. SPOOL_MSG_8BITMIME is added when any octet is over
+ * 127. done runs as for spool_submit, possibly before this returns.
  */
 void intake_submit(struct intake *in, const struct intake_origin *o, struct spool_new_msg *m,
-		   char id[QUEUE_ID_LEN + 1], uint64_t *size, spool_done_fn done, void *arg);
+		   char id[QUEUE_ID_LEN + 1], spool_done_fn done, void *arg);
 
 #endif

@@ -466,7 +466,8 @@ static void submit(struct pickup *p, struct item *it, struct intake *in, const s
 	it->next = p->items;
 	p->items = it;
 	p->ninflight++;
-	intake_submit(in, &o, &m, it->id, &it->size, imported, it);
+	it->size = intake_len(in);
+	intake_submit(in, &o, &m, it->id, imported, it);
 }
 
 /* ---- files the daemon cannot read ---- */

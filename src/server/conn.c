@@ -290,7 +290,8 @@ static void submit(struct conn *c)
 	c->waiting = true;
 	struct intake *in = c->in;
 	c->in = NULL;
-	intake_submit(in, &o, &m, c->qid, &c->size, committed, c);
+	c->size = intake_len(in);
+	intake_submit(in, &o, &m, c->qid, committed, c);
 }
 
 /* Sends what is queued for the client before the socket changes hands;
