@@ -88,6 +88,32 @@ def test_memory_per_session_does_not_grow_with_message_size():
             peak >> 20, bound >> 20, base >> 20)
 
 
+def test_big_messages_by_data_and_bdat_arrive_intact():
+    # Past the draft's memory part the content is spilled to a file and
+    # copied into the spool by the writer; both ways of sending it.
+    with Petrel({"max-message-size": "16M"}) as d:
+        bodies = [body_of(100), body_of(101)]
+        c = d.connect()
+        assert c.reply()[0] == 220
+        assert c.cmd("EHLO big.example.org")[0] == 250
+        for i, body in enumerate(bodies):
+            assert c.cmd("MAIL FROM:<s@example.org>")[0] == 250
+            assert c.cmd("RCPT TO:<alice@example.test>")[0] == 250
+            if i == 0:
+                assert c.cmd("DATA")[0] == 354
+                c.send(body + b".\r\n")
+            else:
+                half = len(body) // 2
+                c.send(b"BDAT %d\r\n" % half + body[:half])
+                assert c.reply()[0] == 250
+                c.send(b"BDAT %d LAST\r\n" % (len(body) - half) + body[half:])
+            assert c.reply()[0] == 250
+        c.cmd("QUIT")
+        got = d.wait_mail("alice", 2, timeout=4 * WAIT)
+        want = sorted(b.replace(b"\r\n", b"\n") for b in bodies)
+        assert sorted(m[m.index(b"Subject: big "):] for m in got) == want
+
+
 def test_pickup_and_full_bounces_hold_no_message_in_memory():
     # 8 MiB messages to an unknown local user: picked up from the maildrop,
     # refused by local delivery and returned whole (RET=FULL) to alice.
