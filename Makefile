@@ -47,7 +47,7 @@ $(BUILD)/src/main.o: ALL_CFLAGS += -I$(BUILD)
 $(BUILD)/petrel: $(BUILD)/src/main.o $(BUILD)/libpetrel.a
 	$(CC) $(ALL_CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c tests/unit/test_util.h $(BUILD)/libpetrel.a
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(BUILD)/libpetrel.a
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -Itests/unit -o $@ $< $(BUILD)/libpetrel.a $(LDLIBS) -lcmocka
 

@@ -27,7 +27,9 @@
  *   one recipient, addresses and origins paired and without duplicates,
  *   no more accepted RCPTs than the limit, a body within the size limit
  *   stored with CRLF line ends only, no more Received: fields than max-hops
- *   (counted again over the whole body);
+ *   (counted again over the whole body), all of it written to the sink in
+ *   pieces of at most 3 SESSION_CONTENT_CHUNKs; every content begun is
+ *   discarded by the end of the session;
  * - the session is the same whatever the pieces: fed whole and fed in
  *   pieces, the transcript of replies and messages is byte for byte equal.
  */
@@ -41,6 +43,7 @@
 #include "smtp/headers.h"
 #include "smtp/reply.h"
 #include "smtp/session.h"
+#include "smtp/sink_buf.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -214,6 +217,7 @@ static void check_output(const struct buf *out)
 
 struct run {
 	const struct session_limits *lim;
+	struct sink_buf content; /* what the session wrote as message content */
 	struct buf log;     /* replies and messages, to compare runs */
 	unsigned messages;
 	unsigned lookups;
@@ -251,7 +255,10 @@ static void check_envelope(const struct envelope *e, const struct session_limits
 static void message(struct session *s, struct run *r)
 {
 	const struct envelope *e = session_envelope(s);
-	const struct buf *body = session_body(s);
+	const struct buf *body = &r->content.content;
+	/* Every octet reached the sink, in pieces of a bounded size. */
+	if (session_content_len(s) != body->len || r->content.largest > 3 * SESSION_CONTENT_CHUNK)
+		abort();
 	check_envelope(e, r->lim);
 	check_body(body, r->lim->max_message_size);
 	if (r->lim->max_hops &&
@@ -356,7 +363,7 @@ static bool answer(struct session *s, struct run *r)
 static void run_session(const char *p, size_t n, unsigned maxchunk, unsigned ending,
 			struct run *r)
 {
-	struct session *s = session_new(r->lim, &policy, NULL);
+	struct session *s = session_new(r->lim, &policy, NULL, &sink_buf, &r->content);
 	session_start(s);
 	uint32_t seed = (uint32_t)n;
 	size_t off = 0;
@@ -386,6 +393,10 @@ static void run_session(const char *p, size_t n, unsigned maxchunk, unsigned end
 			abort();
 	}
 	session_free(s);
+	/* Whatever was begun was discarded (answered, refused or reset). */
+	if (r->content.begins != r->content.discards)
+		abort();
+	sink_buf_free(&r->content);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

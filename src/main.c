@@ -175,7 +175,8 @@ static struct event_base *new_base(void)
 	return base;
 }
 
-/* Every session is a descriptor: take all the system allows. */
+/* Every session is a descriptor, two while a big message arrives (its
+ * draft's file, queue/draft.h): take all the system allows. */
 static void raise_fd_limit(const struct config *cfg)
 {
 	struct rlimit rl;
@@ -185,7 +186,7 @@ static void raise_fd_limit(const struct config *cfg)
 	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
 		getrlimit(RLIMIT_NOFILE, &rl);
 	/* Beyond sessions: listeners, spool files, deliveries, DNS, logs. */
-	rlim_t want = (rlim_t)cfg->max_connections + cfg->max_outbound + 64;
+	rlim_t want = 2 * (rlim_t)cfg->max_connections + cfg->max_outbound + 64;
 	if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want)
 		log_warn("descriptor limit %llu is below what max-connections %u needs (%llu); "
 			 "raise it (LimitNOFILE=, ulimit -n)", (unsigned long long)rl.rlim_cur,

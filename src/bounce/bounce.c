@@ -7,6 +7,7 @@
 
 #include <stdio.h>
 
+#include "queue/intake.h"
 #include "smtp/address.h"
 #include "util/dsn.h"
 #include "util/log.h"
@@ -18,19 +19,45 @@
 #define FULL_MAX (UINT64_C(10) << 20)
 
 struct pending {
-	char id[QUEUE_ID_LEN + 1];
+	char id[QUEUE_ID_LEN + 1];      /* the report's */
+	char about[QUEUE_ID_LEN + 1];   /* the original's */
+	enum report_action action;
 	bounce_queued_fn queued;
 	void *arg;
 };
 
+/* Logged once the report is durable: the intake gives it its ID only as
+ * it submits, and a failed submission may run this callback at once. */
 static void on_committed(void *arg, int err)
 {
 	struct pending *p = arg;
-	if (err)
-		log_error("%s: could not queue a delivery report: %s", p->id, strerror(err));
-	else if (p->queued)
-		p->queued(p->arg, p->id);
+	if (err) {
+		log_error("%s: could not queue a delivery report: %s", p->about, strerror(err));
+	} else {
+		log_info("%s: sender %s notification: %s", p->about,
+			 p->action == REPORT_DELAYED ? "delay"
+			 : p->action == REPORT_FAILED ? "non-delivery" : "success", p->id);
+		if (p->queued)
+			p->queued(p->arg, p->id);
+	}
 	free(p);
+}
+
+/* The original, read from the spool a piece at a time. */
+struct stored {
+	struct spool *sp;
+	const struct spool_msg *msg;
+};
+
+static ssize_t read_stored(void *ctx, void *dst, size_t len, uint64_t off)
+{
+	const struct stored *st = ctx;
+	return spool_read_body(st->sp, st->msg, dst, len, off);
+}
+
+static void put_intake(void *ctx, const char *p, size_t n)
+{
+	intake_write(ctx, p, n);
 }
 
 /* Who gets the report, or NULL for nobody. */
@@ -83,52 +110,43 @@ int bounce_send(struct spool *sp, const struct config *cfg, const struct spool_m
 	/* RFC 3461 4.3: RET=FULL asks for the whole message in a failure report;
 	 * delay and success reports carry the headers only. */
 	bool full = action == REPORT_FAILED && msg->ret == DSN_RET_FULL && msg->body_len <= FULL_MAX;
-	size_t want = full || msg->body_len < HEADERS_MAX ? (size_t)msg->body_len : HEADERS_MAX;
-	char *orig = xmalloc(want + 1);
-	ssize_t got = spool_read_body(sp, msg, orig, want, 0);
-	size_t olen = got <= 0 ? 0 : full ? (size_t)got : report_header_len(orig, (size_t)got);
 	/* RFC 3464 2.2.1: the ENVID as the sender wrote it, i.e. decoded. */
 	char envid[DSN_ENVID_MAX + 1];
 	size_t elen;
 	bool has_envid = msg->envid &&
 			 xtext_decode(msg->envid, strlen(msg->envid), envid, sizeof envid, &elen);
-	struct pending *p = xcalloc(1, sizeof *p);
-	queue_id_next(p->id);
-	p->queued = queued;
-	p->arg = arg;
 	time_t now = time(NULL);
+	struct stored st = {sp, msg};
 	struct report_info ri = {
 		.reporting_mta = cfg->hostname, .queue_id = msg->id, .to = to,
 		.arrival = (time_t)msg->arrival, .now = now,
 		.retry_hours = cfg->bounce_after / 3600, .rcpt = rcpt, .nrcpt = n,
-		.original = orig, .original_len = olen, .full = full,
+		.original_len = full || msg->body_len < HEADERS_MAX ? msg->body_len : HEADERS_MAX,
+		.read_original = read_stored, .read_ctx = &st, .full = full,
 		.envid = has_envid ? envid : NULL,
 	};
-	struct buf body = BUF_INIT;
-	report_compose(&body, &ri);
-	free(orig);
-	struct iovec iov = {body.p, body.len};
+	struct intake *in = intake_new(sp);
+	report_write(&ri, put_intake, in);
 	struct strlist addr = STRLIST_INIT, asked = STRLIST_INIT;
 	resolve_to(cfg, to, &addr);
 	for (size_t i = 0; i < addr.n; i++)
 		strlist_add(&asked, to);
+	struct pending *p = xcalloc(1, sizeof *p);
+	memcpy(p->about, msg->id, sizeof p->about);
+	p->action = action;
+	p->queued = queued;
+	p->arg = arg;
+	/* Part 3 carries the original's headers, 8-bit ones included: the
+	 * intake marks the report 8-bit when they are. */
 	struct spool_new_msg m = {
-		.id = p->id, .arrival = now, .sender = "", .helo = cfg->hostname,
-		/* Part 3 carries the original's headers, 8-bit ones included. */
-		.client = "127.0.0.1",
-		.flags = flags | (mem_has_8bit(body.p, body.len) ? SPOOL_MSG_8BITMIME : 0),
-		.nrcpt = addr.n,
+		.arrival = now, .sender = "", .helo = cfg->hostname, .client = "127.0.0.1",
+		.flags = flags, .nrcpt = addr.n,
 		.rcpt_addr = (const char *const *)addr.v, .rcpt_orig = (const char *const *)asked.v,
-		.body = &iov, .nbody = 1,
 	};
-	log_info("%s: sender %s notification: %s", msg->id,
-		 action == REPORT_DELAYED ? "delay" : action == REPORT_FAILED ? "non-delivery"
-									 : "success",
-		 p->id);
+	struct intake_origin o = {.by = cfg->hostname};
 	/* A success report is all "delivered" or all "relayed" (one job's). */
 	metrics_report_generated((int)(action == REPORT_DELIVERED && n ? rcpt[0].action : action));
-	spool_submit(sp, &m, on_committed, p);
-	buf_free(&body);
+	intake_submit(in, &o, &m, p->id, on_committed, p);
 	strlist_free(&addr);
 	strlist_free(&asked);
 	return 0;

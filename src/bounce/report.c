@@ -14,6 +14,8 @@
  */
 #include "bounce/report.h"
 
+#include "bounce/original.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -513,53 +515,40 @@ static void compose_text(struct buf *out, const struct report_info *ri)
 	buf_free(&t);
 }
 
-/* Copies msg with every line end made CRLF (a bare CR or LF counts as one)
- * and any line longer than MAX_LINE cut - in the header section as a fold,
- * so the cut adds white space but never a new field. Ends with CRLF. */
-static void put_normalised(struct buf *out, const char *p, size_t n)
+/* The original as the report carries it: read through ri->read_original,
+ * or from ri->original in memory. */
+struct mem_original {
+	const char *p;
+	uint64_t len;
+};
+
+static ssize_t read_mem(void *ctx, void *dst, size_t len, uint64_t off)
 {
-	size_t col = 0;
-	bool header = true;
-
-	for (size_t i = 0; i < n;) {
-		size_t run = 0;
-
-		while (i + run < n && p[i + run] != '\r' && p[i + run] != '\n' &&
-		       col + run < MAX_LINE)
-			run++;
-		buf_append(out, p + i, run);
-		i += run;
-		col += run;
-		if (i == n)
-			break;
-		if (p[i] == '\r' || p[i] == '\n') {
-			header = header && col > 0;
-			i += p[i] == '\r' && i + 1 < n && p[i + 1] == '\n' ? 2 : 1;
-			buf_puts(out, "\r\n");
-			col = 0;
-		} else {
-			buf_puts(out, header ? "\r\n " : "\r\n");
-			col = header ? 1 : 0;
-		}
-	}
-	if (col > 0)
-		buf_puts(out, "\r\n");
+	const struct mem_original *m = ctx;
+	if (off >= m->len)
+		return 0;
+	if (len > m->len - off)
+		len = (size_t)(m->len - off);
+	memcpy(dst, m->p + off, len);
+	return (ssize_t)len;
 }
 
-/* Part 3: the original's header section (RFC 6522 5) or, for RET=FULL, the
- * whole message. 8-bit content is labelled so (RFC 2045 6.2; RFC 2046 5.2.1
- * allows no other encoding for message/rfc822). Returns whether it is. */
-static bool compose_original(struct buf *out, const struct report_info *ri)
+/* o and the number of its octets part 3 carries: the whole message for
+ * RET=FULL, else its header section (RFC 6522 5). */
+static uint64_t open_original(const struct report_info *ri, struct mem_original *mem,
+			      struct original *o)
 {
-	const char *p = ri->original ? ri->original : "";
-	size_t n = ri->original ? ri->original_len : 0;
-	struct buf body = BUF_INIT;
-	bool eight;
+	*mem = (struct mem_original){ri->original ? ri->original : "",
+				     ri->original ? ri->original_len : 0};
+	*o = ri->read_original ? (struct original){ri->read_original, ri->read_ctx, ri->original_len}
+			       : (struct original){read_mem, mem, mem->len};
+	return ri->full ? o->len : original_header_len(o);
+}
 
-	if (!ri->full)
-		n = report_header_len(p, n);
-	put_normalised(&body, p, n);
-	eight = mem_has_8bit(body.p, body.len);
+/* Part 3's own header: 8-bit content is labelled so (RFC 2045 6.2; RFC 2046
+ * 5.2.1 allows no other encoding for message/rfc822). */
+static void put_original_header(struct buf *out, const struct report_info *ri, bool eight)
+{
 	buf_puts(out, ri->full ? "Content-Type: message/rfc822\r\n"
 				 "Content-Description: Original message\r\n"
 			       : "Content-Type: text/rfc822-headers\r\n"
@@ -567,57 +556,40 @@ static bool compose_original(struct buf *out, const struct report_info *ri)
 	if (eight)
 		buf_puts(out, "Content-Transfer-Encoding: 8bit\r\n");
 	buf_puts(out, "\r\n");
-	buf_append(out, body.p ? body.p : "", body.len);
-	buf_free(&body);
-	return eight;
 }
 
-/* The w digits at p (before end) as a number no greater than limit. */
-static bool read_number(const char *p, const char *end, size_t w, size_t limit, size_t *val)
+/* Counts the places prefix occurs in the parts and the original; with
+ * taken, also marks the w-digit number after each one (when no greater than
+ * limit) as used. Counted in the original as stored: its copy only adds
+ * CR, LF and space, none of which is in the prefix, so it holds no place
+ * the stored one lacks. Returns whether the original is 8-bit. */
+static bool scan_prefix(const struct buf *parts, size_t nparts, const struct original *o,
+			uint64_t n, const struct buf *prefix, size_t w, unsigned char *taken,
+			size_t limit, size_t *count)
 {
-	*val = 0;
-	if ((size_t)(end - p) < w)
-		return false;
-	for (size_t i = 0; i < w; i++) {
-		if (p[i] < '0' || p[i] > '9' || *val > limit / 10)
-			return false;
-		*val = *val * 10 + (size_t)(p[i] - '0');
-	}
-	return *val <= limit;
-}
-
-/* Counts the places prefix occurs in the parts; with taken, also marks the
- * w-digit number after each one (when no greater than limit) as used. */
-static size_t scan_prefix(const struct buf *parts, size_t nparts, const struct buf *prefix,
-			  size_t w, unsigned char *taken, size_t limit)
-{
-	size_t count = 0;
-
+	struct prefix_scan scan;
+	*count = 0;
 	for (size_t k = 0; k < nparts; k++) {
-		const char *p = parts[k].p, *end, *hit;
-
-		if (!p)
-			continue;
-		end = p + parts[k].len;
-		while ((hit = memmem(p, (size_t)(end - p), prefix->p, prefix->len))) {
-			size_t val;
-
-			count++;
-			p = hit + 1;
-			if (taken && read_number(hit + prefix->len, end, w, limit, &val))
-				taken[val / 8] |= (unsigned char)(1u << (val % 8));
-		}
+		prefix_scan_init(&scan, prefix, w, taken, limit);
+		prefix_scan_feed(&scan, parts[k].p ? parts[k].p : "", parts[k].len);
+		*count += prefix_scan_end(&scan);
 	}
-	return count;
+	prefix_scan_init(&scan, prefix, w, taken, limit);
+	bool eight = original_scan(o, n, &scan);
+	*count += prefix_scan_end(&scan);
+	return eight;
 }
 
 /* RFC 2046 5.1.1: the boundary must occur in no part. It is "=_" (never
  * produced by quoted-printable), the queue ID and the time, a dot and a
  * number of w digits. With m places holding that prefix, at most m numbers
  * are taken, so one of 0..m is free (pigeonhole); w is wide enough to write
- * m. So the choice always succeeds, in time linear in the parts' size. */
-static void choose_boundary(struct buf *out, const struct report_info *ri,
-			    const struct buf *parts, size_t nparts)
+ * m. So the choice always succeeds, in time linear in the parts' size,
+ * reading the original twice a piece at a time. Returns whether the
+ * original is 8-bit. */
+static bool choose_boundary(struct buf *out, const struct report_info *ri,
+			    const struct buf *parts, size_t nparts, const struct original *o,
+			    uint64_t n)
 {
 	struct buf prefix = BUF_INIT;
 	size_t m, w = 4, v = 0;
@@ -626,16 +598,17 @@ static void choose_boundary(struct buf *out, const struct report_info *ri,
 	buf_puts(&prefix, "=_");
 	put_alnum(&prefix, ri->queue_id, QID_MAX);
 	buf_printf(&prefix, ".%lld.", (long long)ri->now);
-	m = scan_prefix(parts, nparts, &prefix, 0, NULL, 0);
+	bool eight = scan_prefix(parts, nparts, o, n, &prefix, 0, NULL, 0, &m);
 	for (size_t big = m; big >= 10000; big /= 10)
 		w++;
 	taken = xcalloc(m / 8 + 1, 1);
-	scan_prefix(parts, nparts, &prefix, w, taken, m);
+	scan_prefix(parts, nparts, o, n, &prefix, w, taken, m, &m);
 	while (taken[v / 8] & (1u << (v % 8)))
 		v++;
 	buf_printf(out, "%s%0*zu", prefix.p, (int)w, v);
 	free(taken);
 	buf_free(&prefix);
+	return eight;
 }
 
 /* To: the original sender when it is one printable address that fits an
@@ -681,40 +654,51 @@ static void put_headers(struct buf *out, const struct report_info *ri, enum repo
 	buf_puts(out, "\r\n");
 }
 
-void report_compose(struct buf *out, const struct report_info *ri)
+void report_write(const struct report_info *ri, report_put_fn put, void *ctx)
 {
-	struct buf part[3] = {BUF_INIT, BUF_INIT, BUF_INIT}, boundary = BUF_INIT;
+	struct buf part[2] = {BUF_INIT, BUF_INIT}, boundary = BUF_INIT, out = BUF_INIT;
 	enum report_action kind = report_kind(ri);
-	bool eight;
+	struct mem_original mem;
+	struct original o;
+	uint64_t n = open_original(ri, &mem, &o);
 
 	compose_text(&part[0], ri);
 	compose_status(&part[1], ri);
-	eight = compose_original(&part[2], ri);
-	choose_boundary(&boundary, ri, part, 3);
-	put_headers(out, ri, kind, &boundary, eight);
+	bool eight = choose_boundary(&boundary, ri, part, 2, &o, n);
+	put_headers(&out, ri, kind, &boundary, eight);
 	/* RFC 2046 5.1.1: the CRLF before "--" belongs to the delimiter, so
 	 * each part keeps the CRLF ending its own last line. */
-	buf_puts(out, "This is a MIME-encapsulated message.");
-	for (size_t i = 0; i < 3; i++) {
-		buf_printf(out, "\r\n--%s\r\n", boundary.p);
-		buf_append(out, part[i].p, part[i].len);
+	buf_puts(&out, "This is a MIME-encapsulated message.");
+	for (size_t i = 0; i < 2; i++) {
+		buf_printf(&out, "\r\n--%s\r\n", boundary.p);
+		buf_append(&out, part[i].p, part[i].len);
 		buf_free(&part[i]);
 	}
-	buf_printf(out, "\r\n--%s--\r\n", boundary.p);
+	buf_printf(&out, "\r\n--%s\r\n", boundary.p);
+	put_original_header(&out, ri, eight);
+	put(ctx, out.p, out.len);
+	original_put(&o, n, MAX_LINE, put, ctx);
+	buf_reset(&out);
+	buf_printf(&out, "\r\n--%s--\r\n", boundary.p);
+	put(ctx, out.p, out.len);
+	buf_free(&out);
 	buf_free(&boundary);
+}
+
+static void put_buf(void *ctx, const char *p, size_t n)
+{
+	buf_append(ctx, p, n);
+}
+
+void report_compose(struct buf *out, const struct report_info *ri)
+{
+	report_write(ri, put_buf, out);
 }
 
 size_t report_header_len(const char *msg, size_t len)
 {
-	const char *line = msg, *end, *lf;
+	struct header_end h = {0};
 
-	if (!msg || len == 0)
-		return 0;
-	end = msg + len;
-	while (line < end && (lf = memchr(line, '\n', (size_t)(end - line)))) {
-		if (lf == line || (lf == line + 1 && *line == '\r'))
-			return (size_t)(lf + 1 - msg);
-		line = lf + 1;
-	}
-	return len;
+	header_end_feed(&h, msg ? msg : "", len);
+	return h.found ? (size_t)h.len : len;
 }

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <time.h>
 
 #include "util/buf.h"
@@ -38,11 +39,18 @@ struct report_info {
 	unsigned retry_hours;        /* for delay warnings: how long we keep trying */
 	const struct report_rcpt *rcpt;
 	size_t nrcpt;
-	/* The original message: headers only, or the whole (RET=FULL). */
+	/* The original message, original_len octets: in memory at original,
+	 * or, when read_original is set, read through it a piece at a time
+	 * (see bounce/original.h) so that it is never held whole. */
 	const char *original;
-	size_t original_len;
-	int full;                    /* original holds the whole message */
+	uint64_t original_len;
+	ssize_t (*read_original)(void *ctx, void *dst, size_t len, uint64_t off);
+	void *read_ctx;
+	int full;                    /* return the whole message, not its headers */
 };
+
+/* Takes the next n octets of a report being written. */
+typedef void (*report_put_fn)(void *ctx, const char *p, size_t n);
 
 /* Diagnostic text longer than this is cut (and marked " ..."), so a hostile
  * server's endless reply cannot bloat the report. */
@@ -67,6 +75,10 @@ struct report_info {
  * is used.
  */
 void report_compose(struct buf *out, const struct report_info *ri);
+/* The same, the report handed to put a piece at a time: the original is
+ * read three times (twice to choose the boundary, once to copy it), never
+ * held whole, so a report returning a big message costs fixed memory. */
+void report_write(const struct report_info *ri, report_put_fn put, void *ctx);
 
 /* Length of the header section of msg (up to and including the first empty
  * line, ended by CRLF or a bare LF), or len when there is no empty line. */

@@ -22,9 +22,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
+#include "queue/intake.h"
 #include "smtp/address.h"
-#include "smtp/received.h"
 #include "util/dsn.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -35,6 +36,7 @@
 #define INFLIGHT_MAX 16       /* files handed to the spool at once */
 #define SKIP_MAX 256          /* names remembered as not to be tried again */
 #define TEMP_MAX_AGE 3600     /* a submitter's temporary file older than this is dead */
+#define PIECE (64 << 10)      /* a file is read this much at a time */
 
 /* ---- the file format ---- */
 
@@ -170,7 +172,8 @@ struct item {
 	char id[QUEUE_ID_LEN + 1];
 	char sender[ADDR_MAILBOX_MAX + 1];
 	uid_t uid;
-	size_t size, nrcpt;
+	uint64_t size;
+	size_t nrcpt;
 };
 
 struct pickup {
@@ -233,36 +236,91 @@ static void quarantine(struct pickup *p, const char *name, const char *why)
 	skip_name(p, name);
 }
 
-/* Reads the whole file into out; its owner and size into st. NULL, or why
- * not; *gone when the file is no longer there. */
-static const char *read_drop(struct pickup *p, const char *name, struct buf *out,
-			     struct stat *st, bool *gone)
+/* Opens a maildrop file: *fd, its owner and size in st. NULL, or why not;
+ * *gone when the file is no longer there. */
+static const char *open_drop(struct pickup *p, const char *name, int *fd, struct stat *st,
+			     bool *gone)
 {
-	int fd = openat(p->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	*gone = fd < 0 && errno == ENOENT;
-	if (fd < 0)
+	*fd = openat(p->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	*gone = *fd < 0 && errno == ENOENT;
+	if (*fd < 0)
 		return strerror(errno);
 	const char *why = NULL;
-	if (fstat(fd, st) < 0)
+	if (fstat(*fd, st) < 0)
 		why = strerror(errno);
 	else if (!S_ISREG(st->st_mode))
 		why = "not a regular file";
 	else if ((uint64_t)st->st_size > maildrop_max_size(p->cfg))
 		why = "larger than the message size limit allows";
-	if (!why) {
-		size_t size = (size_t)st->st_size;
-		buf_reserve(out, size);
-		ssize_t n = 0;
-		while (out->len < size && (n = pread(fd, out->p + out->len, size - out->len,
-						     (off_t)out->len)) > 0)
-			out->len += (size_t)n;
-		out->p[out->len] = '\0';
-		if (n < 0)
-			why = strerror(errno);
-		else if (out->len != size)
-			why = "file changed while being read";
+	if (why) {
+		close(*fd);
+		*fd = -1;
 	}
-	close(fd);
+	return why;
+}
+
+/* Appends up to n octets of fd from offset at to out; NULL, or why not. */
+static const char *read_at(int fd, uint64_t at, size_t n, struct buf *out)
+{
+	buf_reserve(out, n);
+	ssize_t k;
+	while ((k = pread(fd, out->p + out->len, n, (off_t)at)) < 0 && errno == EINTR)
+		continue;
+	if (k < 0)
+		return strerror(errno);
+	if (k == 0)
+		return "file changed while being read";
+	out->len += (size_t)k;
+	out->p[out->len] = '\0';
+	return NULL;
+}
+
+/*
+ * Reads a maildrop file a piece at a time, never whole: head gets the
+ * record's header and envelope (the fields before the body, at most the
+ * room maildrop_max_size allows them) and rm their decoding, in gets the
+ * body, and the record's CRC (bound to position 0, 0) is checked as it
+ * goes. NULL, or why the file is unusable.
+ */
+static const char *read_drop(struct pickup *p, int fd, uint64_t size, struct buf *head,
+			     struct rec_msg *rm, struct intake *in)
+{
+	uint64_t room = maildrop_max_size(p->cfg) - p->cfg->max_message_size + REC_HDR_LEN;
+	size_t head_max = (size_t)(size < room ? size : room);
+	const char *why = NULL;
+	bool decoded = false;
+	memset(rm, 0, sizeof *rm);
+	while (!why && !decoded && head->len < head_max) {
+		size_t want = head_max - head->len < PIECE ? head_max - head->len : PIECE;
+		why = read_at(fd, head->len, want, head);
+		if (!why && head->len >= REC_HDR_LEN &&
+		    (rec_get_le32((const uint8_t *)head->p) != REC_MAGIC ||
+		     (uint8_t)head->p[4] != REC_MSG ||
+		     rec_get_le32((const uint8_t *)head->p + 8) != size - REC_HDR_LEN))
+			return "damaged (not one valid record)";
+		if (!why && head->len >= REC_HDR_LEN)
+			decoded = rec_decode_msg_head((const uint8_t *)head->p + REC_HDR_LEN,
+						      head->len - REC_HDR_LEN,
+						      (size_t)(size - REC_HDR_LEN), rm);
+	}
+	if (why || !decoded)
+		return why ? why : "damaged (not one valid record)";
+	uint32_t crc = rec_crc_start((const uint8_t *)head->p, 0, 0);
+	crc = (uint32_t)crc32_z(crc, (const Bytef *)head->p + REC_HDR_LEN, head->len - REC_HDR_LEN);
+	size_t body_at = REC_HDR_LEN + (size_t)rm->body_off;
+	intake_write(in, head->p + body_at, head->len - body_at);
+	struct buf piece = BUF_INIT;
+	for (uint64_t at = head->len; !why && at < size; at += piece.len) {
+		buf_reset(&piece);
+		why = read_at(fd, at, size - at < PIECE ? (size_t)(size - at) : PIECE, &piece);
+		if (!why) {
+			crc = (uint32_t)crc32_z(crc, (const Bytef *)piece.p, piece.len);
+			intake_write(in, piece.p, piece.len);
+		}
+	}
+	buf_free(&piece);
+	if (!why && crc != rec_get_le32((const uint8_t *)head->p + 12))
+		why = "damaged (not one valid record)";
 	return why;
 }
 
@@ -358,11 +416,12 @@ static void imported(void *arg, int err)
 			  it->name, strerror(err), RETRY_PAUSE);
 		p->pause_until = time(NULL) + RETRY_PAUSE;
 	} else {
-		log_info("%s: uid=%u, from=<%s>, size=%zu, nrcpt=%zu, status=queued (maildrop %s)",
+		log_info("%s: uid=%u, from=<%s>, size=%" PRIu64 ", nrcpt=%zu, status=queued "
+			 "(maildrop %s)",
 			 it->id, (unsigned)it->uid,
 			 log_safe(safe, sizeof safe, it->sender, strlen(it->sender)), it->size,
 			 it->nrcpt, it->name);
-		metrics_received(true, it->size);
+		metrics_received(true, (size_t)it->size);
 		if (unlinkat(p->dirfd, it->name, 0) < 0 && errno != ENOENT) {
 			log_error("%s/%s: queued as %s but cannot be removed: %s", p->dir, it->name,
 				  it->id, strerror(errno));
@@ -378,21 +437,11 @@ static void imported(void *arg, int err)
 		event_active(p->timer, EV_TIMEOUT, 0);
 }
 
-/* "Received: by HOST (Petrel, from userid UID) id QID; DATE" (RFC 5321 4.4
- * for a message that came from no network peer). */
-static void local_received(struct buf *out, const char *host, uid_t uid, const char *id,
-			   time_t when)
-{
-	buf_printf(out, "Received: by %s (Petrel, from userid %u)\r\n\tid %s; ", host,
-		   (unsigned)uid, id);
-	rfc5322_date(out, when);
-	buf_puts(out, "\r\n");
-}
-
-/* Hands a decoded file to the spool. */
-static void submit(struct pickup *p, struct item *it, const struct rec_msg *rm,
-		   const char *body, struct strlist *addr, struct strlist *orig,
-		   const struct buf *notify)
+/* Hands a checked file's message to the spool through the intake, which
+ * adds "Received: by HOST (Petrel, from userid UID)" (RFC 5321 4.4 for a
+ * message that came from no network peer) with the file owner's uid. */
+static void submit(struct pickup *p, struct item *it, struct intake *in, const struct rec_msg *rm,
+		   struct strlist *addr, struct strlist *orig, const struct buf *notify)
 {
 	/* ENVID as the submitter stored it (xtext); one that does not check
 	 * out is dropped rather than passed on. */
@@ -403,27 +452,22 @@ static void submit(struct pickup *p, struct item *it, const struct rec_msg *rm,
 	bool utf8 = mem_has_8bit(it->sender, strlen(it->sender));
 	for (size_t i = 0; i < addr->n; i++)
 		utf8 |= mem_has_8bit(addr->v[i], strlen(addr->v[i]));
-	struct buf hdr = BUF_INIT;
-	queue_id_next(it->id);
-	local_received(&hdr, p->cfg->hostname, it->uid, it->id, now);
-	struct iovec iov[2] = {{hdr.p, hdr.len}, {(void *)body, (size_t)rm->body_len}};
+	struct intake_origin o = {.by = p->cfg->hostname, .has_uid = true, .uid = it->uid};
 	struct spool_new_msg m = {
-		.id = it->id, .sender = it->sender, .helo = p->cfg->hostname, .client = "local",
+		.sender = it->sender, .helo = p->cfg->hostname, .client = "local",
 		/* When the user said it was sent; never later than now. */
 		.arrival = rm->arrival > 0 && rm->arrival < now ? rm->arrival : now,
-		.flags = (mem_has_8bit(body, (size_t)rm->body_len) ? SPOOL_MSG_8BITMIME : 0) |
-			 (utf8 ? SPOOL_MSG_SMTPUTF8 : 0),
+		.flags = utf8 ? SPOOL_MSG_SMTPUTF8 : 0,
 		.nrcpt = addr->n, .rcpt_addr = (const char *const *)addr->v,
-		.rcpt_orig = (const char *const *)orig->v, .body = iov, .nbody = 2,
+		.rcpt_orig = (const char *const *)orig->v,
 		.envid = envid[0] ? envid : NULL, .ret = rm->ret,
 		.rcpt_notify = (const uint8_t *)notify->p,
 	};
-	it->size = hdr.len + (size_t)rm->body_len;
 	it->next = p->items;
 	p->items = it;
 	p->ninflight++;
-	spool_submit(p->sp, &m, imported, it);
-	buf_free(&hdr);
+	it->size = intake_len(in);
+	intake_submit(in, &o, &m, it->id, imported, it);
 }
 
 /* ---- files the daemon cannot read ---- */
@@ -503,14 +547,13 @@ const struct maildrop_stuck *pickup_stuck(const struct pickup *p, size_t *n, siz
 
 static void import(struct pickup *p, const char *name)
 {
-	struct buf data = BUF_INIT;
+	int fd;
 	struct stat st;
 	bool gone;
-	const char *why = read_drop(p, name, &data, &st, &gone);
+	const char *why = open_drop(p, name, &fd, &st, &gone);
 	if (why) {
 		if (!gone)
 			stuck_note(p, name, why);
-		buf_free(&data);
 		return;
 	}
 	stuck_drop(p, name);
@@ -518,23 +561,26 @@ static void import(struct pickup *p, const char *name)
 	*it = (struct item){.p = p, .uid = st.st_uid};
 	snprintf(it->name, sizeof it->name, "%s", name);
 	struct strlist addr = STRLIST_INIT, orig = STRLIST_INIT;
-	struct buf notify = BUF_INIT;
+	struct buf notify = BUF_INIT, head = BUF_INIT;
 	struct rec_msg rm;
-	if (!maildrop_decode((const uint8_t *)data.p, data.len, &rm))
-		why = "damaged (not one valid record)";
-	else
+	struct intake *in = intake_new(p->sp);
+	why = read_drop(p, fd, (uint64_t)st.st_size, &head, &rm, in);
+	close(fd);
+	/* The envelope only once the CRC said the file is what was written. */
+	if (!why)
 		why = envelope(p, &rm, it, &addr, &orig, &notify);
 	if (why) {
 		quarantine(p, name, why);
 		free(it);
+		intake_free(in);
 	} else {
-		submit(p, it, &rm, data.p + REC_HDR_LEN + rm.body_off, &addr, &orig, &notify);
+		submit(p, it, in, &rm, &addr, &orig, &notify);
 	}
 	rec_msg_free(&rm);
 	strlist_free(&addr);
 	strlist_free(&orig);
 	buf_free(&notify);
-	buf_free(&data);
+	buf_free(&head);
 }
 
 /* Removes a submitter's temporary file (fsutil's "NAME.tmp.PID.N") that has

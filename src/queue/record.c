@@ -103,11 +103,18 @@ static size_t rec_begin(struct buf *b, enum rec_type type)
 
 void rec_end(struct buf *b, size_t start)
 {
+	rec_end_tail(b, start, 0, 0);
+}
+
+void rec_end_tail(struct buf *b, size_t start, uint64_t tail_len, uint32_t tail_crc)
+{
 	uint8_t *r = (uint8_t *)b->p + start;
 	size_t len = b->len - start - REC_HDR_LEN;
-	rec_put_le32(r + HDR_LEN, (uint32_t)len);
+	rec_put_le32(r + HDR_LEN, (uint32_t)(len + tail_len));
 	uLong crc = crc32_z(0, r, HDR_CRC);
 	crc = crc32_z(crc, r + REC_HDR_LEN, len);
+	/* The tail was summed as it was written; crc32_combine appends it. */
+	crc = crc32_combine(crc, tail_crc, (z_off_t)tail_len);
 	rec_put_le32(r + HDR_CRC, (uint32_t)crc);
 }
 
@@ -117,6 +124,21 @@ static uLong pos_crc(uint64_t seg, uint64_t off)
 	put_le64(pos, seg);
 	put_le64(pos + 8, off);
 	return crc32_z(0, pos, sizeof pos);
+}
+
+uint32_t rec_crc_start(const uint8_t *rec, uint64_t seg, uint64_t off)
+{
+	return (uint32_t)crc32_z(pos_crc(seg, off), rec, HDR_CRC);
+}
+
+uint32_t rec_tail_crc(const uint8_t *rec, size_t head_len, uint64_t seg, uint64_t off,
+		      uint64_t tail_len)
+{
+	/* crc32_combine is linear: crc(A || B) = M(crc A) ^ crc B, where
+	 * M(crc A) = crc32_combine(crc A, 0, len B). */
+	uLong a = crc32_z(pos_crc(seg, off), rec, HDR_CRC);
+	a = crc32_z(a, rec + REC_HDR_LEN, head_len - REC_HDR_LEN);
+	return rec_get_le32(rec + HDR_CRC) ^ (uint32_t)crc32_combine(a, 0, (z_off_t)tail_len);
 }
 
 void rec_bind(uint8_t *rec, uint64_t seg, uint64_t off)
@@ -153,6 +175,12 @@ static void put_rcpt(struct buf *b, const struct rec_rcpt *r)
 
 size_t rec_msg_begin(struct buf *b, const struct rec_msg *m, uint64_t body_len, size_t *start)
 {
+	return rec_msg_begin_tail(b, m, body_len, 0, start);
+}
+
+size_t rec_msg_begin_tail(struct buf *b, const struct rec_msg *m, uint64_t body_len,
+			  uint64_t tail_len, size_t *start)
+{
 	*start = rec_begin(b, REC_MSG);
 	put_str(b, TAG_MSG_ID, m->id);
 	put_i64(b, TAG_MSG_ARRIVAL, m->arrival);
@@ -170,8 +198,8 @@ size_t rec_msg_begin(struct buf *b, const struct rec_msg *m, uint64_t body_len, 
 		put_u8(b, TAG_MSG_RET, m->ret);
 	put_tlv_hdr(b, TAG_MSG_BODY, (uint32_t)body_len);
 	size_t body_at = b->len;
-	buf_reserve(b, (size_t)body_len);
-	b->len += (size_t)body_len;
+	buf_reserve(b, (size_t)(body_len - tail_len));
+	b->len += (size_t)(body_len - tail_len);
 	b->p[b->len] = '\0';
 	return body_at;
 }
@@ -394,30 +422,65 @@ static bool msg_field(const uint8_t *payload, const struct tlv *t, struct rec_ms
 	}
 }
 
-bool rec_decode_msg(const uint8_t *payload, size_t len, struct rec_msg *out)
+/* Decodes the fields of payload[0..len) into out; seen gets their tags. */
+static bool decode_fields(const uint8_t *payload, size_t len, struct rec_msg *out,
+			  uint32_t *seen)
 {
-	memset(out, 0, sizeof *out);
 	size_t n;
 	if (!count_rcpts(payload, len, &n) || n == 0)
 		return false;
 	out->rcpt = xcalloc(n, sizeof *out->rcpt);
-	uint32_t seen = 0;
 	size_t pos = 0;
 	struct tlv t;
 	while (tlv_next(payload, len, &pos, &t) > 0) {
 		bool singular = t.tag >= TAG_MSG_ID && t.tag <= TAG_MSG_BODY && t.tag != TAG_MSG_RCPT;
-		if ((singular && !first_seen(&seen, t.tag)) || !msg_field(payload, &t, out)) {
-			rec_msg_free(out);
+		if ((singular && !first_seen(seen, t.tag)) || !msg_field(payload, &t, out))
 			return false;
-		}
-	}
-	uint32_t need = 1u << TAG_MSG_ID | 1u << TAG_MSG_ARRIVAL | 1u << TAG_MSG_SENDER |
-			1u << TAG_MSG_BODY;
-	if ((seen & need) != need) {
-		rec_msg_free(out);
-		return false;
 	}
 	return true;
+}
+
+static bool decoded(bool ok, uint32_t seen, struct rec_msg *out)
+{
+	uint32_t need = 1u << TAG_MSG_ID | 1u << TAG_MSG_ARRIVAL | 1u << TAG_MSG_SENDER |
+			1u << TAG_MSG_BODY;
+	if (ok && (seen & need) == need)
+		return true;
+	rec_msg_free(out);
+	return false;
+}
+
+bool rec_decode_msg(const uint8_t *payload, size_t len, struct rec_msg *out)
+{
+	memset(out, 0, sizeof *out);
+	uint32_t seen = 0;
+	bool ok = decode_fields(payload, len, out, &seen);
+	return decoded(ok, seen, out);
+}
+
+bool rec_decode_msg_head(const uint8_t *payload, size_t avail, size_t len, struct rec_msg *out)
+{
+	memset(out, 0, sizeof *out);
+	size_t pos = 0;
+	for (;;) {
+		if (avail - pos < REC_TLV_HDR_LEN)
+			return false;
+		uint16_t tag = (uint16_t)(payload[pos] | payload[pos + 1] << 8);
+		uint32_t tlen = rec_get_le32(payload + pos + 2);
+		if (tag == TAG_MSG_BODY) {
+			if (tlen != len - pos - REC_TLV_HDR_LEN)
+				return false;
+			break;
+		}
+		if (tlen > avail - pos - REC_TLV_HDR_LEN)
+			return false;
+		pos += REC_TLV_HDR_LEN + tlen;
+	}
+	uint32_t seen = 1u << TAG_MSG_BODY;
+	bool ok = decode_fields(payload, pos, out, &seen);
+	out->body_off = pos + REC_TLV_HDR_LEN;
+	out->body_len = len - out->body_off;
+	return decoded(ok, seen, out);
 }
 
 void rec_msg_free(struct rec_msg *m)

@@ -128,13 +128,33 @@ uint32_t rec_get_le32(const uint8_t *p);
  * calls rec_end. The other encoders are complete records.
  */
 size_t rec_msg_begin(struct buf *b, const struct rec_msg *m, uint64_t body_len, size_t *start);
+/* The same for a record whose last tail_len body bytes are not in b but
+ * written after it from elsewhere (a spilled draft, queue/draft.h): only
+ * body_len - tail_len bytes are reserved; end it with rec_end_tail. */
+size_t rec_msg_begin_tail(struct buf *b, const struct rec_msg *m, uint64_t body_len,
+			  uint64_t tail_len, size_t *start);
 void rec_encode_update(struct buf *b, const struct rec_update *u);
 void rec_encode_hold(struct buf *b, struct str id, bool hold);
 /* Fills in the payload length and a position-free CRC of the record
  * beginning at start. */
 void rec_end(struct buf *b, size_t start);
+/* The same for a record followed by tail_len bytes outside b whose CRC-32
+ * (zlib crc32 from 0) is tail_crc. */
+void rec_end_tail(struct buf *b, size_t start, uint64_t tail_len, uint32_t tail_crc);
 /* Rewrites the CRC of an ended record for its place (seg, off) in the log. */
 void rec_bind(uint8_t *rec, uint64_t seg, uint64_t off);
+
+/* The CRC of a record written at (seg, off) over its position and header,
+ * to be continued with crc32 over its payload and compared with header
+ * bytes 12-15: the frame check of a record read a piece at a time. */
+uint32_t rec_crc_start(const uint8_t *rec, uint64_t seg, uint64_t off);
+
+/* The CRC-32 (from 0) of the last tail_len octets of the record written at
+ * (seg, off) whose first head_len octets are at rec, as its stored CRC
+ * implies them: the tail is copied without being read, and damage in it
+ * stays as detectable in the copy as it was in the original. */
+uint32_t rec_tail_crc(const uint8_t *rec, size_t head_len, uint64_t seg, uint64_t off,
+		      uint64_t tail_len);
 
 /* Checks the frame of the record at p (avail bytes there), written at
  * (seg, off): magic, length bound, CRC. Fills h when REC_VALID. */
@@ -144,6 +164,10 @@ enum rec_check rec_check(const uint8_t *p, size_t avail, uint64_t seg, uint64_t 
 /* Decoders take a checked payload; false when a field is malformed, a
  * required one is missing or the TLV sequence overruns the payload. */
 bool rec_decode_msg(const uint8_t *payload, size_t len, struct rec_msg *out);
+/* The same for a payload of len octets of which only the first avail are at
+ * hand: every field must lie within them but the body, which must be the
+ * last field and may run beyond (a maildrop file read a piece at a time). */
+bool rec_decode_msg_head(const uint8_t *payload, size_t avail, size_t len, struct rec_msg *out);
 void rec_msg_free(struct rec_msg *m);
 bool rec_decode_update(const uint8_t *payload, size_t len, struct rec_update *out);
 bool rec_decode_hold(const uint8_t *payload, size_t len, struct str *id);

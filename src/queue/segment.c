@@ -103,6 +103,27 @@ int seg_create(const char *logdir, uint64_t seq)
 	return fd;
 }
 
+uint64_t wreq_len(const struct wreq *r)
+{
+	return r->rec.len + r->tail_len;
+}
+
+/* A request has a tail exactly when tail_len > 0. */
+static void close_tail(struct wreq *r)
+{
+	if (r->tail_len && r->tail_fd >= 0)
+		close(r->tail_fd);
+	r->tail_fd = -1;
+}
+
+void wreq_free(struct wreq *r)
+{
+	close_tail(r);
+	buf_free(&r->rec);
+	free(r->error);
+	free(r);
+}
+
 /* ---- writing one batch ---- */
 
 static int pwritev_all(int fd, struct iovec *iov, size_t cnt, uint64_t off)
@@ -243,6 +264,80 @@ static bool park_expired(const struct writer *w)
 	       (now.tv_sec == w->park_until.tv_sec && now.tv_nsec >= w->park_until.tv_nsec);
 }
 
+/* Copies len octets from src at in to dst at out through a bounded buffer:
+ * where copy_file_range cannot (another file system, an old kernel). */
+static int copy_through_buffer(int src, uint64_t in, int dst, uint64_t out, uint64_t len)
+{
+	char b[64 * 1024];
+	while (len) {
+		ssize_t k = pread(src, b, len < sizeof b ? (size_t)len : sizeof b, (off_t)in);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return k < 0 ? errno : EIO;
+		struct iovec v = {b, (size_t)k};
+		int err = pwritev_all(dst, &v, 1, out);
+		if (err)
+			return err;
+		in += (uint64_t)k;
+		out += (uint64_t)k;
+		len -= (uint64_t)k;
+	}
+	return 0;
+}
+
+/* Copies a record's tail to off in the segment: in the kernel, the octets
+ * never pass through this process. */
+static int copy_tail(const struct wreq *r, int dst, uint64_t off)
+{
+	loff_t in = (loff_t)r->tail_off, out = (loff_t)off;
+	uint64_t left = r->tail_len;
+	while (left) {
+		size_t want = left < (UINT64_C(1) << 30) ? (size_t)left : (size_t)1 << 30;
+		ssize_t k = copy_file_range(r->tail_fd, &in, dst, &out, want, 0);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && (errno == EXDEV || errno == ENOSYS || errno == EINVAL ||
+			      errno == EOPNOTSUPP))
+			return copy_through_buffer(r->tail_fd, (uint64_t)in, dst, (uint64_t)out, left);
+		if (k <= 0)
+			return k < 0 ? errno : EIO; /* 0: the file is shorter than its draft said */
+		left -= (uint64_t)k;
+	}
+	return 0;
+}
+
+/* Writes the records of batch in order at w->end: runs of records in
+ * memory with one pwritev, each tail copied after its record. 0 or an
+ * errno. */
+static int put_records(struct writer *w, struct wreq *batch, struct iovec *iov, uint64_t *endp)
+{
+	uint64_t off = w->end, from = off;
+	size_t i = 0;
+	int err = 0;
+	for (struct wreq *r = batch; r && !err; r = r->next) {
+		if (r->kind == WREQ_UNLINK || r->err)
+			continue;
+		rec_bind((uint8_t *)r->rec.p, w->seq, off);
+		r->seg = w->seq;
+		r->off = off;
+		iov[i++] = (struct iovec){r->rec.p, r->rec.len};
+		off += r->rec.len;
+		if (r->tail_len) {
+			err = pwritev_all(w->fd, iov, i, from);
+			if (!err)
+				err = copy_tail(r, w->fd, off);
+			i = 0;
+			off += r->tail_len;
+			from = off;
+		}
+	}
+	if (!err && i)
+		err = pwritev_all(w->fd, iov, i, from);
+	*endp = off;
+	return err;
+}
+
 /* Writes the records of batch (those not failed beforehand) and syncs,
  * unless they may be parked; true when they were parked. */
 static bool write_records(struct writer *w, struct wreq *batch, uint64_t seg_max,
@@ -259,17 +354,7 @@ static bool write_records(struct writer *w, struct wreq *batch, uint64_t seg_max
 		roll_segment(w, seg_max, d);
 	struct iovec *iov = xcalloc(n ? n : 1, sizeof *iov);
 	uint64_t off = w->end;
-	size_t i = 0;
-	for (struct wreq *r = batch; r; r = r->next) {
-		if (r->kind == WREQ_UNLINK || r->err)
-			continue;
-		rec_bind((uint8_t *)r->rec.p, w->seq, off);
-		r->seg = w->seq;
-		r->off = off;
-		iov[i++] = (struct iovec){r->rec.p, r->rec.len};
-		off += r->rec.len;
-	}
-	int err = w->dirty ? EIO : pwritev_all(w->fd, iov, n, w->end);
+	int err = w->dirty ? EIO : put_records(w, batch, iov, &off);
 	/* After the records: on a nearly full disk they get the room first. */
 	if (!err)
 		prefill(w, off);
@@ -347,6 +432,8 @@ static struct wreq *write_batch(struct writer *w, struct wreq *batch, uint64_t s
 			free(r);
 			continue;
 		}
+		/* Written or failed: the draft's file is of no more use. */
+		close_tail(r);
 		r->next = NULL;
 		*tail = r;
 		tail = &r->next;
@@ -549,9 +636,7 @@ void writer_destroy(struct writer *w)
 	while (w->done) {
 		struct wreq *r = w->done;
 		w->done = r->next;
-		buf_free(&r->rec);
-		free(r->error);
-		free(r);
+		wreq_free(r);
 	}
 	close(w->notify_fd);
 	pthread_mutex_destroy(&w->lock);

@@ -57,6 +57,12 @@ struct wreq {
 	struct wreq *next;        /* writer */
 	enum wreq_kind kind;      /* writer */
 	struct buf rec;           /* writer: one ended record (not for UNLINK) */
+	uint64_t tail_len;        /* writer: when not 0, the record's last tail_len
+				   * octets are at tail_off in tail_fd (a spilled
+				   * draft's file, or the segment a relocated
+				   * message comes from), closed once written */
+	uint64_t tail_off;
+	int tail_fd;
 	uint64_t unlink_seq;      /* writer: UNLINK only */
 	int err;                  /* writer: 0, or why the record is not durable;
 				   * preset by the loop to fail without writing */
@@ -110,6 +116,11 @@ struct writer {
 	bool dirty;     /* a failed batch could not be cut off the file yet */
 	bool unlink_stopped; /* a removal failed: remove nothing newer */
 };
+
+/* A request's record length, tail included. */
+uint64_t wreq_len(const struct wreq *r);
+/* Frees a request and what it holds (record, error text, tail file). */
+void wreq_free(struct wreq *r);
 
 /* Opens segment seq (of durable length size) for appending, creates the
  * notification eventfd and starts the thread. 0, or -1 with errno set. */

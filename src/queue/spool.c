@@ -19,6 +19,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "queue/draft.h"
 #include "queue/segment.h"
 #include "util/fsutil.h"
 #include "util/log.h"
@@ -255,9 +256,7 @@ static struct wreq *new_req(enum wreq_kind kind, struct spool_msg *msg, spool_do
 
 static void free_req(struct wreq *r)
 {
-	buf_free(&r->rec);
-	free(r->error);
-	free(r);
+	wreq_free(r);
 }
 
 static void complete(struct spool *sp, struct wreq *r);
@@ -278,9 +277,9 @@ static void enqueue(struct spool *sp, struct wreq *r)
 
 /* ---- spool_submit ---- */
 
-static size_t iov_total(const struct iovec *iov, size_t n)
+static uint64_t iov_total(const struct iovec *iov, size_t n)
 {
-	size_t t = 0;
+	uint64_t t = 0;
 	for (size_t i = 0; i < n; i++)
 		t += iov[i].iov_len;
 	return t;
@@ -308,7 +307,7 @@ static char *dup_or_null(const char *s)
 }
 
 /* 0, or the errno with which the submission fails without being written. */
-static int check_new(const struct spool *sp, const struct spool_new_msg *m, size_t body_len)
+static int check_new(const struct spool *sp, const struct spool_new_msg *m, uint64_t body_len)
 {
 	if (!m->id || !queue_id_valid(m->id) || !m->sender || !m->helo || !m->client ||
 	    m->nrcpt == 0 || !m->rcpt_addr)
@@ -331,7 +330,7 @@ static int check_new(const struct spool *sp, const struct spool_new_msg *m, size
 	return size > REC_MAX_PAYLOAD ? EFBIG : 0;
 }
 
-static struct smsg *msg_from_new(const struct spool_new_msg *m, size_t body_len)
+static struct smsg *msg_from_new(const struct spool_new_msg *m, uint64_t body_len)
 {
 	struct smsg *s = xcalloc(1, sizeof *s);
 	memcpy(s->m.id, m->id, QUEUE_ID_LEN + 1);
@@ -354,9 +353,9 @@ static struct smsg *msg_from_new(const struct spool_new_msg *m, size_t body_len)
 	return s;
 }
 
-/* Encodes the MSG record of s (with recipient states when with_state) and
- * returns where its body goes in r->rec. */
-static size_t encode_msg(struct wreq *r, const struct smsg *s, bool with_state)
+/* Encodes the MSG record of s (with recipient states when with_state), its
+ * last tail body octets left out, and returns where its body goes in r->rec. */
+static size_t encode_msg(struct wreq *r, const struct smsg *s, bool with_state, uint64_t tail)
 {
 	struct rec_msg rm = {
 		.id = {s->m.id, QUEUE_ID_LEN},
@@ -384,29 +383,45 @@ static size_t encode_msg(struct wreq *r, const struct smsg *s, bool with_state)
 		};
 	}
 	size_t start;
-	size_t body_at = rec_msg_begin(&r->rec, &rm, s->m.body_len, &start);
+	size_t body_at = rec_msg_begin_tail(&r->rec, &rm, s->m.body_len, tail, &start);
 	free(rm.rcpt);
 	r->body_rel = body_at - start;
 	return body_at;
 }
 
+static void put_bytes(struct buf *rec, size_t *at, const void *p, size_t n)
+{
+	if (n)
+		memcpy(rec->p + *at, p, n);
+	*at += n;
+}
+
+/* The record holds the envelope, the pieces in memory and the draft's
+ * memory part; the draft's file part becomes the request's tail, which the
+ * writer copies after it (its CRC is folded in here, unread). */
 void spool_submit(struct spool *sp, const struct spool_new_msg *m, spool_done_fn done, void *arg)
 {
-	size_t body_len = iov_total(m->body, m->nbody);
+	uint64_t tail = m->draft ? draft_file_len(m->draft) : 0;
+	uint64_t body_len = iov_total(m->body, m->nbody) + (m->draft ? draft_len(m->draft) : 0);
 	struct wreq *r = new_req(WREQ_MSG, NULL, done, arg);
-	r->err = check_new(sp, m, body_len);
+	r->err = m->draft ? draft_error(m->draft) : 0;
+	if (!r->err)
+		r->err = check_new(sp, m, body_len);
 	if (!r->err) {
 		struct smsg *s = msg_from_new(m, body_len);
 		r->msg = &s->m;
-		size_t at = encode_msg(r, s, false);
-		for (size_t i = 0; i < m->nbody; i++) {
-			if (m->body[i].iov_len)
-				memcpy(r->rec.p + at, m->body[i].iov_base, m->body[i].iov_len);
-			at += m->body[i].iov_len;
+		size_t at = encode_msg(r, s, false, tail);
+		for (size_t i = 0; i < m->nbody; i++)
+			put_bytes(&r->rec, &at, m->body[i].iov_base, m->body[i].iov_len);
+		if (m->draft) {
+			put_bytes(&r->rec, &at, draft_mem(m->draft)->p, draft_mem(m->draft)->len);
+			r->tail_fd = draft_take_fd(m->draft);
+			r->tail_len = tail;
 		}
-		rec_end(&r->rec, 0);
-		s->rec_len = (uint32_t)r->rec.len;
+		rec_end_tail(&r->rec, 0, tail, m->draft ? draft_file_crc(m->draft) : 0);
+		s->rec_len = (uint32_t)wreq_len(r);
 	}
+	draft_free(m->draft);
 	enqueue(sp, r);
 }
 
@@ -473,7 +488,7 @@ static void finish_relocation(struct spool *sp, struct smsg *s, const struct wre
 	seg_account(sp, s, -1);
 	s->m.seg = r->seg;
 	s->m.body_off = r->off + r->body_rel;
-	s->rec_len = (uint32_t)r->rec.len;
+	s->rec_len = (uint32_t)wreq_len(r);
 	seg_account(sp, s, +1);
 	sp->relocated++;
 	log_debug("%s: spool: moved to segment %016" PRIx64, s->m.id, r->seg);
@@ -485,7 +500,7 @@ static void complete(struct spool *sp, struct wreq *r)
 	struct smsg *s = r->msg ? to_smsg(r->msg) : NULL;
 	const struct smsg *announce = NULL;
 	if (!r->err && r->kind != WREQ_UNLINK)
-		seg_note(sp, r->seg, r->off + r->rec.len);
+		seg_note(sp, r->seg, r->off + wreq_len(r));
 	switch (r->kind) {
 	case WREQ_MSG:
 		if (s && !r->err) {
@@ -558,18 +573,35 @@ static void reclaim(struct spool *sp)
 	}
 }
 
+/* The body is not read: the writer copies it from the old segment as the
+ * new record's tail, under the CRC that the old record's implies for it. */
 static void relocate_one(struct spool *sp, struct smsg *s)
 {
+	size_t head = s->rec_len - (size_t)s->m.body_len; /* the old record up to its body */
+	struct buf old = BUF_INIT;
+	buf_reserve(&old, head);
+	int fd = seg_fd(sp, s->m.seg);
+	ssize_t n = fd < 0 ? -1 : pread(fd, old.p, head, (off_t)(s->m.body_off - head));
+	int tail_fd = n == (ssize_t)head && s->m.body_len ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
 	struct wreq *r = new_req(WREQ_RELOC, &s->m, NULL, NULL);
-	size_t at = encode_msg(r, s, true);
-	ssize_t n = spool_read_body(sp, &s->m, r->rec.p + at, s->m.body_len, 0);
-	if (n < 0 || (uint64_t)n != s->m.body_len || r->rec.len - REC_HDR_LEN > REC_MAX_PAYLOAD) {
+	encode_msg(r, s, true, s->m.body_len);
+	if (n != (ssize_t)head || (s->m.body_len && tail_fd < 0) ||
+	    r->rec.len - REC_HDR_LEN + s->m.body_len > REC_MAX_PAYLOAD) {
 		log_error("%s: spool: cannot move out of segment %016" PRIx64 ": %s", s->m.id,
-			  s->m.seg, n < 0 ? strerror(errno) : "body unreadable");
+			  s->m.seg, n >= 0 && n < (ssize_t)head ? "record cut short" : strerror(errno));
+		if (tail_fd >= 0)
+			close(tail_fd);
+		buf_free(&old);
 		free_req(r);
 		return;
 	}
-	rec_end(&r->rec, 0);
+	r->tail_fd = tail_fd;
+	r->tail_off = s->m.body_off;
+	r->tail_len = s->m.body_len;
+	rec_end_tail(&r->rec, 0, r->tail_len,
+		     rec_tail_crc((const uint8_t *)old.p, head, s->m.seg, s->m.body_off - head,
+				  s->m.body_len));
+	buf_free(&old);
 	sp->reloc_inflight++;
 	enqueue(sp, r);
 }
@@ -885,6 +917,11 @@ void spool_close(struct spool *sp)
 }
 
 /* ---- accessors ---- */
+
+const char *spool_directory(const struct spool *sp)
+{
+	return sp->dir;
+}
 
 int spool_notify_fd(const struct spool *sp)
 {

@@ -58,9 +58,12 @@ struct spool_new_msg {
 	const uint8_t *rcpt_notify;    /* DSN_NOTIFY_* bits */
 	const char *const *rcpt_orcpt; /* ORCPT "addr-type;xtext" */
 	/* The message as it is to be stored (Received: header already prepended),
-	 * CRLF line endings, not dot-stuffed; may be in several pieces. */
+	 * CRLF line endings, not dot-stuffed: the pieces body[0..nbody), then,
+	 * when draft is not NULL, the draft's content. The spool takes the
+	 * draft (and frees it) whatever the outcome. */
 	const struct iovec *body;
 	size_t nbody;
+	struct draft *draft;
 };
 
 #define SPOOL_MSG_8BITMIME 1u
@@ -89,6 +92,7 @@ struct spool_msg {
 };
 
 struct spool;
+struct draft;
 
 /* err: 0 when the records are durable, else an errno (ENOSPC, EIO...). */
 typedef void (*spool_done_fn)(void *arg, int err);
@@ -105,6 +109,8 @@ struct spool *spool_open(const char *dir);
 void spool_close(struct spool *sp);
 
 int spool_notify_fd(const struct spool *sp);
+/* The spool directory, where drafts (queue/draft.h) keep their file part. */
+const char *spool_directory(const struct spool *sp);
 /* Runs completion callbacks of batches made durable since the last call. */
 void spool_dispatch(struct spool *sp);
 
@@ -113,7 +119,7 @@ void spool_dispatch(struct spool *sp);
  * runs, and the log holds no trace a reader would take as a message.
  * Requests the spool refuses without writing fail the same way, in order:
  * EINVAL (malformed id or envelope), EEXIST (id already queued), EFBIG
- * (record over 1 GiB). */
+ * (record over 1 GiB); a draft's write error (ENOSPC...) fails it too. */
 void spool_submit(struct spool *sp, const struct spool_new_msg *m, spool_done_fn done, void *arg);
 
 /* The one party told of every new message once it is durable and in the

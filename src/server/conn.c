@@ -13,6 +13,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
@@ -30,7 +31,7 @@
 #include "server/policy.h"
 #include "server/sender_check.h"
 #include "server/server.h"
-#include "smtp/headers.h"
+#include "queue/intake.h"
 #include "smtp/received.h"
 #include "util/bev_send.h"
 #include "util/log.h"
@@ -57,7 +58,9 @@ struct conn {
 	bool closing;  /* flushing the last replies */
 	bool handshake; /* TLS handshake under way */
 	bool corked;    /* the last reply waits for the FIN (bev_send) */
+	struct intake *in;  /* the message whose content is arriving, or NULL */
 	char qid[QUEUE_ID_LEN + 1];
+	uint64_t size;      /* of the message being made durable */
 	int64_t cmd_start; /* monotonic ms: since when the next command is awaited */
 };
 
@@ -217,10 +220,10 @@ static void committed(void *arg, int err)
 	c->waiting = false;
 	if (!err) {
 		const struct envelope *env = session_envelope(c->sess);
-		log_info("%s: client=[%s], helo=<%s>, from=<%s>, size=%zu, nrcpt=%zu, status=queued",
-			 c->qid, c->peer_text, session_helo(c->sess), env->sender,
-			 session_body(c->sess)->len, env->rcpt_addr.n);
-		metrics_received(false, session_body(c->sess)->len);
+		log_info("%s: client=[%s], helo=<%s>, from=<%s>, size=%" PRIu64 ", nrcpt=%zu, "
+			 "status=queued", c->qid, c->peer_text, session_helo(c->sess), env->sender,
+			 c->size, env->rcpt_addr.n);
+		metrics_received(false, (size_t)c->size);
 		if (c->srv->msg_rate)
 			ratelimit_fail(c->srv->msg_rate, c->peer_text, time(NULL));
 	} else {
@@ -237,59 +240,56 @@ static void committed(void *arg, int err)
 	pump(c);
 }
 
-/* RFC 6409 8.2, 8.3: a submission server adds a missing Date and Message-ID. */
-static void complete_headers(struct conn *c, struct buf *hdr, time_t now)
+/* The session's content goes straight into an intake (its draft): the
+ * connection never holds the message whole. */
+static void content_begin(void *arg)
 {
-	const struct buf *body = session_body(c->sess);
-	if (!header_has(body->p ? body->p : "", body->len, "Date")) {
-		buf_puts(hdr, "Date: ");
-		rfc5322_date(hdr, now);
-		buf_puts(hdr, "\r\n");
-	}
-	if (!header_has(body->p ? body->p : "", body->len, "Message-ID"))
-		buf_printf(hdr, "Message-ID: <%s@%s>\r\n", c->qid, c->cfg->hostname);
+	struct conn *c = arg;
+	intake_free(c->in);
+	c->in = intake_new(c->srv->spool);
 }
+
+static void content_write(void *arg, const char *p, size_t n)
+{
+	struct conn *c = arg;
+	intake_write(c->in, p, n);
+}
+
+static void content_discard(void *arg)
+{
+	struct conn *c = arg;
+	intake_free(c->in);
+	c->in = NULL;
+}
+
+static const struct smtp_sink content_sink = {content_begin, content_write, content_discard};
 
 static void submit(struct conn *c)
 {
 	const struct envelope *env = session_envelope(c->sess);
-	const struct buf *body = session_body(c->sess);
-	struct buf hdr = BUF_INIT;
-	queue_id_next(c->qid);
-	time_t now = time(NULL);
-	struct received_info ri = {
-		.helo = session_helo(c->sess), .client_addr = c->peer_text,
-		.by = c->cfg->hostname,
+	struct intake_origin o = {
+		.by = c->cfg->hostname, .helo = session_helo(c->sess), .client_addr = c->peer_text,
 		.protocol = received_protocol(env->esmtp, session_tls_active(c->sess),
 					      session_login(c->sess) != NULL, env->smtputf8),
-		.queue_id = c->qid, .for_rcpt = env->rcpt_orig.n == 1 ? env->rcpt_orig.v[0] : NULL,
-		.when = now,
+		.for_rcpt = env->rcpt_orig.n == 1 ? env->rcpt_orig.v[0] : NULL,
+		.complete_headers = c->mode != LISTEN_SMTP,
 	};
-	received_header(&hdr, &ri);
-	if (c->mode != LISTEN_SMTP)
-		complete_headers(c, &hdr, now);
-	struct iovec iov[2] = {{hdr.p, hdr.len}, {body->p, body->len}};
-	/* 8-bit when declared (BODY=8BITMIME) or found: a client may send 8-bit
-	 * octets without saying so, and a relay to a server without 8BITMIME
-	 * must then convert them all the same (RFC 6152 3). */
-	bool eight = env->body_8bit || mem_has_8bit(hdr.p, hdr.len) ||
-		     mem_has_8bit(body->p, body->len);
 	struct spool_new_msg m = {
-		.id = c->qid, .arrival = now, .sender = env->sender,
-		.helo = session_helo(c->sess), .client = c->peer_text,
-		.flags = (eight ? SPOOL_MSG_8BITMIME : 0) |
+		.sender = env->sender, .helo = session_helo(c->sess), .client = c->peer_text,
+		.flags = (env->body_8bit ? SPOOL_MSG_8BITMIME : 0) |
 			 (env->smtputf8 ? SPOOL_MSG_SMTPUTF8 : 0),
 		.nrcpt = env->rcpt_addr.n,
 		.rcpt_addr = (const char *const *)env->rcpt_addr.v,
 		.rcpt_orig = (const char *const *)env->rcpt_orig.v,
 		.envid = env->envid, .ret = env->ret, .rcpt_notify = env->rcpt_notify,
 		.rcpt_orcpt = (const char *const *)env->rcpt_orcpt.v,
-		.body = iov, .nbody = body->len ? 2 : 1,
 	};
 	set_reading(c, false);
 	c->waiting = true;
-	spool_submit(c->srv->spool, &m, committed, c);
-	buf_free(&hdr);
+	struct intake *in = c->in;
+	c->in = NULL;
+	c->size = intake_len(in);
+	intake_submit(in, &o, &m, c->qid, committed, c);
 }
 
 /* Sends what is queued for the client before the socket changes hands;
@@ -545,7 +545,7 @@ void conn_accept(struct listener *li, int fd, const struct sockaddr *sa, int sal
 	server_limits(srv, li->mode, &c->lim);
 	c->pol = (struct policy_ctx){c->cfg, (const struct sockaddr *)&c->peer, NULL,
 				     c->peer_text, srv->msg_rate};
-	c->sess = session_new(&c->lim, &receive_policy, &c->pol);
+	c->sess = session_new(&c->lim, &receive_policy, &c->pol, &content_sink, c);
 	if (li->mode == LISTEN_SUBMISSIONS) {
 		/* RFC 8314 3.3: TLS from the first byte. */
 		c->bev = bufferevent_openssl_socket_new(srv->base, fd, SSL_new(c->tls),

@@ -61,30 +61,30 @@ void proceed_bdat(struct session *s, const char *arg)
 static void store(struct session *s, const char *p, size_t n)
 {
 	uint64_t max = s->lim->max_message_size;
-	size_t added = s->body.len, from = 0;
+	size_t added = s->content.len, from = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (s->bdat_cr) {
 			s->bdat_cr = false;
-			buf_append(&s->body, "\r\n", 2);
+			buf_append(&s->content, "\r\n", 2);
 			if (p[i] == '\n') {
 				from = i + 1;
 				continue;
 			}
 		}
 		if (p[i] == '\r' || p[i] == '\n') {
-			buf_append(&s->body, p + from, i - from);
+			buf_append(&s->content, p + from, i - from);
 			from = i + 1;
 			if (p[i] == '\r')
 				s->bdat_cr = true;
 			else
-				buf_append(&s->body, "\r\n", 2);
+				buf_append(&s->content, "\r\n", 2);
 		}
 	}
-	buf_append(&s->body, p + from, n - from);
+	buf_append(&s->content, p + from, n - from);
 	session_content_added(s, added);
-	if (max && s->body.len > max) {
+	if (max && s->content_len > max) {
 		owe(s, 552, "5.3.4", "Message size exceeds fixed maximum message size");
-		buf_reset(&s->body);
+		buf_reset(&s->content);
 	}
 }
 
@@ -102,14 +102,20 @@ static void chunk_done(struct session *s)
 		session_reply(s, 250, "2.0.0", "Chunk received");
 		return;
 	}
-	if (s->bdat_cr)
-		buf_append(&s->body, "\r\n", 2);
+	if (s->bdat_cr) {
+		size_t from = s->content.len;
+		buf_append(&s->content, "\r\n", 2);
+		session_content_added(s, from);
+	}
 	session_content_done(s);
 }
 
 size_t bdat_feed(struct session *s, const char *p, size_t n)
 {
+	/* A bite at a time, as for DATA: the content stays within a few chunks. */
 	size_t take = n < s->bdat_left ? n : (size_t)s->bdat_left;
+	if (take > SESSION_CONTENT_CHUNK)
+		take = SESSION_CONTENT_CHUNK;
 	if (!s->bdat_error)
 		store(s, p, take);
 	s->bdat_left -= take;

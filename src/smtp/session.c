@@ -13,12 +13,14 @@
 #include "smtp/reply.h"
 
 struct session *session_new(const struct session_limits *lim, const struct smtp_policy *pol,
-			    void *pol_ctx)
+			    void *pol_ctx, const struct smtp_sink *sink, void *sink_ctx)
 {
 	struct session *s = xcalloc(1, sizeof *s);
 	s->lim = lim;
 	s->pol = pol;
 	s->pol_ctx = pol_ctx;
+	s->sink = sink;
+	s->sink_ctx = sink_ctx;
 	s->state = ST_FRESH;
 	return s;
 }
@@ -32,7 +34,11 @@ void session_reset_transaction(struct session *s)
 	free(s->env.rcpt_notify);
 	free(s->env.envid);
 	s->env = (struct envelope){.esmtp = s->esmtp};
-	buf_free(&s->body);
+	buf_free(&s->content);
+	s->content_len = 0;
+	if (s->content_open)
+		s->sink->discard(s->sink_ctx);
+	s->content_open = false;
 	s->bdat_used = false;
 	s->bdat_cr = false;
 	if (s->state == ST_MAIL || s->state == ST_DATA || s->state == ST_WAIT ||
@@ -191,22 +197,37 @@ static size_t feed_command(struct session *s, const char *p, size_t n)
 
 void session_content_start(struct session *s)
 {
-	buf_reset(&s->body);
+	buf_reset(&s->content);
+	s->content_len = 0;
+	s->content_open = true;
+	s->sink->begin(s->sink_ctx);
 	header_scan_init(&s->hops, "Received");
 }
 
-/* Counted as the content arrives, so the check costs nothing at the end and
- * no pass over a big message; the count stops at the end of the header
- * section. */
+static void content_flush(struct session *s)
+{
+	if (s->content.len)
+		s->sink->write(s->sink_ctx, s->content.p, s->content.len);
+	buf_reset(&s->content);
+}
+
+/* Hops are counted as the content arrives, so the check costs nothing at
+ * the end and no pass over a big message; the count stops at the end of
+ * the header section. */
 void session_content_added(struct session *s, size_t from)
 {
 	bool field;
-	while (from < s->body.len && !s->hops.ended)
-		from += header_scan_feed(&s->hops, s->body.p + from, s->body.len - from, &field);
+	s->content_len += s->content.len - from;
+	while (from < s->content.len && !s->hops.ended)
+		from += header_scan_feed(&s->hops, s->content.p + from, s->content.len - from,
+					 &field);
+	if (s->content.len >= SESSION_CONTENT_CHUNK)
+		content_flush(s);
 }
 
 void session_content_done(struct session *s)
 {
+	content_flush(s);
 	/* RFC 5321 6.3: a message that has passed more relays than any real
 	 * route has is going round in a loop; RFC 3463 X.4.6 is "routing loop
 	 * detected". Without a check it would circle for ever. */
@@ -243,9 +264,13 @@ size_t session_feed(struct session *s, const char *p, size_t n)
 	size_t used = 0;
 	while (used < n && s->event == SESSION_EV_NONE) {
 		if (s->state == ST_DATA) {
+			/* A bite at a time: bare line ends double in the content, which
+			 * must stay within a few chunks. */
 			bool done;
-			size_t from = s->body.len;
-			used += data_reader_feed(&s->dr, p + used, n - used, &s->body, &done);
+			size_t from = s->content.len, bite = n - used;
+			if (bite > SESSION_CONTENT_CHUNK)
+				bite = SESSION_CONTENT_CHUNK;
+			used += data_reader_feed(&s->dr, p + used, bite, &s->content, &done);
 			session_content_added(s, from);
 			if (done)
 				data_finished(s);
@@ -273,9 +298,9 @@ const struct envelope *session_envelope(const struct session *s)
 	return &s->env;
 }
 
-const struct buf *session_body(const struct session *s)
+uint64_t session_content_len(const struct session *s)
 {
-	return &s->body;
+	return s->content_len;
 }
 
 const char *session_helo(const struct session *s)

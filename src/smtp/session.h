@@ -13,8 +13,11 @@
  * SESSION_EV_SENDER and waits the same way: the shell asks the DNS and
  * answers with session_sender_done(), which replies to the MAIL.
  *
- * When the client ends a message the session stops consuming input and
- * raises SESSION_EV_MESSAGE; the shell makes the message durable and then
+ * Message content is never held whole: the session hands it, as it
+ * arrives, to the shell's struct smtp_sink in pieces of about
+ * SESSION_CONTENT_CHUNK octets, so its memory does not grow with the
+ * message. When the client ends a message the session stops consuming
+ * input and raises SESSION_EV_MESSAGE; the shell makes the message durable and then
  * calls session_message_done(), which emits the 250 (or the 4xx) and lets
  * input flow again. SESSION_EV_CLOSE asks the shell to flush the output and
  * close the connection.
@@ -56,6 +59,20 @@ struct smtp_policy {
 	 * domain be looked up before the reply (SESSION_EV_SENDER)? */
 	bool (*sender_lookup)(void *ctx, const char *login, const struct address *sender);
 };
+
+/* Message content (CRLF line ends, not dot-stuffed) as it arrives. */
+struct smtp_sink {
+	/* A message's content begins (DATA, or the first BDAT chunk). */
+	void (*begin)(void *ctx);
+	/* The next n octets of it. */
+	void (*write)(void *ctx, const char *p, size_t n);
+	/* The content begun will not be handed over (refused, reset, closed);
+	 * also called after a handed-over message is answered. */
+	void (*discard)(void *ctx);
+};
+
+/* The session passes content on once it holds this much. */
+#define SESSION_CONTENT_CHUNK (8u << 10)
 
 struct session_limits {
 	const char *hostname;       /* our name for the banner and EHLO */
@@ -105,7 +122,7 @@ enum auth_result { AUTH_OK, AUTH_FAILED, AUTH_BLOCKED };
 enum sender_result { SENDER_OK, SENDER_TEMPFAIL, SENDER_UNKNOWN, SENDER_NULL_MX };
 
 struct session *session_new(const struct session_limits *lim, const struct smtp_policy *pol,
-			    void *pol_ctx);
+			    void *pol_ctx, const struct smtp_sink *sink, void *sink_ctx);
 void session_free(struct session *s);
 
 /* Emits the 220 greeting. */
@@ -118,7 +135,9 @@ struct buf *session_output(struct session *s);
 enum session_event session_event(const struct session *s);
 
 const struct envelope *session_envelope(const struct session *s);
-const struct buf *session_body(const struct session *s);
+/* Octets of the current message's content so far (at SESSION_EV_MESSAGE:
+ * all of it, every one already written to the sink). */
+uint64_t session_content_len(const struct session *s);
 const char *session_helo(const struct session *s);
 
 /* Result of making the message durable: queue_id on success, or NULL with

@@ -72,7 +72,11 @@ struct session {
 	int auth_step;          /* AUTH LOGIN: 0 user, 1 password; -1 PLAIN */
 	struct buf auth_user;
 	struct buf auth_pass;
-	struct buf body;
+	const struct smtp_sink *sink;
+	void *sink_ctx;
+	struct buf content;     /* content not yet written to the sink */
+	uint64_t content_len;   /* content octets of this message so far */
+	bool content_open;      /* the sink has had begin, not yet discard */
 	struct data_reader dr;
 	struct header_scan hops; /* the body's Received: fields (RFC 5321 6.3) */
 };
@@ -116,7 +120,8 @@ void session_replyf(struct session *s, int code, const char *ext, const char *fm
 void session_reset_transaction(struct session *s);
 /* A new message's content begins: an empty body, nothing counted. */
 void session_content_start(struct session *s);
-/* Counts what was appended to the body from octet from on. */
+/* Looks at what was appended to s->content from octet from on, and passes
+ * the content to the sink once there is enough of it. */
 void session_content_added(struct session *s, size_t from);
 /* The content is complete: SESSION_EV_MESSAGE, or refused when it loops. */
 void session_content_done(struct session *s);

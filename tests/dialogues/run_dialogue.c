@@ -24,6 +24,7 @@
 #include "server/policy.h"
 #include "server/server.h"
 #include "smtp/session.h"
+#include "smtp/sink_buf.h"
 
 static size_t unescape(const char *in, char *out)
 {
@@ -126,7 +127,8 @@ static int play(const char *file, const struct config *cfg)
 	struct server srv = {.cfg = cfg};
 	struct session_limits lim;
 	server_limits(&srv, LISTEN_SMTP, &lim);
-	struct session *s = session_new(&lim, &receive_policy, &pc);
+	struct sink_buf content = {0};
+	struct session *s = session_new(&lim, &receive_policy, &pc, &sink_buf, &content);
 	session_start(s);
 	char dns_table[4096];
 	const char *slash = strrchr(file, '/');
@@ -162,6 +164,7 @@ static int play(const char *file, const struct config *cfg)
 		fails++;
 	}
 	session_free(s);
+	sink_buf_free(&content);
 	fclose(f);
 	return fails;
 }

@@ -30,6 +30,8 @@ struct fixture {
 	int err;
 };
 
+#include "spool_fixture.h"
+
 static void on_done(void *arg, int err)
 {
 	struct fixture *fx = arg;
@@ -48,35 +50,11 @@ static void wait_all(struct fixture *fx)
 	assert_int_equal(fx->err, 0);
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)flag;
-	(void)f;
-	return remove(path);
-}
-
 static int setup(void **state)
 {
-	struct fixture *fx = calloc(1, sizeof *fx);
-	const char *tmp = getenv("TMPDIR");
-	snprintf(fx->root, sizeof fx->root, "%s/petrel-view-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(fx->root))
-		return -1;
-	snprintf(fx->dir, sizeof fx->dir, "%s/spool", fx->root);
-	fx->sp = spool_open(fx->dir);
-	*state = fx;
-	return fx->sp ? 0 : -1;
+	return spool_fixture_setup(state, "view");
 }
 
-static int teardown(void **state)
-{
-	struct fixture *fx = *state;
-	spool_close(fx->sp);
-	nftw(fx->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(fx);
-	return 0;
-}
 
 struct envelope {
 	const char *sender, *helo, *client;
@@ -360,13 +338,13 @@ int main(void)
 {
 	log_set_level(LOG_LVL_WARN);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_empty_queue, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_list_entry, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_held_mark_and_summary, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_ages, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_show, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_header_section_limit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hostile_text_neutralised, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_empty_queue, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_list_entry, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_held_mark_and_summary, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_ages, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_show, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_header_section_limit, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_text_neutralised, setup, spool_fixture_teardown),
 		cmocka_unit_test(test_safe_bytes),
 		cmocka_unit_test(test_unreadable_maildrop_files),
 	};

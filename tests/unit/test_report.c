@@ -810,6 +810,65 @@ static void test_boundary(void **state)
 	many_traps(10050, "=_" QID ".1767225600.00000");
 }
 
+/* A reader that returns at most piece octets a call. */
+struct pieces {
+	const struct buf *orig;
+	size_t piece;
+};
+
+static ssize_t read_pieces(void *ctx, void *dst, size_t len, uint64_t off)
+{
+	const struct pieces *pc = ctx;
+	if (off >= pc->orig->len)
+		return 0;
+	size_t n = pc->orig->len - (size_t)off;
+	n = n < len ? n : len;
+	n = n < pc->piece ? n : pc->piece;
+	memcpy(dst, pc->orig->p + off, n);
+	return (ssize_t)n;
+}
+
+/* A report whose original is read a few octets at a time is the report
+ * made from it in memory, octet for octet: boundary places, CRLF and bare
+ * line ends, long lines and the header section's end split across pieces. */
+static void test_original_read_in_pieces_makes_the_same_report(void **state)
+{
+	(void)state;
+	struct buf orig = BUF_INIT;
+	buf_puts(&orig, "Subject: pieces\r\nX-Long: ");
+	for (int i = 0; i < 1500; i++)
+		buf_putc(&orig, (char)('a' + i % 26));
+	buf_puts(&orig, "\r\n\r\nbody \xe9\rbare\nlf\r\n");
+	for (int i = 0; i < 300; i++)
+		buf_printf(&orig, "--=_" QID ".1767225600.%04d\r\n", i * 7 % 301);
+	for (int i = 0; i < 2500; i++)
+		buf_putc(&orig, (char)('A' + i % 26));
+	buf_puts(&orig, "\r");
+	static const size_t sizes[] = {1, 2, 3, 7, 64, 999, 70000};
+	for (int full = 0; full < 2; full++) {
+		struct report_rcpt r = one_failed[0];
+		struct report_info ri = base_info(&r, 1);
+		struct buf want = BUF_INIT;
+		ri.original = orig.p;
+		ri.original_len = orig.len;
+		ri.full = full;
+		report_compose(&want, &ri);
+		for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+			struct pieces pc = {&orig, sizes[k]};
+			struct buf got = BUF_INIT;
+			ri.original = NULL;
+			ri.read_original = read_pieces;
+			ri.read_ctx = &pc;
+			report_compose(&got, &ri);
+			assert_int_equal(got.len, want.len);
+			assert_memory_equal(got.p, want.p, want.len);
+			buf_free(&got);
+		}
+		buf_free(&want);
+	}
+	buf_free(&orig);
+}
+
 /* An input made of unit repeated up to len octets. */
 struct long_case {
 	enum target target;
@@ -1084,6 +1143,7 @@ int main(void)
 		cmocka_unit_test(test_kinds),
 		cmocka_unit_test(test_orcpt),
 		cmocka_unit_test(test_original),
+		cmocka_unit_test(test_original_read_in_pieces_makes_the_same_report),
 		cmocka_unit_test(test_injection),
 		cmocka_unit_test(test_addresses),
 		cmocka_unit_test(test_boundary),

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "smtp/session.h"
+#include "smtp/sink_buf.h"
 #include "smtp/session_int.h"
 #include "test_util.h"
 
@@ -40,9 +41,12 @@ static const struct session_limits limits = {
 	.max_errors = 5, .vrfy = true, .expn = true,
 };
 
+/* What the sessions of these tests wrote as message content. */
+static struct sink_buf content;
+
 static struct session *start_with(const struct smtp_policy *pol)
 {
-	struct session *s = session_new(&limits, pol, NULL);
+	struct session *s = session_new(&limits, pol, NULL, &sink_buf, &content);
 	session_start(s);
 	buf_reset(session_output(s));
 	return s;
@@ -81,7 +85,8 @@ static void test_message_event_and_held_input(void **state)
 	const struct envelope *env = session_envelope(s);
 	assert_string_equal(env->sender, "a@x.test");
 	assert_int_equal(env->rcpt_addr.n, 1); /* duplicate RCPT stored once */
-	assert_string_equal(session_body(s)->p, "hi\r\n");
+	assert_string_equal(content.content.p, "hi\r\n");
+	assert_int_equal(session_content_len(s), 4);
 	/* Nothing more is consumed until the spool answers. */
 	assert_int_equal(feed(s, "NOOP\r\n"), 0);
 	expect_out(s, "");
@@ -137,7 +142,7 @@ static void test_recipient_limit_452_is_not_an_error(void **state)
 		.hostname = "mx.test", .max_message_size = 1000, .max_recipients = 2,
 		.max_errors = 3, .max_no_progress = 3,
 	};
-	struct session *s = session_new(&lim, &policy, NULL);
+	struct session *s = session_new(&lim, &policy, NULL, &sink_buf, &content);
 	struct buf in = BUF_INIT, want = BUF_INIT;
 	buf_puts(&in, "EHLO c\r\nMAIL FROM:<a@x.test>\r\n");
 	for (int i = 0; i < 10; i++)
@@ -173,7 +178,7 @@ static void test_endless_recipients_past_the_limit_are_closed(void **state)
 		.hostname = "mx.test", .max_message_size = 1000, .max_recipients = 1,
 		.max_errors = 3,
 	};
-	struct session *s = session_new(&lim, &policy, NULL);
+	struct session *s = session_new(&lim, &policy, NULL, &sink_buf, &content);
 	feed(s, "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<r@y.test>\r\n");
 	int i;
 	for (i = 0; i < RCPT_OVERSHOOT_MAX + 10 && session_event(s) != SESSION_EV_CLOSE; i++) {
@@ -209,7 +214,7 @@ static void test_too_many_received_fields_is_a_loop(void **state)
 			   "mail loop? (RFC 5321 6.3)\r\n";
 	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
 		for (int bdat = 0; bdat < 2; bdat++) {
-			struct session *s = session_new(&lim, &policy, NULL);
+			struct session *s = session_new(&lim, &policy, NULL, &sink_buf, &content);
 			feed(s, "HELO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n");
 			struct buf in = BUF_INIT;
 			if (bdat)
@@ -236,6 +241,83 @@ static void test_too_many_received_fields_is_a_loop(void **state)
 			session_free(s);
 		}
 	}
+}
+
+/* Feeds a whole transaction with msg as content (DATA or BDAT LAST). */
+static struct session *send_content(const struct session_limits *lim, struct sink_buf *sink,
+				    const struct buf *msg, int bdat)
+{
+	struct buf in = BUF_INIT;
+	struct session *s = session_new(lim, &policy, NULL, &sink_buf, sink);
+	feed(s, "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n");
+	if (bdat)
+		buf_printf(&in, "BDAT %zu LAST\r\n%s", msg->len, msg->p);
+	else
+		buf_printf(&in, "DATA\r\n%s.\r\n", msg->p);
+	session_feed(s, in.p, in.len);
+	buf_free(&in);
+	return s;
+}
+
+/* The session never holds a message: its content reaches the sink in
+ * pieces of at most a few chunks (bare line ends, which double, included),
+ * all of it by the end, by DATA and by BDAT alike; the hop count still sees
+ * a header section longer than a chunk; content that will not be handed
+ * over (a refusal, RSET between BDAT chunks) is discarded. */
+static void test_content_streams_to_the_sink_in_bounded_pieces(void **state)
+{
+	(void)state;
+	struct session_limits lim = {
+		.hostname = "mx.test", .max_message_size = 1 << 20, .max_recipients = 2,
+		.max_hops = 12,
+	};
+	struct buf msg = BUF_INIT, want = BUF_INIT;
+	for (int i = 0; i < 12; i++) {
+		buf_printf(&msg, "Received: hop %d ", i);
+		for (int k = 0; k < 900; k++)
+			buf_putc(&msg, (char)('a' + k % 26));
+		buf_puts(&msg, "\r\n");
+	}
+	buf_puts(&msg, "\r\n");
+	buf_append(&want, msg.p, msg.len);
+	for (int i = 0; i < 20000; i++) {
+		buf_puts(&msg, "x\n"); /* a bare LF: stored as CRLF */
+		buf_puts(&want, "x\r\n");
+	}
+	buf_puts(&msg, "end\r\n"); /* the end of data needs a real CRLF before it */
+	buf_puts(&want, "end\r\n");
+	for (int bdat = 0; bdat < 2; bdat++) {
+		struct sink_buf sink = {0};
+		lim.max_hops = 12;
+		struct session *s = send_content(&lim, &sink, &msg, bdat);
+		assert_int_equal(session_event(s), SESSION_EV_MESSAGE);
+		assert_int_equal(sink.begins, 1);
+		assert_true(sink.largest <= 3 * SESSION_CONTENT_CHUNK);
+		assert_int_equal(session_content_len(s), want.len);
+		assert_int_equal(sink.content.len, want.len);
+		assert_memory_equal(sink.content.p, want.p, want.len);
+		session_message_done(s, "QID", 0);
+		assert_int_equal(sink.discards, 1);
+		session_free(s);
+		/* Twelve Received: fields, the last past the first chunk: a loop. */
+		lim.max_hops = 11;
+		s = send_content(&lim, &sink, &msg, bdat);
+		assert_non_null(strstr(session_output(s)->p, "554 5.4.6 Too many hops: 12"));
+		assert_int_equal(sink.discards, 2);
+		session_free(s);
+		sink_buf_free(&sink);
+	}
+	struct sink_buf sink = {0};
+	struct session *s = session_new(&lim, &policy, NULL, &sink_buf, &sink);
+	feed(s, "EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nBDAT 3\r\nabc"
+		"RSET\r\n");
+	assert_int_equal(sink.begins, 1);
+	assert_int_equal(sink.discards, 1);
+	session_free(s);
+	assert_int_equal(sink.discards, 1);
+	sink_buf_free(&sink);
+	buf_free(&msg);
+	buf_free(&want);
 }
 
 static void test_timeout_and_shutdown(void **state)
@@ -388,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_recipient_limit_452_is_not_an_error),
 		cmocka_unit_test(test_endless_recipients_past_the_limit_are_closed),
 		cmocka_unit_test(test_too_many_received_fields_is_a_loop),
+		cmocka_unit_test(test_content_streams_to_the_sink_in_bounded_pieces),
 		cmocka_unit_test(test_timeout_and_shutdown),
 		cmocka_unit_test(test_error_limit_closes),
 		cmocka_unit_test(test_bare_lf_commands_and_split_lines),

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "smtp/session.h"
+#include "smtp/sink_buf.h"
 #include "util/dsn.h"
 #include "test_util.h"
 
@@ -219,9 +220,11 @@ static const struct session_limits limits = {
 	.max_errors = 50,
 };
 
+static struct sink_buf content;
+
 static struct session *start(const char *input)
 {
-	struct session *s = session_new(&limits, &policy, NULL);
+	struct session *s = session_new(&limits, &policy, NULL, &sink_buf, &content);
 	session_start(s);
 	session_feed(s, input, strlen(input));
 	return s;

@@ -36,6 +36,8 @@ struct fixture {
 	struct spool *sp;
 };
 
+#include "spool_fixture.h"
+
 /* Completion bookkeeping: callbacks must come in submission order. */
 static struct {
 	size_t issued, done, failed;
@@ -69,37 +71,13 @@ static void wait_all(struct spool *sp)
 	}
 }
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	(void)st;
-	(void)flag;
-	(void)f;
-	return remove(path);
-}
-
 static int setup(void **state)
 {
-	struct fixture *fx = calloc(1, sizeof *fx);
-	const char *tmp = getenv("TMPDIR");
-	snprintf(fx->root, sizeof fx->root, "%s/petrel-spool-XXXXXX", tmp ? tmp : "/tmp");
-	if (!mkdtemp(fx->root))
-		return -1;
-	snprintf(fx->dir, sizeof fx->dir, "%s/spool", fx->root);
-	fx->sp = spool_open(fx->dir);
 	memset(&W, 0, sizeof W);
 	W.in_order = true;
-	*state = fx;
-	return fx->sp ? 0 : -1;
+	return spool_fixture_setup(state, "spool");
 }
 
-static int teardown(void **state)
-{
-	struct fixture *fx = *state;
-	spool_close(fx->sp);
-	nftw(fx->root, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-	free(fx);
-	return 0;
-}
 
 static void reopen(struct fixture *fx)
 {
@@ -975,29 +953,29 @@ int main(void)
 {
 	log_set_level(LOG_LVL_ERROR);
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test_setup_teardown(test_submit_and_reopen, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_update_and_reopen, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_reclaim_oldest_first, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_open_body_pins_its_segment, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_relocation, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_dsn_fields_survive, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_hold_and_release, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_zero_tail_after_crash, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_torn_tail, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt_body_quarantined, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt_header_resync, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_corrupt_older_segment, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_foreign_records, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_record_in_body_not_resynced, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_group_commit, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_write_error_recovers, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_invalid_requests, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_single_opener, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_submit_and_reopen, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_update_and_reopen, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_reclaim_oldest_first, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_open_body_pins_its_segment, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_relocation, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_dsn_fields_survive, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_hold_and_release, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_zero_tail_after_crash, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_torn_tail, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_body_quarantined, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_header_resync, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_corrupt_older_segment, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_foreign_records, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_record_in_body_not_resynced, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_group_commit, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_write_error_recovers, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_invalid_requests, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_single_opener, setup, spool_fixture_teardown),
 		cmocka_unit_test(test_queue_ids),
-		cmocka_unit_test_setup_teardown(test_fsutil, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fsutil, setup, spool_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_write_atomic_mode_is_exact_under_umask_077, setup,
-						teardown),
-		cmocka_unit_test_setup_teardown(test_throughput, setup, teardown),
+						spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_throughput, setup, spool_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
