@@ -1180,8 +1180,31 @@ def start_run(args, servers, name):
     return top, binary, res
 
 
-def finish_run(res, report, args):
-    """Prints the report and writes it (and the figures) where asked."""
+def bench_main(args, servers, name, run, build_report):
+    """A benchmark's life: start_run, run(top, binary, res) (which fills
+    res["runs"]), finish_run; the work directory goes unless --keep."""
+    top, binary, res = start_run(args, servers, name)
+    try:
+        run(top, binary, res)
+        finish_run(res, build_report, args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(top, ignore_errors=True)
+
+
+def log_run(r):
+    """One run's figures on stderr, and the server's log tail when it failed."""
+    log("  " + ", ".join("%s=%s" % (k, round(v, 3) if isinstance(v, float) else v)
+                         for k, v in r.items() if k != "log_tail"))
+    if r.get("log_tail"):
+        log("  server log tail:\n" + r["log_tail"])
+
+
+def finish_run(res, build_report, args):
+    """Notes the load at the end, builds the report (build_report(res, args)),
+    prints it and writes it (and the figures) where asked."""
+    res["loadavg_end"] = read("/proc/loadavg").split()[:3]
+    report = build_report(res, args)
     print(report)
     if args.report:
         with open(args.report, "w") as f:
@@ -1251,8 +1274,7 @@ def main():
                                            for k, v in r.items() if k != "server_log"}))
                     if r.get("server_log"):
                         log("  server log tail:\n" + r["server_log"])
-        res["loadavg_end"] = read("/proc/loadavg").split()[:3]
-        finish_run(res, build_report(res, args), args)
+        finish_run(res, build_report, args)
     finally:
         if not args.keep:
             shutil.rmtree(top, ignore_errors=True)

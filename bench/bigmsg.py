@@ -372,8 +372,8 @@ def main():
     args.deliver_timeout = args.deliver_timeout or max(300.0, total / (10 * 2**20))
     args.rss_cap = args.rss_cap or bench.machine_info("/")["mem_mib"] // 2
     servers = [s for s in args.servers.split(",") if s]
-    top, binary, res = bench.start_run(args, servers, "bigmsg.py")
-    try:
+
+    def run(top, binary, res):
         free = shutil.disk_usage(top).free
         if free < 2.5 * total:
             sys.exit("%s has %d MiB free; %d sessions × %d bytes need about %d MiB (queue and "
@@ -387,15 +387,8 @@ def main():
             log("%s ..." % kind)
             r = run_one(kind, binary, top, args, body)
             res["runs"]["bigmsg"].append(r)
-            log("  " + ", ".join("%s=%s" % (k, round(v, 3) if isinstance(v, float) else v)
-                                 for k, v in r.items() if k != "log_tail"))
-            if r.get("log_tail"):
-                log("  server log tail:\n" + r["log_tail"])
-        res["loadavg_end"] = read("/proc/loadavg").split()[:3]
-        bench.finish_run(res, build_report(res, args), args)
-    finally:
-        if not args.keep:
-            shutil.rmtree(top, ignore_errors=True)
+            bench.log_run(r)
+    bench.bench_main(args, servers, "bigmsg.py", run, build_report)
 
 
 if __name__ == "__main__":

@@ -56,7 +56,6 @@ import argparse
 import os
 import re
 import selectors
-import shutil
 import signal
 import socket
 import subprocess
@@ -485,6 +484,8 @@ def run_cycle(kind, cycle, binary, top, args):
                 r["ok"], r["failure"] = False, r["breach"]
         r["received"] = sink.received()
         r["alive_at_end"] = side.alive()
+        if not r["ok"]:
+            side.kill()  # a failed server may be flooding its log: no grace period
         side.server.stop()
         r.update(log_checks(side.logpath))
         r["log_bytes"] = file_size(side.logpath)
@@ -617,23 +618,16 @@ def main():
         sys.exit("--idle must be shorter than --retry")
     servers = [s for s in args.servers.split(",") if s]
     cycles = [c for c in args.cycles.split(",") if c]
-    top, binary, res = bench.start_run(args, servers, "bigqueue.py")
-    res["runs"]["bigqueue"] = []
-    try:
+
+    def run(top, binary, res):
+        res["runs"]["bigqueue"] = []
         for cycle in cycles:
             for kind in servers:
                 log("%s, %s cycle ..." % (kind, cycle))
                 r = run_cycle(kind, cycle, binary, top, args)
                 res["runs"]["bigqueue"].append(r)
-                log("  " + ", ".join("%s=%s" % (k, round(v, 3) if isinstance(v, float) else v)
-                                     for k, v in r.items() if k != "log_tail"))
-                if r.get("log_tail"):
-                    log("  server log tail:\n" + r["log_tail"])
-        res["loadavg_end"] = read("/proc/loadavg").split()[:3]
-        bench.finish_run(res, build_report(res, args), args)
-    finally:
-        if not args.keep:
-            shutil.rmtree(top, ignore_errors=True)
+                bench.log_run(r)
+    bench.bench_main(args, servers, "bigqueue.py", run, build_report)
 
 
 if __name__ == "__main__":
