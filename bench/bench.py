@@ -55,6 +55,7 @@ import os
 import platform
 import resource
 import selectors
+import shlex
 import shutil
 import signal
 import socket
@@ -1162,8 +1163,8 @@ def start_run(args, servers, name):
     nofile = raise_nofile()
     if args.nice is not None:
         os.setpriority(os.PRIO_PROCESS, 0, args.nice)  # inherited by every child
-    cmdline = " ".join([os.path.relpath(sys.argv[0], ROOT) if sys.argv[0].startswith(ROOT)
-                        else sys.argv[0]] + sys.argv[1:])
+    cmdline = shlex.join([os.path.relpath(sys.argv[0], ROOT) if sys.argv[0].startswith(ROOT)
+                          else sys.argv[0]] + sys.argv[1:])
     top = tempfile.mkdtemp(prefix="petrel-bench-", dir=args.workdir)
     os.chmod(top, 0o755)
     binary, petrel = freeze_binary(args, top)

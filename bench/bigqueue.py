@@ -469,7 +469,7 @@ def run_cycle(kind, cycle, binary, top, args):
             recover(side, probe, args, r)
         drain(side, sink, args, r, flush=cycle == "flush")
     except (Failed, AssertionError) as e:  # AssertionError: a server did not start
-        r["ok"], r["failure"] = False, str(e)[-500:]
+        r["ok"], r["failure"] = False, " ".join(str(e).split())[-500:]
         log("  FAILED: %s" % e)
     finally:
         if probe:
