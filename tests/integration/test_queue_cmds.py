@@ -248,8 +248,9 @@ def test_queue_count_sums_up_without_listing():
         assert len(lines) == 3 and a not in out and b not in out, out
         d.stop()
         offline = ok(d, "queue", "--count")
-        age = re.compile(r"oldest \d+s")
-        assert age.sub("", offline) == age.sub("", out), (offline, out)
+        # Ages move on; b's first attempt may be recorded after the hold.
+        varying = re.compile(r"oldest \d+s|[23] deferred")
+        assert varying.sub("", offline) == varying.sub("", out), (offline, out)
         for args in (["queue", "--count", "show", a], ["flush", "--count"],
                      ["mailq", "--count"], ["queue", "--count", "x"]):
             code, _, err = petrel(d, *args)
