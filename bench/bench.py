@@ -55,6 +55,7 @@ import os
 import platform
 import resource
 import selectors
+import shlex
 import shutil
 import signal
 import socket
@@ -167,6 +168,15 @@ def session_all(sid):
     return out
 
 
+def session_live(sid):
+    """Whether any process of session sid is still more than a zombie."""
+    for pid in session_all(sid):
+        st = read("/proc/%d/stat" % pid)
+        if st and st.rsplit(")", 1)[1].split()[0] != "Z":
+            return True
+    return False
+
+
 def vm_rss_kib(pid):
     for line in read("/proc/%d/status" % pid).splitlines():
         if line.startswith("VmRSS:"):
@@ -179,6 +189,67 @@ def pss_kib(pid):
         if line.startswith("Pss:"):
             return int(line.split()[1])
     return 0
+
+
+def rss_kib(pids):
+    """Summed VmRSS of the processes."""
+    return sum(vm_rss_kib(p) for p in pids)
+
+
+class Sampler:
+    """A thread that samples a server every `interval` seconds until stop():
+    the summed RSS and PSS of its processes (peak and last; PSS shares the
+    pages several processes map among them, so it is the fair sum for a
+    server of many processes), how many there are, and the size of its log. Bounds protect a shared machine: when the RSS goes
+    over rss_cap_kib or the log over log_cap_bytes, on_breach(reason) runs
+    once (the caller kills the server there) and `breach` says why."""
+
+    def __init__(self, pids, logsize, interval=0.5, rss_cap_kib=None, log_cap_bytes=None,
+                 on_breach=None):
+        self.pids, self.logsize, self.interval = pids, logsize, interval
+        self.rss_cap, self.log_cap, self.on_breach = rss_cap_kib, log_cap_bytes, on_breach
+        self.peak_kib = self.last_kib = self.peak_procs = 0
+        self.peak_pss_kib = self.last_pss_kib = 0
+        self.breach = None
+        self._stop = threading.Event()
+        self._th = threading.Thread(target=self._run, daemon=True)
+
+    def start(self):
+        self._th.start()
+        return self
+
+    def sample(self):
+        pids = self.pids()
+        self.last_kib = rss_kib(pids)
+        self.peak_kib = max(self.peak_kib, self.last_kib)
+        self.last_pss_kib = sum(pss_kib(p) for p in pids)
+        self.peak_pss_kib = max(self.peak_pss_kib, self.last_pss_kib)
+        self.peak_procs = max(self.peak_procs, len(pids))
+        size = self.logsize()
+        if self.breach is None:
+            if self.rss_cap and self.last_kib > self.rss_cap:
+                self.breach = "RSS %.0f MiB over the cap of %.0f MiB" % (
+                    self.last_kib / 1024, self.rss_cap / 1024)
+            elif self.log_cap and size > self.log_cap:
+                self.breach = "log %.0f MiB over the cap of %.0f MiB" % (
+                    size / 2**20, self.log_cap / 2**20)
+            if self.breach and self.on_breach:
+                self.on_breach(self.breach)
+
+    def _run(self):
+        while not self._stop.wait(self.interval):
+            self.sample()
+
+    def stop(self):
+        self._stop.set()
+        self._th.join(10)
+
+
+def file_size(path):
+    try:
+        return os.stat(path).st_size
+    except OSError:
+        return 0
 
 
 # ---------------------------------------------------------------------------
@@ -285,7 +356,8 @@ def raise_nofile():
 class PetrelServer:
     name = "petrel"
 
-    def __init__(self, binary, relay_port, workdir):
+    def __init__(self, binary, relay_port, workdir, extra=()):
+        """extra: more config lines (a benchmark's own limits, routes...)."""
         self.binary = binary
         self.dir = tempfile.mkdtemp(prefix="petrel-", dir=workdir)
         self.port = free_port()
@@ -307,9 +379,10 @@ class PetrelServer:
                 "relay-from 127.0.0.0/8",
                 "relay-host 127.0.0.1:%d" % relay_port,
                 "max-connections 11000",
-            ] + run_as) + "\n")
+            ] + run_as + list(extra)) + "\n")
 
-    def start(self):
+    def start(self, timeout=20):
+        """Starts the daemon; returns once its banner answers (bounded by timeout)."""
         cg = self.cg
 
         def preexec():
@@ -330,7 +403,7 @@ class PetrelServer:
                     return s.recv(512).startswith(b"220")
             except OSError:
                 return False
-        wait_for(ready, 20, "petrel to listen on port %d" % self.port)
+        wait_for(ready, timeout, "petrel to listen on port %d" % self.port)
 
     def pids(self):
         if self.proc and self.proc.poll() is None:
@@ -353,6 +426,12 @@ class PetrelServer:
                 self.proc.kill()
                 self.proc.wait()
 
+    def kill(self):
+        """SIGKILL: no chance to tidy up (the crash a recovery must survive)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
     def cleanup(self, keep=False):
         self.stop()
         self.cg.remove()
@@ -369,15 +448,17 @@ class PostfixServer:
     relayhost = the sink."""
     name = "postfix"
 
-    def __init__(self, relay_port, workdir):
+    def __init__(self, relay_port, workdir, main=None, mailboxes=()):
+        """main: main.cf settings over the instance's; mailboxes: virtual
+        Maildirs of the instance's domain (see tests/postfix.py)."""
         self.dir = tempfile.mkdtemp(prefix="postfix-", dir=workdir)
         self.inst = PostfixInstance(dir=self.dir, relayhost="[127.0.0.1]:%d" % relay_port,
-                                    mailboxes=())
+                                    mailboxes=mailboxes, main=main)
         self.port = self.inst.port
         self.cg = Cgroup("postfix")
 
-    def start(self):
-        self.inst.start()
+    def start(self, timeout=60):
+        self.inst.start(timeout=timeout)
         self.sweep()
 
     def sweep(self):
@@ -410,6 +491,20 @@ class PostfixServer:
 
     def stop(self):
         self.inst.stop()
+
+    def kill(self):
+        """SIGKILL to the master and every process of its session at once."""
+        pid = self.inst.master_pid
+        for p in ([pid] + _session_members(pid)) if pid else []:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        deadline = time.monotonic() + 30
+        while pid and session_live(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self.inst.started = False
+        self.inst.master_pid = None
 
     def cleanup(self, keep=False):
         self.inst.stop()
@@ -856,12 +951,13 @@ def ratio(a, b, nd=2):
     return "{:.{}f}×".format(a / b, nd)
 
 
-def build_report(res, args, cmdline):
+def report_header(res):
+    """The lines every report starts with: when, how, what was run where."""
     m = res["machine"]
     lines = []
     add = lines.append
     add("Date: %s" % res["date"])
-    add("Command: `%s`" % cmdline)
+    add("Command: `%s`" % res["command"])
     add("Petrel: %s (sha256 %s…), git %s%s" % (
         res["petrel"]["path"], res["petrel"]["sha256"][:12], res["petrel"]["git"],
         " + uncommitted changes in src/ (binary as built in the checkout)"
@@ -878,6 +974,12 @@ def build_report(res, args, cmdline):
         "benchmark runs: %s" % (res.get("nofile"), res.get("nice", "?")))
     add("Load: loadavg at start %s, at end %s" % (" ".join(m["loadavg_start"]),
                                                    " ".join(res.get("loadavg_end", []))))
+    return lines
+
+
+def build_report(res, args):
+    lines = report_header(res)
+    add = lines.append
     add("Workload: %d messages × %d bytes, %d parallel sessions (%s), %d rounds; latency %d "
         "messages; concurrency %d sessions, window %g s" % (
             args.messages, args.size, args.sessions,
@@ -998,6 +1100,121 @@ def build_report(res, args, cmdline):
 
 # ---------------------------------------------------------------------------
 
+def add_common_args(ap):
+    """The options every benchmark in bench/ takes: which Petrel, where, what to keep."""
+    ap.add_argument("--petrel", default=os.path.join(ROOT, "build", "petrel"))
+    ap.add_argument("--build-rev", metavar="REV",
+                    help="instead of --petrel, build Petrel from this git revision (git archive "
+                    "into the work directory, make there): a clean, reproducible binary even "
+                    "while the checkout is being edited")
+    ap.add_argument("--workdir", default=None, help="parent of the temporary directory "
+                    "(default: the system's; its disk is the one measured)")
+    ap.add_argument("--keep", action="store_true", help="keep server directories")
+    ap.add_argument("--json", help="write every figure to this file")
+    ap.add_argument("--report", help="write the markdown report to this file too")
+    ap.add_argument("--nice", type=int, default=None,
+                    help="run the whole benchmark (servers, clients, sink) at this nice value, "
+                    "e.g. -10 to shield both sides alike from other work on the machine")
+
+
+def freeze_binary(args, top):
+    """Copies (or with --build-rev builds) the Petrel under test into top:
+    others may rebuild build/petrel during the run. Returns its path and
+    what the report says about it."""
+    binary = os.path.join(top, "petrel")
+    if args.build_rev:
+        git = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", args.build_rev],
+                             capture_output=True, text=True, check=True).stdout.strip()
+        src = os.path.join(top, "src-" + git)
+        os.mkdir(src)
+        log("building Petrel %s in %s ..." % (git, src))
+        arch = subprocess.Popen(["git", "-C", ROOT, "archive", git], stdout=subprocess.PIPE)
+        subprocess.run(["tar", "-x", "-C", src], stdin=arch.stdout, check=True)
+        arch.wait()
+        subprocess.run(["make", "-C", src, "-j%d" % (os.cpu_count() or 1), "build/petrel"],
+                       check=True, stdout=subprocess.DEVNULL)
+        shutil.copy2(os.path.join(src, "build", "petrel"), binary)
+        shutil.rmtree(src, ignore_errors=True)
+        dirty = False
+        built = "built from git %s (clean tree)" % git
+    else:
+        shutil.copy2(args.petrel, binary)
+        git = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
+                             capture_output=True, text=True).stdout.strip()
+        dirty = bool(subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "src"],
+                                    capture_output=True, text=True).stdout.strip())
+        built = os.path.relpath(os.path.realpath(args.petrel), ROOT)
+    with open(binary, "rb") as f:
+        sha = hashlib.sha256(f.read()).hexdigest()
+    return binary, {"path": built, "sha256": sha, "git": git, "dirty": dirty}
+
+
+def start_run(args, servers, name):
+    """What every benchmark does first: root and the Postfix tools checked,
+    RLIMIT_NOFILE raised, the nice value set, a work directory made, the
+    binary frozen, the machine described. Returns (top, binary, res); the
+    caller removes top (unless --keep) and ends with finish_run."""
+    if os.geteuid() != 0:
+        sys.exit("%s must run as root (Postfix starts as root; cgroups; RLIMIT_NOFILE)" % name)
+    if "postfix" in servers:
+        require(SMTP_SINK, SMTP_SOURCE, "/usr/sbin/postfix")
+    else:
+        require(SMTP_SINK, SMTP_SOURCE)
+    nofile = raise_nofile()
+    if args.nice is not None:
+        os.setpriority(os.PRIO_PROCESS, 0, args.nice)  # inherited by every child
+    cmdline = shlex.join([os.path.relpath(sys.argv[0], ROOT) if sys.argv[0].startswith(ROOT)
+                          else sys.argv[0]] + sys.argv[1:])
+    top = tempfile.mkdtemp(prefix="petrel-bench-", dir=args.workdir)
+    os.chmod(top, 0o755)
+    binary, petrel = freeze_binary(args, top)
+    res = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+           "command": "python3 " + cmdline, "args": vars(args),
+           "machine": machine_info(os.path.realpath(top)), "petrel": petrel,
+           "runs": {}, "order": {}, "nofile": nofile,
+           "nice": os.getpriority(os.PRIO_PROCESS, 0)}
+    if "postfix" in servers:
+        res["postfix_version"] = subprocess.run(
+            ["/usr/sbin/postconf", "-d", "-h", "mail_version"], capture_output=True,
+            text=True).stdout.strip()
+    log("machine: %s" % json.dumps(res["machine"]))
+    return top, binary, res
+
+
+def bench_main(args, servers, name, run, build_report):
+    """A benchmark's life: start_run, run(top, binary, res) (which fills
+    res["runs"]), finish_run; the work directory goes unless --keep."""
+    top, binary, res = start_run(args, servers, name)
+    try:
+        run(top, binary, res)
+        finish_run(res, build_report, args)
+    finally:
+        if not args.keep:
+            shutil.rmtree(top, ignore_errors=True)
+
+
+def log_run(r):
+    """One run's figures on stderr, and the server's log tail when it failed."""
+    log("  " + ", ".join("%s=%s" % (k, round(v, 3) if isinstance(v, float) else v)
+                         for k, v in r.items() if k != "log_tail"))
+    if r.get("log_tail"):
+        log("  server log tail:\n" + r["log_tail"])
+
+
+def finish_run(res, build_report, args):
+    """Notes the load at the end, builds the report (build_report(res, args)),
+    prints it and writes it (and the figures) where asked."""
+    res["loadavg_end"] = read("/proc/loadavg").split()[:3]
+    report = build_report(res, args)
+    print(report)
+    if args.report:
+        with open(args.report, "w") as f:
+            f.write(report + "\n")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(res, f, indent=1)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--messages", type=int, default=20000)
@@ -1014,84 +1231,20 @@ def main():
     ap.add_argument("--workloads", default="accept,latency,concurrency,fsync")
     ap.add_argument("--servers", default="petrel,postfix")
     ap.add_argument("--no-ceiling", action="store_true", help="skip the smtp-sink-alone runs")
-    ap.add_argument("--petrel", default=os.path.join(ROOT, "build", "petrel"))
-    ap.add_argument("--build-rev", metavar="REV",
-                    help="instead of --petrel, build Petrel from this git revision (git archive "
-                    "into the work directory, make there): a clean, reproducible binary even "
-                    "while the checkout is being edited")
-    ap.add_argument("--workdir", default=None, help="parent of the temporary directory "
-                    "(default: the system's; its disk is the one measured)")
     ap.add_argument("--settle", type=float, default=1.0,
                     help="seconds after the last relayed message before CPU is read")
     ap.add_argument("--timeout", type=float, default=None, help="per-run bound, seconds")
-    ap.add_argument("--keep", action="store_true", help="keep server directories")
-    ap.add_argument("--json", help="write every figure to this file")
-    ap.add_argument("--report", help="write the markdown report to this file too")
-    ap.add_argument("--nice", type=int, default=None,
-                    help="run the whole benchmark (servers, clients, sink) at this nice value, "
-                    "e.g. -10 to shield both sides alike from other work on the machine")
     ap.add_argument("--perf", help="record a perf profile (cpu-clock, call graphs) of Petrel "
                     "during its first accept run into this file (perturbs that run)")
+    add_common_args(ap)
     args = ap.parse_args()
-    cmdline = " ".join([os.path.relpath(sys.argv[0], ROOT) if sys.argv[0].startswith(ROOT)
-                        else sys.argv[0]] + sys.argv[1:])
-    cmdline = "python3 " + cmdline
-
-    if os.geteuid() != 0:
-        sys.exit("bench.py must run as root (Postfix starts as root; cgroups; RLIMIT_NOFILE)")
     servers = [s for s in args.servers.split(",") if s]
     workloads = [w for w in args.workloads.split(",") if w]
-    if "postfix" in servers:
-        require(SMTP_SINK, SMTP_SOURCE, "/usr/sbin/postfix")
-    else:
-        require(SMTP_SINK, SMTP_SOURCE)
-    nofile = raise_nofile()
-    if args.nice is not None:
-        os.setpriority(os.PRIO_PROCESS, 0, args.nice)  # inherited by every child
-    if "concurrency" in workloads and nofile < args.idle_sessions + 100:
-        sys.exit("RLIMIT_NOFILE is %d: too low for %d sessions" % (nofile, args.idle_sessions))
-
-    top = tempfile.mkdtemp(prefix="petrel-bench-", dir=args.workdir)
-    os.chmod(top, 0o755)
+    top, binary, res = start_run(args, servers, "bench.py")
     try:
-        # freeze the binary: others may rebuild build/petrel during the run
-        binary = os.path.join(top, "petrel")
-        if args.build_rev:
-            git = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", args.build_rev],
-                                 capture_output=True, text=True, check=True).stdout.strip()
-            src = os.path.join(top, "src-" + git)
-            os.mkdir(src)
-            log("building Petrel %s in %s ..." % (git, src))
-            arch = subprocess.Popen(["git", "-C", ROOT, "archive", git], stdout=subprocess.PIPE)
-            subprocess.run(["tar", "-x", "-C", src], stdin=arch.stdout, check=True)
-            arch.wait()
-            subprocess.run(["make", "-C", src, "-j%d" % (os.cpu_count() or 1), "build/petrel"],
-                           check=True, stdout=subprocess.DEVNULL)
-            shutil.copy2(os.path.join(src, "build", "petrel"), binary)
-            shutil.rmtree(src, ignore_errors=True)
-            dirty = False
-            built = "built from git %s (clean tree)" % git
-        else:
-            shutil.copy2(args.petrel, binary)
-            git = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
-                                 capture_output=True, text=True).stdout.strip()
-            dirty = bool(subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "src"],
-                                        capture_output=True, text=True).stdout.strip())
-            built = os.path.relpath(os.path.realpath(args.petrel), ROOT)
-        with open(binary, "rb") as f:
-            sha = hashlib.sha256(f.read()).hexdigest()
-        res = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-               "command": cmdline, "args": vars(args),
-               "machine": machine_info(os.path.realpath(top)),
-               "petrel": {"path": built, "sha256": sha, "git": git, "dirty": dirty},
-               "runs": {}, "order": {}, "nofile": nofile,
-               "nice": os.getpriority(os.PRIO_PROCESS, 0)}
-        if "postfix" in servers:
-            res["postfix_version"] = subprocess.run(
-                ["/usr/sbin/postconf", "-d", "-h", "mail_version"], capture_output=True,
-                text=True).stdout.strip()
-        log("machine: %s" % json.dumps(res["machine"]))
-
+        if "concurrency" in workloads and res["nofile"] < args.idle_sessions + 100:
+            sys.exit("RLIMIT_NOFILE is %d: too low for %d sessions" % (
+                res["nofile"], args.idle_sessions))
         if "fsync" in workloads:
             log("fsync probe ...")
             res["fsync"] = fsync_probe(top)
@@ -1122,15 +1275,7 @@ def main():
                                            for k, v in r.items() if k != "server_log"}))
                     if r.get("server_log"):
                         log("  server log tail:\n" + r["server_log"])
-        res["loadavg_end"] = read("/proc/loadavg").split()[:3]
-        report = build_report(res, args, cmdline)
-        print(report)
-        if args.report:
-            with open(args.report, "w") as f:
-                f.write(report + "\n")
-        if args.json:
-            with open(args.json, "w") as f:
-                json.dump(res, f, indent=1)
+        finish_run(res, build_report, args)
     finally:
         if not args.keep:
             shutil.rmtree(top, ignore_errors=True)

@@ -37,11 +37,12 @@ static int usage(const char *cmd)
 	return 2;
 }
 
-/* Splits the arguments into -c FILE and at most two words. */
-static bool split_args(int argc, char **argv, const char **path, const char *words[2],
-		       size_t *nw)
+/* Splits the arguments into -c FILE, --count and at most two words. */
+static bool split_args(int argc, char **argv, const char **path, bool *count,
+		       const char *words[2], size_t *nw)
 {
 	*nw = 0;
+	*count = false;
 	for (int i = 0; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0) {
 			if (++i >= argc)
@@ -49,6 +50,8 @@ static bool split_args(int argc, char **argv, const char **path, const char *wor
 			*path = argv[i];
 		} else if (strncmp(argv[i], "-c", 2) == 0) {
 			*path = argv[i] + 2;
+		} else if (strcmp(argv[i], "--count") == 0) {
+			*count = true;
 		} else if (argv[i][0] == '-' || *nw == 2) {
 			return false;
 		} else {
@@ -63,9 +66,15 @@ static bool parse(const char *cmd, int argc, char **argv, const char **path, str
 	static const char *const with_id[] = {"show", "delete", "hold", "release"};
 	const char *words[2];
 	size_t nw;
-	if (!split_args(argc, argv, path, words, &nw))
+	bool count;
+	if (!split_args(argc, argv, path, &count, words, &nw))
 		return false;
 	*rq = (struct request){0};
+	if (count) {
+		/* The summary only: a queue too long to list. */
+		rq->verb = "count";
+		return strcmp(cmd, "queue") == 0 && nw == 0;
+	}
 	if (strcmp(cmd, "flush") == 0)
 		rq->verb = "flush";
 	else if (strcmp(cmd, "mailq") == 0 || strcmp(cmd, "queue") == 0)
@@ -221,8 +230,11 @@ static void print_buf(struct buf *b)
 static int act_offline(struct spool *sp, const struct request *rq, struct waiter *w)
 {
 	struct buf b = BUF_INIT;
-	if (strcmp(rq->verb, "list") == 0) {
-		queue_view_list(&b, sp, time(NULL));
+	if (strcmp(rq->verb, "list") == 0 || strcmp(rq->verb, "count") == 0) {
+		if (strcmp(rq->verb, "list") == 0)
+			queue_view_list(&b, sp, time(NULL));
+		else
+			queue_view_count(&b, sp, time(NULL));
 		print_buf(&b);
 		return 0;
 	}
@@ -263,7 +275,7 @@ static int act_offline(struct spool *sp, const struct request *rq, struct waiter
 
 static int offline(const struct config *cfg, const struct request *rq, const char *sockpath)
 {
-	bool list = strcmp(rq->verb, "list") == 0;
+	bool list = strcmp(rq->verb, "list") == 0 || strcmp(rq->verb, "count") == 0;
 	if (strcmp(rq->verb, "status") == 0)
 		return status_not_running(sockpath);
 	if (strcmp(rq->verb, "flush") == 0) {

@@ -2,6 +2,7 @@
  * admin - the postmaster's queue commands on the command line:
  *
  *   petrel queue [-c FILE]                         list (also: mailq [-c FILE])
+ *   petrel queue --count [-c FILE]                 the summary only (queue_view_count)
  *   petrel queue show|delete|hold|release ID [-c FILE]
  *   petrel flush [-c FILE]
  *   petrel status [-c FILE]                        the daemon's figures (status.h)

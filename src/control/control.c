@@ -155,6 +155,17 @@ static void req_list(struct ctl_conn *cc, const char *id)
 	buf_free(&b);
 }
 
+/* The summary: bounded output however long the queue (queue_view_count). */
+static void req_count(struct ctl_conn *cc, const char *id)
+{
+	(void)id;
+	struct buf b = BUF_INIT;
+	buf_puts(&b, "ok\n");
+	queue_view_count(&b, cc->ctl->sp, time(NULL));
+	answer(cc, &b);
+	buf_free(&b);
+}
+
 static void req_show(struct ctl_conn *cc, const char *id)
 {
 	struct spool_msg *m = spool_find(cc->ctl->sp, id);
@@ -214,7 +225,7 @@ static const struct request {
 	{"list", false, req_list},     {"show", true, req_show},
 	{"flush", false, req_flush},   {"delete", true, req_delete},
 	{"hold", true, req_hold},      {"release", true, req_release},
-	{"status", false, req_status},
+	{"status", false, req_status}, {"count", false, req_count},
 };
 
 static void run_request(struct ctl_conn *cc, char *line)

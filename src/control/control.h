@@ -7,9 +7,10 @@
  *
  * Protocol: the client sends one request line (at most CONTROL_LINE_MAX
  * bytes, LF-terminated), the daemon answers and closes. Requests:
- *   list | show ID | flush | delete ID | hold ID | release ID | status
+ *   list | count | show ID | flush | delete ID | hold ID | release ID | status
  * The answer's first line is "ok" or "error: reason"; the rest is text for
- * the postmaster (rendered by queue_view; status by util/metrics). The
+ * the postmaster (rendered by queue_view; status by util/metrics); count is the
+ * listing's summary alone, bounded however long the queue. The
  * daemon's list also names the maildrop files it cannot read. delete,
  * hold and release are answered once the spool index shows the change (it
  * is durable then), or after CONTROL_WAIT_MAX seconds with a note that it

@@ -6,6 +6,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "control/queue_tally.h"
 #include "util/dsn.h"
 
 #define READ_CHUNK 4096
@@ -69,12 +70,39 @@ static void put_time(struct buf *out, int64_t t)
 	buf_puts(out, s);
 }
 
-static size_t pending_rcpts(const struct spool_msg *m)
+/* The figures of the listing's last line, and the oldest arrival. */
+struct totals {
+	uint64_t msgs, bytes, rcpts, held;
+	int64_t oldest;
+};
+
+static void add_totals(struct totals *t, const struct spool_msg *m)
 {
-	size_t n = 0;
+	if (t->msgs == 0 || m->arrival < t->oldest)
+		t->oldest = m->arrival;
+	t->msgs++;
+	t->bytes += m->body_len;
+	t->held += m->held;
 	for (size_t i = 0; i < m->nrcpt; i++)
-		n += m->rcpt[i].state == RCPT_PENDING;
-	return n;
+		t->rcpts += m->rcpt[i].state == RCPT_PENDING;
+}
+
+/* "-- N messages, B bytes, R recipients not yet final, H held", or that the
+ * queue is empty; false in the latter case. */
+static bool put_totals(struct buf *out, const struct totals *t)
+{
+	if (t->msgs == 0) {
+		buf_puts(out, "Mail queue is empty\n");
+		return false;
+	}
+	buf_puts(out, "-- ");
+	put_count(out, t->msgs, "message");
+	buf_puts(out, ", ");
+	put_count(out, t->bytes, "byte");
+	buf_puts(out, ", ");
+	put_count(out, t->rcpts, "recipient");
+	buf_printf(out, " not yet final, %llu held\n", (unsigned long long)t->held);
+	return true;
 }
 
 void queue_view_entry(struct buf *out, const struct spool_msg *m, int64_t now)
@@ -104,25 +132,61 @@ void queue_view_entry(struct buf *out, const struct spool_msg *m, int64_t now)
 
 void queue_view_list(struct buf *out, struct spool *sp, int64_t now)
 {
-	uint64_t msgs = 0, bytes = 0, rcpts = 0, held = 0;
+	struct totals t = {0};
 	for (struct spool_msg *m = spool_first(sp); m; m = spool_next(sp, m)) {
 		queue_view_entry(out, m, now);
-		msgs++;
-		bytes += m->body_len;
-		rcpts += pending_rcpts(m);
-		held += m->held;
+		add_totals(&t, m);
 	}
-	if (msgs == 0) {
-		buf_puts(out, "Mail queue is empty\n");
-		return;
+	put_totals(out, &t);
+}
+
+/* One destination line of the summary: count, domain, how many were tried,
+ * and one of their errors cut to QUEUE_VIEW_ERROR_MAX bytes. */
+static void put_dest(struct buf *out, const struct tally_dest *d)
+{
+	buf_printf(out, "  %8llu  ", (unsigned long long)d->rcpts);
+	if (d->domain_len)
+		queue_view_safe(out, d->domain, d->domain_len);
+	else
+		buf_puts(out, "(no domain)");
+	buf_printf(out, "  %llu deferred", (unsigned long long)d->deferred);
+	if (d->error) {
+		size_t len = strlen(d->error);
+		buf_puts(out, ", e.g. ");
+		queue_view_safe(out, d->error, len < QUEUE_VIEW_ERROR_MAX ? len : QUEUE_VIEW_ERROR_MAX);
+		if (len > QUEUE_VIEW_ERROR_MAX)
+			buf_puts(out, "...");
 	}
-	buf_puts(out, "-- ");
-	put_count(out, msgs, "message");
-	buf_puts(out, ", ");
-	put_count(out, bytes, "byte");
-	buf_puts(out, ", ");
-	put_count(out, rcpts, "recipient");
-	buf_printf(out, " not yet final, %llu held\n", (unsigned long long)held);
+	buf_putc(out, '\n');
+}
+
+void queue_view_count(struct buf *out, struct spool *sp, int64_t now)
+{
+	struct totals t = {0};
+	struct queue_tally *tally = queue_tally_new();
+	for (struct spool_msg *m = spool_first(sp); m; m = spool_next(sp, m)) {
+		add_totals(&t, m);
+		for (size_t i = 0; i < m->nrcpt; i++) {
+			const struct spool_rcpt *rc = &m->rcpt[i];
+			if (rc->state == RCPT_PENDING)
+				queue_tally_add(tally, rc->addr, rc->attempts, rc->last_error);
+		}
+	}
+	if (put_totals(out, &t)) {
+		buf_puts(out, "-- oldest ");
+		put_duration(out, now - t.oldest);
+		struct tally_dest top[QUEUE_VIEW_TOP];
+		size_t n = queue_tally_top(tally, top, QUEUE_VIEW_TOP);
+		buf_printf(out, "; pending recipients by destination, the %zu largest of %zu:\n", n,
+			   queue_tally_domains(tally));
+		for (size_t i = 0; i < n; i++)
+			put_dest(out, &top[i]);
+		if (queue_tally_untallied(tally))
+			buf_printf(out, "  %8llu  (more domains than the %d counted one by one)\n",
+				   (unsigned long long)queue_tally_untallied(tally),
+				   QUEUE_TALLY_DOMAINS);
+	}
+	queue_tally_free(tally);
 }
 
 void queue_view_maildrop(struct buf *out, const struct maildrop_stuck *s, size_t n, size_t more,

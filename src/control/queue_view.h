@@ -1,6 +1,6 @@
 /*
  * queue_view - the text a postmaster sees for the queue: the mailq-style
- * listing and the detailed "show" of one message, rendered from the spool
+ * listing, its summary by destination, and the detailed "show" of one message, rendered from the spool
  * index. Used both by the daemon (answers on the control socket) and by the
  * command line when it opens the spool itself, so both paths print the same.
  *
@@ -23,6 +23,9 @@
 
 /* At most this many bytes of a message are read to find its header section. */
 #define QUEUE_VIEW_HEADER_MAX (64 * 1024)
+/* The summary names at most this many destinations, and cuts their errors. */
+#define QUEUE_VIEW_TOP 10
+#define QUEUE_VIEW_ERROR_MAX 120
 
 /* Appends s[0..len) with every byte outside printable ASCII (tab excepted)
  * written as \xNN. */
@@ -37,6 +40,16 @@ void queue_view_entry(struct buf *out, const struct spool_msg *m, int64_t now);
  * "-- N messages, B bytes, R recipients not yet final, H held";
  * "Mail queue is empty" when there is nothing. */
 void queue_view_list(struct buf *out, struct spool *sp, int64_t now);
+
+/* The summary alone, for a queue too long to list (petrel queue --count):
+ * the listing's last line (or "Mail queue is empty"), then
+ * "-- oldest AGE; pending recipients by destination, the K largest of D:"
+ * and for each of the at most QUEUE_VIEW_TOP domains with the most pending
+ * recipients "  COUNT  DOMAIN  N deferred[, e.g. ERROR]" (N: tried at least
+ * once; ERROR: one of their last errors, at most QUEUE_VIEW_ERROR_MAX bytes),
+ * then a line for recipients beyond the tally's domain cap, if any. Time is
+ * linear in the index; output and memory are bounded (see queue_tally.h). */
+void queue_view_count(struct buf *out, struct spool *sp, int64_t now);
 
 /* After the listing, the maildrop files the daemon cannot read (n of them
  * in s, more beyond those): a heading, "  NAME  owner uid U, mode M, AGE

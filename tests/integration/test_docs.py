@@ -235,7 +235,7 @@ def man_synopses():
         elif line == ".YS":
             name = None
         elif name:
-            out[name] |= {"-" + o for o in re.findall(r"\\-([a-zA-Z]+)", line)}
+            out[name] |= {"-" + o for o in re.findall(r"(?<!\\-)\\-([a-zA-Z]+)", line)}
     return out
 
 

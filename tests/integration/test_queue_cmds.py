@@ -318,3 +318,36 @@ def test_flush_with_thousands_queued_never_exhausts_descriptors():
                 accepting.wait_messages(n, timeout=300)
                 harness.wait_for(lambda: "Mail queue is empty" in ok(d, "queue"),
                                  timeout=120, what="an empty queue")
+# --- petrel queue --count: the summary of a queue too long to list ---------
+
+def test_queue_count_sums_up_without_listing():
+    """The listing's last line, the oldest age and the pending recipients by
+    destination, and no message line; the same from the daemon and from the
+    spool opened directly."""
+    with Petrel(dict(SETTINGS, **{"retry-initial": "1h", "retry-max": "1h"})) as d:
+        assert ok(d, "queue", "--count") == "Mail queue is empty\n"
+        a = send(d, ["bob@remote.test", "carol@Remote.Test"])
+        b = send(d, ["dave@remote.test"])
+        assert ok(d, "queue", "hold", b) == "%s: held\n" % b
+        # b may have had its first attempt before the hold, or not.
+        harness.wait_for(lambda: re.search(r" [23] deferred", ok(d, "queue", "--count")),
+                         what="the first attempts of a recorded")
+        out = ok(d, "queue", "--count")
+        lines = out.splitlines()
+        assert lines[0] == ok(d, "queue").splitlines()[-1], out
+        assert lines[0].startswith("-- 2 messages, ") and lines[0].endswith(
+            "3 recipients not yet final, 1 held"), out
+        assert re.fullmatch(r"-- oldest \d+s; pending recipients by destination, "
+                            r"the 1 largest of 1:", lines[1]), out
+        assert re.fullmatch(r" +3  remote\.test  [23] deferred, e\.g\. .*refused.*", lines[2],
+                            re.I), out
+        assert len(lines) == 3 and a not in out and b not in out, out
+        d.stop()
+        offline = ok(d, "queue", "--count")
+        # Ages move on; b's first attempt may be recorded after the hold.
+        varying = re.compile(r"oldest \d+s|[23] deferred")
+        assert varying.sub("", offline) == varying.sub("", out), (offline, out)
+        for args in (["queue", "--count", "show", a], ["flush", "--count"],
+                     ["mailq", "--count"], ["queue", "--count", "x"]):
+            code, _, err = petrel(d, *args)
+            assert code == 2 and "usage:" in err, (args, code, err)

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "control/queue_tally.h"
 #include "control/queue_view.h"
 #include "queue/queue_id.h"
 #include "queue/spool.h"
@@ -101,6 +102,13 @@ static char *list(struct fixture *fx, int64_t now)
 {
 	struct buf b = BUF_INIT;
 	queue_view_list(&b, fx->sp, now);
+	return buf_steal(&b);
+}
+
+static char *count(struct fixture *fx, int64_t now)
+{
+	struct buf b = BUF_INIT;
+	queue_view_count(&b, fx->sp, now);
 	return buf_steal(&b);
 }
 
@@ -334,6 +342,95 @@ static void test_unreadable_maildrop_files(void **state)
 	buf_free(&b);
 }
 
+/* The summary: the listing's last line, the oldest age, then destinations
+ * by pending recipients, largest first, with tried counts and one error;
+ * final recipients are not counted, domains compare without case. */
+static void test_count_summary(void **state)
+{
+	struct fixture *fx = *state;
+	char *out = count(fx, ARRIVAL);
+	assert_string_equal(out, "Mail queue is empty\n");
+	free(out);
+	static const char *const mixed[] = {"a@remote.test", "b@Remote.TEST", "c@other.test",
+					    "d@remote.test"};
+	struct envelope e = {.sender = "s@example.org", .nrcpt = 4, .addr = mixed, .orig = mixed,
+			     .body = simple_body};
+	struct spool_msg *m = submit(fx, &e);
+	update(fx, m, 0, RCPT_PENDING, 2, ARRIVAL + 600, "451 4.3.0 try \x1b later");
+	update(fx, m, 2, RCPT_PENDING, 1, ARRIVAL + 600, "450 4.2.0 busy");
+	update(fx, m, 3, RCPT_DELIVERED, 1, 0, NULL);
+	e.nrcpt = 1;
+	e.addr = e.orig = three;
+	hold(fx, submit(fx, &e), true);
+	char want[512];
+	snprintf(want, sizeof want,
+		 "-- 2 messages, %zu bytes, 4 recipients not yet final, 1 held\n"
+		 "-- oldest 2h; pending recipients by destination, the 2 largest of 2:\n"
+		 "         3  remote.test  1 deferred, e.g. 451 4.3.0 try \\x1B later\n"
+		 "         1  other.test  1 deferred, e.g. 450 4.2.0 busy\n",
+		 2 * (sizeof simple_body - 1));
+	out = count(fx, ARRIVAL + 7200);
+	assert_string_equal(out, want);
+	assert_terminal_safe(out);
+	free(out);
+}
+
+/* Errors are cut, and at most QUEUE_VIEW_TOP destinations are named. */
+static void test_count_output_is_bounded(void **state)
+{
+	struct fixture *fx = *state;
+	char addr[QUEUE_VIEW_TOP + 5][32];
+	const char *addrs[QUEUE_VIEW_TOP + 5];
+	for (size_t i = 0; i < QUEUE_VIEW_TOP + 5; i++) {
+		snprintf(addr[i], sizeof addr[i], "u@d%zu.test", i);
+		addrs[i] = addr[i];
+	}
+	struct envelope e = {.sender = "s@example.org", .nrcpt = QUEUE_VIEW_TOP + 5, .addr = addrs,
+			     .orig = addrs, .body = simple_body};
+	struct spool_msg *m = submit(fx, &e);
+	char err[QUEUE_VIEW_ERROR_MAX * 2];
+	memset(err, 'x', sizeof err - 1);
+	err[sizeof err - 1] = '\0';
+	update(fx, m, 0, RCPT_PENDING, 1, ARRIVAL + 60, err);
+	char *out = count(fx, ARRIVAL);
+	size_t lines = 0;
+	for (const char *p = out; *p; p++)
+		lines += *p == '\n';
+	assert_int_equal(lines, 2 + QUEUE_VIEW_TOP);
+	assert_non_null(strstr(out, "the 10 largest of 15:\n"));
+	char cut[QUEUE_VIEW_ERROR_MAX + 8];
+	memset(cut, 'x', QUEUE_VIEW_ERROR_MAX);
+	snprintf(cut + QUEUE_VIEW_ERROR_MAX, 8, "...\n");
+	assert_non_null(strstr(out, cut));
+	free(out);
+}
+
+/* Past QUEUE_TALLY_DOMAINS distinct domains the table stops growing and
+ * the rest are counted together. */
+static void test_tally_caps_its_domains(void **state)
+{
+	(void)state;
+	enum { N = QUEUE_TALLY_DOMAINS + 100 };
+	static char addr[N][24];
+	struct queue_tally *t = queue_tally_new();
+	for (size_t i = 0; i < N; i++) {
+		snprintf(addr[i], sizeof addr[i], "u@d%zu.test", i);
+		queue_tally_add(t, addr[i], 0, NULL);
+	}
+	queue_tally_add(t, "v@D0.TEST", 3, "451 later");
+	queue_tally_add(t, "no-domain", 0, NULL);
+	struct tally_dest top[2];
+	assert_int_equal(queue_tally_top(t, top, 2), 2);
+	assert_int_equal(top[0].rcpts, 2);
+	assert_int_equal(top[0].deferred, 1);
+	assert_string_equal(top[0].error, "451 later");
+	assert_int_equal(top[0].domain_len, 7);
+	assert_memory_equal(top[0].domain, "d0.test", 7);
+	assert_int_equal(queue_tally_domains(t), QUEUE_TALLY_DOMAINS);
+	assert_int_equal(queue_tally_untallied(t), 101);
+	queue_tally_free(t);
+}
+
 int main(void)
 {
 	log_set_level(LOG_LVL_WARN);
@@ -347,6 +444,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_text_neutralised, setup, spool_fixture_teardown),
 		cmocka_unit_test(test_safe_bytes),
 		cmocka_unit_test(test_unreadable_maildrop_files),
+		cmocka_unit_test_setup_teardown(test_count_summary, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_count_output_is_bounded, setup, teardown),
+		cmocka_unit_test(test_tally_caps_its_domains),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
