@@ -444,8 +444,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_hostile_text_neutralised, setup, spool_fixture_teardown),
 		cmocka_unit_test(test_safe_bytes),
 		cmocka_unit_test(test_unreadable_maildrop_files),
-		cmocka_unit_test_setup_teardown(test_count_summary, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_count_output_is_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_count_summary, setup, spool_fixture_teardown),
+		cmocka_unit_test_setup_teardown(test_count_output_is_bounded, setup, spool_fixture_teardown),
 		cmocka_unit_test(test_tally_caps_its_domains),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
