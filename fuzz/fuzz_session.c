@@ -242,13 +242,15 @@ static void check_envelope(const struct envelope *e, const struct session_limits
 			   addr_parse_mailbox(e->sender, strlen(e->sender), ADDR_ALLOW_UTF8, &a) !=
 				   ADDR_OK))
 		abort();
-	if (e->rcpt_addr.n == 0 || e->rcpt_addr.n != e->rcpt_orig.n || e->naccepted == 0 ||
-	    e->naccepted > lim->max_recipients)
+	if (e->rcpt.n == 0 || e->naccepted == 0 || e->naccepted > lim->max_recipients)
 		abort();
-	for (size_t i = 0; i < e->rcpt_addr.n; i++)
+	for (size_t i = 0; i < e->rcpt.n; i++) {
+		if (!e->rcpt.v[i].addr || !e->rcpt.v[i].orig)
+			abort();
 		for (size_t j = 0; j < i; j++)
-			if (!strcasecmp(e->rcpt_addr.v[i], e->rcpt_addr.v[j]))
+			if (!strcasecmp(e->rcpt.v[i].addr, e->rcpt.v[j].addr))
 				abort();
+	}
 }
 
 /* Hands the message over and answers it: queued, disk full, other error. */
@@ -266,8 +268,8 @@ static void message(struct session *s, struct run *r)
 		abort();
 	buf_printf(&r->log, "MESSAGE from <%s> 8bit=%d esmtp=%d", e->sender, e->body_8bit,
 		   e->esmtp);
-	for (size_t i = 0; i < e->rcpt_addr.n; i++)
-		buf_printf(&r->log, " %s(%s)", e->rcpt_addr.v[i], e->rcpt_orig.v[i]);
+	for (size_t i = 0; i < e->rcpt.n; i++)
+		buf_printf(&r->log, " %s(%s)", e->rcpt.v[i].addr, e->rcpt.v[i].orig);
 	buf_printf(&r->log, " body %zu\n", body->len);
 	buf_append(&r->log, body->p ? body->p : "", body->len);
 	switch (r->messages++ % 3) {

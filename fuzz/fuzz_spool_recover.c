@@ -220,14 +220,14 @@ static void submitted(void *arg, int err)
 static char *submit_one(struct spool *sp)
 {
 	static const char body[] = "Subject: after recovery\r\n\r\nhello\r\n";
-	const char *addr[] = {"alice@example.test"};
+	const struct rcpt rcpt[] = {{.addr = "alice@example.test"}};
 	char id[QUEUE_ID_LEN + 1];
 	queue_id_next(id);
 	struct iovec iov = {(void *)body, sizeof body - 1};
 	struct spool_new_msg m = {
 		.id = id, .arrival = 1700000000, .sender = "sender@example.org",
 		.helo = "client.example", .client = "192.0.2.1", .nrcpt = 1,
-		.rcpt_addr = addr, .rcpt_orig = addr, .body = &iov, .nbody = 1,
+		.rcpt = rcpt, .body = &iov, .nbody = 1,
 	};
 	int err = -1;
 	spool_submit(sp, &m, submitted, &err);

@@ -77,8 +77,9 @@ static const char *report_to(const struct config *cfg, const struct spool_msg *m
 	return NULL;
 }
 
-/* A report to one of our own addresses follows its aliases, like any mail. */
-static void resolve_to(const struct config *cfg, const char *to, struct strlist *out)
+/* A report to one of our own addresses follows its aliases, like any mail;
+ * each target keeps `to` as the address it came from. */
+static void resolve_to(const struct config *cfg, const char *to, struct rcpt_list *out)
 {
 	const char *at = strrchr(to, '@');
 	struct resolution res = {0};
@@ -89,9 +90,9 @@ static void resolve_to(const struct config *cfg, const char *to, struct strlist 
 	}
 	if (at && (res.kind == RESOLVE_LOCAL || res.kind == RESOLVE_FORWARD) && res.targets.n)
 		for (size_t i = 0; i < res.targets.n; i++)
-			strlist_add(out, res.targets.v[i]);
+			rcpt_list_add(out, res.targets.v[i], to, 0, NULL);
 	else
-		strlist_add(out, to);
+		rcpt_list_add(out, to, to, 0, NULL);
 	resolution_free(&res);
 }
 
@@ -127,10 +128,8 @@ int bounce_send(struct spool *sp, const struct config *cfg, const struct spool_m
 	};
 	struct intake *in = intake_new(sp);
 	report_write(&ri, put_intake, in);
-	struct strlist addr = STRLIST_INIT, asked = STRLIST_INIT;
-	resolve_to(cfg, to, &addr);
-	for (size_t i = 0; i < addr.n; i++)
-		strlist_add(&asked, to);
+	struct rcpt_list rcpts = RCPT_LIST_INIT;
+	resolve_to(cfg, to, &rcpts);
 	struct pending *p = xcalloc(1, sizeof *p);
 	memcpy(p->about, msg->id, sizeof p->about);
 	p->action = action;
@@ -140,14 +139,12 @@ int bounce_send(struct spool *sp, const struct config *cfg, const struct spool_m
 	 * intake marks the report 8-bit when they are. */
 	struct spool_new_msg m = {
 		.arrival = now, .sender = "", .helo = cfg->hostname, .client = "127.0.0.1",
-		.flags = flags, .nrcpt = addr.n,
-		.rcpt_addr = (const char *const *)addr.v, .rcpt_orig = (const char *const *)asked.v,
+		.flags = flags, .nrcpt = rcpts.n, .rcpt = rcpts.v,
 	};
 	struct intake_origin o = {.by = cfg->hostname};
 	/* A success report is all "delivered" or all "relayed" (one job's). */
 	metrics_report_generated((int)(action == REPORT_DELIVERED && n ? rcpt[0].action : action));
 	intake_submit(in, &o, &m, p->id, on_committed, p);
-	strlist_free(&addr);
-	strlist_free(&asked);
+	rcpt_list_free(&rcpts);
 	return 0;
 }

@@ -335,9 +335,10 @@ static bool copy_str(struct str s, char *out, size_t outsz)
 }
 
 /* Adds the final recipients of one given address, each with the given one
- * as its original (RFC 3461 ORCPT's sense). False when it is no address. */
-static bool resolve_one(struct pickup *p, const char *given, struct strlist *addr,
-			struct strlist *orig)
+ * as its original (RFC 3461 ORCPT's sense) and its DSN NOTIFY bits. False
+ * when it is no address. */
+static bool resolve_one(struct pickup *p, const char *given, uint8_t notify,
+			struct rcpt_list *rcpt)
 {
 	struct address a;
 	if (addr_parse_mailbox(given, strlen(given), ADDR_ALLOW_UTF8, &a) != ADDR_OK)
@@ -355,17 +356,16 @@ static bool resolve_one(struct pickup *p, const char *given, struct strlist *add
 		strlist_add(&res.targets, given);
 	}
 	for (size_t i = 0; i < res.targets.n; i++)
-		if (strlist_add_unique(addr, res.targets.v[i]))
-			strlist_add(orig, given);
+		if (!rcpt_list_find(rcpt, res.targets.v[i]))
+			rcpt_list_add(rcpt, res.targets.v[i], given, notify, NULL);
 	resolution_free(&res);
 	return true;
 }
 
 /* The envelope of a decoded file; NULL, or why it is unusable. */
-/* Checks and expands the envelope; notify gets each final recipient's DSN
- * NOTIFY bits, those of the address it was expanded from. */
+/* Checks and expands the envelope into its final recipients. */
 static const char *envelope(struct pickup *p, const struct rec_msg *rm, struct item *it,
-			    struct strlist *addr, struct strlist *orig, struct buf *notify)
+			    struct rcpt_list *rcpt)
 {
 	struct address a;
 	if (!copy_str(rm->sender, it->sender, sizeof it->sender) ||
@@ -375,13 +375,11 @@ static const char *envelope(struct pickup *p, const struct rec_msg *rm, struct i
 	for (size_t i = 0; i < rm->nrcpt; i++) {
 		char given[ADDR_MAILBOX_MAX + 1];
 		if (!copy_str(rm->rcpt[i].addr, given, sizeof given) ||
-		    !resolve_one(p, given, addr, orig))
+		    !resolve_one(p, given, rm->rcpt[i].notify, rcpt))
 			return "bad recipient address";
-		while (notify->len < addr->n)
-			buf_putc(notify, (char)rm->rcpt[i].notify);
 	}
-	it->nrcpt = addr->n;
-	return addr->n ? NULL : "no recipients";
+	it->nrcpt = rcpt->n;
+	return rcpt->n ? NULL : "no recipients";
 }
 
 static void free_item(struct item *it)
@@ -441,7 +439,7 @@ static void imported(void *arg, int err)
  * adds "Received: by HOST (Petrel, from userid UID)" (RFC 5321 4.4 for a
  * message that came from no network peer) with the file owner's uid. */
 static void submit(struct pickup *p, struct item *it, struct intake *in, const struct rec_msg *rm,
-		   struct strlist *addr, struct strlist *orig, const struct buf *notify)
+		   const struct rcpt_list *rcpt)
 {
 	/* ENVID as the submitter stored it (xtext); one that does not check
 	 * out is dropped rather than passed on. */
@@ -450,18 +448,15 @@ static void submit(struct pickup *p, struct item *it, struct intake *in, const s
 		copy_str(rm->envid, envid, sizeof envid);
 	time_t now = time(NULL);
 	bool utf8 = mem_has_8bit(it->sender, strlen(it->sender));
-	for (size_t i = 0; i < addr->n; i++)
-		utf8 |= mem_has_8bit(addr->v[i], strlen(addr->v[i]));
+	for (size_t i = 0; i < rcpt->n; i++)
+		utf8 |= mem_has_8bit(rcpt->v[i].addr, strlen(rcpt->v[i].addr));
 	struct intake_origin o = {.by = p->cfg->hostname, .has_uid = true, .uid = it->uid};
 	struct spool_new_msg m = {
 		.sender = it->sender, .helo = p->cfg->hostname, .client = "local",
 		/* When the user said it was sent; never later than now. */
 		.arrival = rm->arrival > 0 && rm->arrival < now ? rm->arrival : now,
 		.flags = utf8 ? SPOOL_MSG_SMTPUTF8 : 0,
-		.nrcpt = addr->n, .rcpt_addr = (const char *const *)addr->v,
-		.rcpt_orig = (const char *const *)orig->v,
-		.envid = envid[0] ? envid : NULL, .ret = rm->ret,
-		.rcpt_notify = (const uint8_t *)notify->p,
+		.nrcpt = rcpt->n, .rcpt = rcpt->v, .envid = envid[0] ? envid : NULL, .ret = rm->ret,
 	};
 	it->next = p->items;
 	p->items = it;
@@ -560,26 +555,24 @@ static void import(struct pickup *p, const char *name)
 	struct item *it = xcalloc(1, sizeof *it);
 	*it = (struct item){.p = p, .uid = st.st_uid};
 	snprintf(it->name, sizeof it->name, "%s", name);
-	struct strlist addr = STRLIST_INIT, orig = STRLIST_INIT;
-	struct buf notify = BUF_INIT, head = BUF_INIT;
+	struct rcpt_list rcpt = RCPT_LIST_INIT;
+	struct buf head = BUF_INIT;
 	struct rec_msg rm;
 	struct intake *in = intake_new(p->sp);
 	why = read_drop(p, fd, (uint64_t)st.st_size, &head, &rm, in);
 	close(fd);
 	/* The envelope only once the CRC said the file is what was written. */
 	if (!why)
-		why = envelope(p, &rm, it, &addr, &orig, &notify);
+		why = envelope(p, &rm, it, &rcpt);
 	if (why) {
 		quarantine(p, name, why);
 		free(it);
 		intake_free(in);
 	} else {
-		submit(p, it, in, &rm, &addr, &orig, &notify);
+		submit(p, it, in, &rm, &rcpt);
 	}
 	rec_msg_free(&rm);
-	strlist_free(&addr);
-	strlist_free(&orig);
-	buf_free(&notify);
+	rcpt_list_free(&rcpt);
 	buf_free(&head);
 }
 

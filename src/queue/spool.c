@@ -285,22 +285,6 @@ static uint64_t iov_total(const struct iovec *iov, size_t n)
 	return t;
 }
 
-static const char *orig_of(const struct spool_new_msg *m, size_t i)
-{
-	return m->rcpt_orig && m->rcpt_orig[i] ? m->rcpt_orig[i] : m->rcpt_addr[i];
-}
-
-/* The DSN values given for recipient i (RFC 3461 4.1, 4.2), or 0 / NULL. */
-static uint8_t notify_of(const struct spool_new_msg *m, size_t i)
-{
-	return m->rcpt_notify ? m->rcpt_notify[i] : 0;
-}
-
-static const char *orcpt_of(const struct spool_new_msg *m, size_t i)
-{
-	return m->rcpt_orcpt && m->rcpt_orcpt[i] && *m->rcpt_orcpt[i] ? m->rcpt_orcpt[i] : NULL;
-}
-
 static char *dup_or_null(const char *s)
 {
 	return s && *s ? xstrdup(s) : NULL;
@@ -310,7 +294,7 @@ static char *dup_or_null(const char *s)
 static int check_new(const struct spool *sp, const struct spool_new_msg *m, uint64_t body_len)
 {
 	if (!m->id || !queue_id_valid(m->id) || !m->sender || !m->helo || !m->client ||
-	    m->nrcpt == 0 || !m->rcpt_addr)
+	    m->nrcpt == 0 || !m->rcpt)
 		return EINVAL;
 	if (idx_find(sp, m->id, QUEUE_ID_LEN))
 		return EEXIST;
@@ -321,11 +305,11 @@ static int check_new(const struct spool *sp, const struct spool_new_msg *m, uint
 	uint64_t size = 160 + body_len + strlen(m->sender) + strlen(m->helo) + strlen(m->client) +
 			(m->envid ? strlen(m->envid) : 0);
 	for (size_t i = 0; i < m->nrcpt && size <= REC_MAX_PAYLOAD; i++) {
-		if (!m->rcpt_addr[i])
+		const struct rcpt *r = &m->rcpt[i];
+		if (!r->addr)
 			return EINVAL;
-		size += 48 + strlen(m->rcpt_addr[i]) + strlen(orig_of(m, i));
-		if (orcpt_of(m, i))
-			size += strlen(orcpt_of(m, i));
+		size += 48 + strlen(r->addr) + strlen(r->orig ? r->orig : r->addr) +
+			(r->orcpt ? strlen(r->orcpt) : 0);
 	}
 	return size > REC_MAX_PAYLOAD ? EFBIG : 0;
 }
@@ -344,10 +328,11 @@ static struct smsg *msg_from_new(const struct spool_new_msg *m, uint64_t body_le
 	s->m.nrcpt = m->nrcpt;
 	s->m.rcpt = xcalloc(m->nrcpt, sizeof *s->m.rcpt);
 	for (size_t i = 0; i < m->nrcpt; i++) {
-		s->m.rcpt[i].addr = xstrdup(m->rcpt_addr[i]);
-		s->m.rcpt[i].orig = xstrdup(orig_of(m, i));
-		s->m.rcpt[i].notify = notify_of(m, i);
-		s->m.rcpt[i].orcpt = dup_or_null(orcpt_of(m, i));
+		const struct rcpt *r = &m->rcpt[i];
+		s->m.rcpt[i].addr = xstrdup(r->addr);
+		s->m.rcpt[i].orig = xstrdup(r->orig ? r->orig : r->addr);
+		s->m.rcpt[i].notify = r->notify;
+		s->m.rcpt[i].orcpt = dup_or_null(r->orcpt);
 	}
 	s->m.body_len = body_len;
 	return s;

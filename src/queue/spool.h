@@ -19,6 +19,7 @@
 #include <sys/uio.h>
 
 #include "queue/queue_id.h"
+#include "util/rcpt.h"
 
 enum rcpt_state {
 	RCPT_PENDING = 0,  /* not yet delivered; retried at next_try */
@@ -49,14 +50,10 @@ struct spool_new_msg {
 	const char *client;    /* client address text, e.g. "127.0.0.1" */
 	uint32_t flags;        /* SPOOL_MSG_* */
 	size_t nrcpt;
-	const char *const *rcpt_addr;
-	const char *const *rcpt_orig;
-	/* DSN (RFC 3461): each may be NULL (not given); per recipient arrays
-	 * parallel to rcpt_addr, where 0 / NULL / "" is "not given". */
+	const struct rcpt *rcpt;       /* orig NULL: addr; orcpt NULL or "": none */
+	/* DSN (RFC 3461): NULL / 0 when not given. */
 	const char *envid;             /* ENVID, xtext as given */
 	uint8_t ret;                   /* enum dsn_ret */
-	const uint8_t *rcpt_notify;    /* DSN_NOTIFY_* bits */
-	const char *const *rcpt_orcpt; /* ORCPT "addr-type;xtext" */
 	/* The message as it is to be stored (Received: header already prepended),
 	 * CRLF line endings, not dot-stuffed: the pieces body[0..nbody), then,
 	 * when draft is not NULL, the draft's content. The spool takes the

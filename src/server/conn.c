@@ -222,7 +222,7 @@ static void committed(void *arg, int err)
 		const struct envelope *env = session_envelope(c->sess);
 		log_info("%s: client=[%s], helo=<%s>, from=<%s>, size=%" PRIu64 ", nrcpt=%zu, "
 			 "status=queued", c->qid, c->peer_text, session_helo(c->sess), env->sender,
-			 c->size, env->rcpt_addr.n);
+			 c->size, env->rcpt.n);
 		metrics_received(false, (size_t)c->size);
 		if (c->srv->msg_rate)
 			ratelimit_fail(c->srv->msg_rate, c->peer_text, time(NULL));
@@ -271,18 +271,14 @@ static void submit(struct conn *c)
 		.by = c->cfg->hostname, .helo = session_helo(c->sess), .client_addr = c->peer_text,
 		.protocol = received_protocol(env->esmtp, session_tls_active(c->sess),
 					      session_login(c->sess) != NULL, env->smtputf8),
-		.for_rcpt = env->rcpt_orig.n == 1 ? env->rcpt_orig.v[0] : NULL,
+		.for_rcpt = env->rcpt.n == 1 ? env->rcpt.v[0].orig : NULL,
 		.complete_headers = c->mode != LISTEN_SMTP,
 	};
 	struct spool_new_msg m = {
 		.sender = env->sender, .helo = session_helo(c->sess), .client = c->peer_text,
 		.flags = (env->body_8bit ? SPOOL_MSG_8BITMIME : 0) |
 			 (env->smtputf8 ? SPOOL_MSG_SMTPUTF8 : 0),
-		.nrcpt = env->rcpt_addr.n,
-		.rcpt_addr = (const char *const *)env->rcpt_addr.v,
-		.rcpt_orig = (const char *const *)env->rcpt_orig.v,
-		.envid = env->envid, .ret = env->ret, .rcpt_notify = env->rcpt_notify,
-		.rcpt_orcpt = (const char *const *)env->rcpt_orcpt.v,
+		.nrcpt = env->rcpt.n, .rcpt = env->rcpt.v, .envid = env->envid, .ret = env->ret,
 	};
 	set_reading(c, false);
 	c->waiting = true;

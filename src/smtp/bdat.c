@@ -45,7 +45,7 @@ void proceed_bdat(struct session *s, const char *arg)
 	s->bdat_prev = s->state == ST_FRESH ? ST_FRESH : ST_READY;
 	if (s->state != ST_MAIL)
 		owe(s, 503, "5.5.1", "Need MAIL and RCPT before BDAT");
-	else if (!s->env.rcpt_addr.n)
+	else if (!s->env.rcpt.n)
 		owe(s, 554, "5.5.1", "No valid recipients");
 	if (!s->bdat_error && !s->bdat_used) {
 		s->bdat_used = true;

@@ -416,13 +416,8 @@ static bool check_rcpt(struct session *s, const char *arg)
  * was going, and the DSN parameters (an alias's targets share them). */
 static void add_target(struct session *s, const char *target, const char *orig)
 {
-	struct envelope *e = &s->env;
-	if (!strlist_add_unique(&e->rcpt_addr, target))
-		return;
-	strlist_add(&e->rcpt_orig, orig);
-	strlist_add(&e->rcpt_orcpt, s->rcpt_orcpt);
-	e->rcpt_notify = xrealloc(e->rcpt_notify, e->rcpt_addr.n);
-	e->rcpt_notify[e->rcpt_addr.n - 1] = s->rcpt_notify;
+	if (!rcpt_list_find(&s->env.rcpt, target))
+		rcpt_list_add(&s->env.rcpt, target, orig, s->rcpt_notify, s->rcpt_orcpt);
 }
 
 static void proceed_rcpt(struct session *s, const char *arg)
@@ -471,7 +466,7 @@ static bool check_data(struct session *s, const char *arg)
 		session_reply(s, 503, "5.5.1", "DATA not allowed after BDAT (RFC 3030)");
 		return false;
 	}
-	if (!s->env.rcpt_addr.n) {
+	if (!s->env.rcpt.n) {
 		/* RFC 5321 3.3: 554 when every RCPT was refused. */
 		session_reply(s, 554, "5.5.1", "No valid recipients");
 		return false;

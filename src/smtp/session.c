@@ -28,10 +28,7 @@ struct session *session_new(const struct session_limits *lim, const struct smtp_
 void session_reset_transaction(struct session *s)
 {
 	free(s->env.sender);
-	strlist_free(&s->env.rcpt_addr);
-	strlist_free(&s->env.rcpt_orig);
-	strlist_free(&s->env.rcpt_orcpt);
-	free(s->env.rcpt_notify);
+	rcpt_list_free(&s->env.rcpt);
 	free(s->env.envid);
 	s->env = (struct envelope){.esmtp = s->esmtp};
 	buf_free(&s->content);

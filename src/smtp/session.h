@@ -31,6 +31,7 @@
 
 #include "smtp/address.h"
 #include "util/buf.h"
+#include "util/rcpt.h"
 #include "util/strlist.h"
 
 struct session;
@@ -94,15 +95,14 @@ struct envelope {
 	bool body_8bit;             /* BODY=8BITMIME */
 	bool smtputf8;              /* SMTPUTF8 (RFC 6531) */
 	bool esmtp;                 /* EHLO (vs HELO): "with ESMTP" in Received */
-	struct strlist rcpt_addr;   /* final delivery addresses, deduplicated */
-	struct strlist rcpt_orig;   /* the RCPT TO address each came from */
+	/* Final delivery addresses, deduplicated, each with the RCPT TO
+	 * address it came from and that command's DSN parameters. */
+	struct rcpt_list rcpt;
 	unsigned naccepted;         /* accepted RCPT commands */
 	unsigned nover;             /* RCPT commands past max-recipients */
 	/* DSN (RFC 3461), in wire form; see util/dsn.h. */
 	char *envid;                /* ENVID as given (xtext), or NULL */
 	uint8_t ret;                /* enum dsn_ret */
-	uint8_t *rcpt_notify;       /* per rcpt_addr entry: DSN_NOTIFY_* bits, 0 = unset */
-	struct strlist rcpt_orcpt;  /* per rcpt_addr entry: ORCPT "type;xtext", "" = none */
 };
 
 enum session_event {

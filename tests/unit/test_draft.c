@@ -145,7 +145,7 @@ static void wait_done(struct fixture *fx, unsigned n)
 	}
 }
 
-static const char *const rcpt[] = {"one@example.org"};
+static const struct rcpt rcpt[] = {{.addr = "one@example.org"}};
 
 /* A message of head (in memory) + len draft octets built in draft_dir. */
 static void submit_draft(struct fixture *fx, char id[QUEUE_ID_LEN + 1], const char *draft_dir,
@@ -158,7 +158,7 @@ static void submit_draft(struct fixture *fx, char id[QUEUE_ID_LEN + 1], const ch
 	queue_id_next(id);
 	struct spool_new_msg m = {
 		.id = id, .arrival = 1700000000, .sender = "s@example.org", .helo = "h",
-		.client = "192.0.2.1", .nrcpt = 1, .rcpt_addr = rcpt, .body = &iov, .nbody = 1,
+		.client = "192.0.2.1", .nrcpt = 1, .rcpt = rcpt, .body = &iov, .nbody = 1,
 		.draft = d,
 	};
 	spool_submit(fx->sp, &m, on_done, fx);

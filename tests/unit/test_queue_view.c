@@ -69,14 +69,18 @@ static struct spool_msg *submit(struct fixture *fx, const struct envelope *e)
 	char id[QUEUE_ID_LEN + 1];
 	queue_id_next(id);
 	struct iovec iov = {(void *)e->body, strlen(e->body)};
+	struct rcpt_list rcpt = RCPT_LIST_INIT;
+	for (size_t i = 0; i < e->nrcpt; i++)
+		rcpt_list_add(&rcpt, e->addr[i], e->orig[i], 0, NULL);
 	struct spool_new_msg m = {
 		.id = id, .arrival = ARRIVAL, .sender = e->sender,
 		.helo = e->helo ? e->helo : "client.example",
 		.client = e->client ? e->client : "192.0.2.7", .nrcpt = e->nrcpt,
-		.rcpt_addr = e->addr, .rcpt_orig = e->orig, .body = &iov, .nbody = 1,
+		.rcpt = rcpt.v, .body = &iov, .nbody = 1,
 	};
 	fx->issued++;
 	spool_submit(fx->sp, &m, on_done, fx);
+	rcpt_list_free(&rcpt);
 	wait_all(fx);
 	struct spool_msg *msg = spool_find(fx->sp, id);
 	assert_non_null(msg);

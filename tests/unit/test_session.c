@@ -84,7 +84,7 @@ static void test_message_event_and_held_input(void **state)
 	assert_int_equal(session_event(s), SESSION_EV_MESSAGE);
 	const struct envelope *env = session_envelope(s);
 	assert_string_equal(env->sender, "a@x.test");
-	assert_int_equal(env->rcpt_addr.n, 1); /* duplicate RCPT stored once */
+	assert_int_equal(env->rcpt.n, 1); /* duplicate RCPT stored once */
 	assert_string_equal(content.content.p, "hi\r\n");
 	assert_int_equal(session_content_len(s), 4);
 	/* Nothing more is consumed until the spool answers. */
@@ -160,8 +160,8 @@ static void test_recipient_limit_452_is_not_an_error(void **state)
 	buf_reset(out);
 	feed(s, "hi\r\n.\r\n");
 	assert_int_equal(session_event(s), SESSION_EV_MESSAGE);
-	assert_int_equal(session_envelope(s)->rcpt_addr.n, 2);
-	assert_string_equal(session_envelope(s)->rcpt_addr.v[1], "r1@y.test");
+	assert_int_equal(session_envelope(s)->rcpt.n, 2);
+	assert_string_equal(session_envelope(s)->rcpt.v[1].addr, "r1@y.test");
 	session_message_done(s, "QID", 0);
 	expect_out(s, "250 2.0.0 Ok: queued as QID\r\n");
 	buf_free(&in);

@@ -244,17 +244,16 @@ static void test_session_stores_parameters(void **state)
 	const struct envelope *e = session_envelope(s);
 	assert_string_equal(e->envid, "QQ+2B1");
 	assert_int_equal(e->ret, DSN_RET_HDRS);
-	assert_int_equal(e->rcpt_addr.n, 4);
-	assert_int_equal(e->rcpt_orcpt.n, 4);
-	assert_int_equal(e->rcpt_notify[0], DSN_NOTIFY_SUCCESS | DSN_NOTIFY_DELAY);
-	assert_string_equal(e->rcpt_orcpt.v[0], "rfc822;b@y.test");
+	assert_int_equal(e->rcpt.n, 4);
+	assert_int_equal(e->rcpt.v[0].notify, DSN_NOTIFY_SUCCESS | DSN_NOTIFY_DELAY);
+	assert_string_equal(e->rcpt.v[0].orcpt, "rfc822;b@y.test");
 	/* Both alias targets carry their RCPT's NOTIFY. */
-	assert_string_equal(e->rcpt_addr.v[2], "ben@y.test");
-	assert_int_equal(e->rcpt_notify[1], DSN_NOTIFY_NEVER);
-	assert_int_equal(e->rcpt_notify[2], DSN_NOTIFY_NEVER);
-	assert_string_equal(e->rcpt_orcpt.v[1], "");
-	assert_int_equal(e->rcpt_notify[3], 0);
-	assert_string_equal(e->rcpt_orcpt.v[3], "");
+	assert_string_equal(e->rcpt.v[2].addr, "ben@y.test");
+	assert_int_equal(e->rcpt.v[1].notify, DSN_NOTIFY_NEVER);
+	assert_int_equal(e->rcpt.v[2].notify, DSN_NOTIFY_NEVER);
+	assert_null(e->rcpt.v[1].orcpt);
+	assert_int_equal(e->rcpt.v[3].notify, 0);
+	assert_null(e->rcpt.v[3].orcpt);
 	session_free(s);
 }
 
@@ -281,7 +280,7 @@ static void test_session_rejects_and_resets(void **state)
 	const struct envelope *e = session_envelope(s);
 	assert_int_equal(e->ret, DSN_RET_UNSET);
 	assert_null(e->envid);
-	assert_int_equal(e->rcpt_addr.n, 0);
+	assert_int_equal(e->rcpt.n, 0);
 	session_free(s);
 }
 

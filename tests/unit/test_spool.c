@@ -88,8 +88,12 @@ static void reopen(struct fixture *fx)
 
 /* ---- messages ---- */
 
-static const char *const addrs[] = {"one@example.org", "two@example.org", "three@example.org"};
-static const char *const origs[] = {"One@Example.ORG", NULL, "x+three@example.org"};
+/* The second's original is left out: it is then its address. */
+static const struct rcpt rcpts[] = {
+	{.addr = "one@example.org", .orig = "One@Example.ORG"},
+	{.addr = "two@example.org"},
+	{.addr = "three@example.org", .orig = "x+three@example.org"},
+};
 
 static void fill_body(char *p, size_t len, unsigned seed)
 {
@@ -113,7 +117,7 @@ static void submit_sender(struct spool *sp, char id[QUEUE_ID_LEN + 1], size_t nr
 	struct spool_new_msg m = {
 		.id = id, .arrival = 1700000000 + seed, .sender = sender,
 		.helo = "client.example", .client = "192.0.2.7", .flags = SPOOL_MSG_8BITMIME,
-		.nrcpt = nrcpt, .rcpt_addr = addrs, .rcpt_orig = origs, .body = iov, .nbody = 2,
+		.nrcpt = nrcpt, .rcpt = rcpts, .body = iov, .nbody = 2,
 	};
 	spool_submit(sp, &m, on_done, next_arg());
 	free(body);
@@ -226,7 +230,7 @@ static void test_submit_and_reopen(void **state)
 			assert_string_equal(m->rcpt[0].orig, "One@Example.ORG");
 			if (i >= 1)
 				assert_string_equal(m->rcpt[1].orig, "two@example.org");
-			assert_string_equal(m->rcpt[i].addr, addrs[i]);
+			assert_string_equal(m->rcpt[i].addr, rcpts[i].addr);
 			assert_int_equal(m->rcpt[0].state, RCPT_PENDING);
 			assert_body(fx->sp, id[i], 1000 + i * 3000, i);
 		}
@@ -387,15 +391,17 @@ static void test_dsn_fields_survive(void **state)
 {
 	struct fixture *fx = *state;
 	char d[QUEUE_ID_LEN + 1], x[QUEUE_ID_LEN + 1];
-	static const uint8_t notify[] = {1, 0, 8};
-	static const char *const orcpt[] = {"rfc822;one+2Bx@example.org", NULL, ""};
+	static const struct rcpt dsn[] = {
+		{.addr = "one@example.org", .notify = 1, .orcpt = "rfc822;one+2Bx@example.org"},
+		{.addr = "two@example.org"},
+		{.addr = "three@example.org", .notify = 8, .orcpt = ""},
+	};
 	char body[] = "Subject: dsn\r\n\r\nhi\r\n";
 	struct iovec iov = {body, sizeof body - 1};
 	queue_id_next(d);
 	struct spool_new_msg m = {
 		.id = d, .arrival = 1700000000, .sender = "s@example.com", .helo = "h",
-		.client = "192.0.2.7", .nrcpt = 3, .rcpt_addr = addrs, .rcpt_orig = origs,
-		.envid = "QQ+2B1", .ret = 2, .rcpt_notify = notify, .rcpt_orcpt = orcpt,
+		.client = "192.0.2.7", .nrcpt = 3, .rcpt = dsn, .envid = "QQ+2B1", .ret = 2,
 		.body = &iov, .nbody = 1,
 	};
 	spool_set_segment_max(fx->sp, 1);
@@ -716,7 +722,7 @@ static void test_record_in_body_not_resynced(void **state)
 	struct iovec iov = {forged.p, forged.len};
 	queue_id_next(b);
 	struct spool_new_msg m = {.id = b, .sender = "", .helo = "h", .client = "c", .nrcpt = 1,
-				  .rcpt_addr = addrs, .body = &iov, .nbody = 1};
+				  .rcpt = rcpts, .body = &iov, .nbody = 1};
 	spool_submit(fx->sp, &m, on_done, next_arg());
 	submit(fx->sp, c, 1, 300, 3);
 	wait_all(fx->sp);
@@ -798,7 +804,7 @@ static void test_invalid_requests(void **state)
 	wait_all(fx->sp);
 	struct iovec iov = {"x\r\n", 3};
 	struct spool_new_msg m = {.id = "not-an-id", .sender = "", .helo = "h", .client = "c",
-				  .nrcpt = 1, .rcpt_addr = addrs, .body = &iov, .nbody = 1};
+				  .nrcpt = 1, .rcpt = rcpts, .body = &iov, .nbody = 1};
 	spool_submit(fx->sp, &m, on_done, next_arg());
 	m.id = a; /* already queued */
 	spool_submit(fx->sp, &m, on_done, next_arg());
