@@ -165,7 +165,7 @@ static char *describe(struct spool *sp, struct spool_msg *m)
 		   (unsigned long long)m->body_len);
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		const struct spool_rcpt *r = &m->rcpt[i];
-		buf_printf(&d, " %s %s %d %u %lld %s\n", r->addr, r->orig, (int)r->state,
+		buf_printf(&d, " %s %s %d %u %lld %s\n", r->to.addr, r->to.orig, (int)r->state,
 			   r->attempts, (long long)r->next_try,
 			   r->last_error ? r->last_error : "-");
 	}
@@ -185,7 +185,7 @@ static void check_msg(struct spool *sp, struct spool_msg *m)
 	    !m->helo || !m->client)
 		abort();
 	for (size_t i = 0; i < m->nrcpt; i++) {
-		if (!m->rcpt[i].addr || !m->rcpt[i].orig || m->rcpt[i].state > RCPT_DELETED)
+		if (!m->rcpt[i].to.addr || !m->rcpt[i].to.orig || m->rcpt[i].state > RCPT_DELETED)
 			abort();
 		pending |= m->rcpt[i].state == RCPT_PENDING;
 	}

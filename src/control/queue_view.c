@@ -117,7 +117,7 @@ void queue_view_entry(struct buf *out, const struct spool_msg *m, int64_t now)
 		if (rc->state != RCPT_PENDING)
 			continue;
 		buf_puts(out, "  to ");
-		put_addr(out, rc->addr);
+		put_addr(out, rc->to.addr);
 		buf_putc(out, '\n');
 		if (rc->last_error) {
 			buf_puts(out, "    last error (");
@@ -169,7 +169,7 @@ void queue_view_count(struct buf *out, struct spool *sp, int64_t now)
 		for (size_t i = 0; i < m->nrcpt; i++) {
 			const struct spool_rcpt *rc = &m->rcpt[i];
 			if (rc->state == RCPT_PENDING)
-				queue_tally_add(tally, rc->addr, rc->attempts, rc->last_error);
+				queue_tally_add(tally, rc->to.addr, rc->attempts, rc->last_error);
 		}
 	}
 	if (put_totals(out, &t)) {
@@ -247,15 +247,15 @@ static void show_next_try(struct buf *out, const struct spool_msg *m,
 static void show_rcpt_dsn(struct buf *out, const struct spool_rcpt *rc)
 {
 	char notify[DSN_NOTIFY_TEXT_MAX];
-	dsn_notify_text(rc->notify, notify, sizeof notify);
-	if (!notify[0] && !rc->orcpt)
+	dsn_notify_text(rc->to.notify, notify, sizeof notify);
+	if (!notify[0] && !rc->to.orcpt)
 		return;
 	buf_puts(out, "    dsn:");
 	if (notify[0])
 		buf_printf(out, " NOTIFY=%s", notify);
-	if (rc->orcpt) {
+	if (rc->to.orcpt) {
 		buf_puts(out, " ORCPT=");
-		put_str(out, rc->orcpt);
+		put_str(out, rc->to.orcpt);
 	}
 	buf_putc(out, '\n');
 }
@@ -264,15 +264,15 @@ static void show_rcpt(struct buf *out, const struct spool_msg *m, const struct s
 		      int64_t now)
 {
 	buf_puts(out, "  ");
-	put_addr(out, rc->addr);
+	put_addr(out, rc->to.addr);
 	buf_printf(out, "  %s, ", state_name(rc->state));
 	put_count(out, rc->attempts, "attempt");
 	if (rc->state == RCPT_PENDING)
 		show_next_try(out, m, rc, now);
 	buf_putc(out, '\n');
-	if (rc->orig && strcmp(rc->orig, rc->addr) != 0) {
+	if (rc->to.orig && strcmp(rc->to.orig, rc->to.addr) != 0) {
 		buf_puts(out, "    given as ");
-		put_addr(out, rc->orig);
+		put_addr(out, rc->to.orig);
 		buf_putc(out, '\n');
 	}
 	if (rc->last_error) {

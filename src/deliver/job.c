@@ -33,8 +33,8 @@ void job_add(struct job *j, const struct spool_msg *msg, size_t rcpt, const char
 {
 	const struct spool_rcpt *rc = &msg->rcpt[rcpt];
 	j->r = xrealloc(j->r, (j->n + 1) * sizeof *j->r);
-	j->r[j->n] = (struct job_rcpt){.rcpt = rcpt, .addr = xstrdup(rc->addr),
-				       .orcpt = dup_or_null(rc->orcpt), .notify = rc->notify,
+	j->r[j->n] = (struct job_rcpt){.rcpt = rcpt, .addr = xstrdup(rc->to.addr),
+				       .orcpt = dup_or_null(rc->to.orcpt), .notify = rc->to.notify,
 				       .user = dup_or_null(user), .res = JOB_TEMP};
 	j->n++;
 }

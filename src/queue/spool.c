@@ -146,10 +146,8 @@ static void idx_remove(struct spool *sp, struct smsg *s)
 static void msg_free(struct smsg *s)
 {
 	for (size_t i = 0; i < s->m.nrcpt; i++) {
-		free(s->m.rcpt[i].addr);
-		free(s->m.rcpt[i].orig);
+		rcpt_free(&s->m.rcpt[i].to);
 		free(s->m.rcpt[i].last_error);
-		free(s->m.rcpt[i].orcpt);
 	}
 	free(s->m.rcpt);
 	free(s->m.envid);
@@ -327,13 +325,8 @@ static struct smsg *msg_from_new(const struct spool_new_msg *m, uint64_t body_le
 	s->m.ret = m->ret;
 	s->m.nrcpt = m->nrcpt;
 	s->m.rcpt = xcalloc(m->nrcpt, sizeof *s->m.rcpt);
-	for (size_t i = 0; i < m->nrcpt; i++) {
-		const struct rcpt *r = &m->rcpt[i];
-		s->m.rcpt[i].addr = xstrdup(r->addr);
-		s->m.rcpt[i].orig = xstrdup(r->orig ? r->orig : r->addr);
-		s->m.rcpt[i].notify = r->notify;
-		s->m.rcpt[i].orcpt = dup_or_null(r->orcpt);
-	}
+	for (size_t i = 0; i < m->nrcpt; i++)
+		rcpt_copy(&s->m.rcpt[i].to, &m->rcpt[i]);
 	s->m.body_len = body_len;
 	return s;
 }
@@ -358,13 +351,14 @@ static size_t encode_msg(struct wreq *r, const struct smsg *s, bool with_state, 
 	for (size_t i = 0; i < s->m.nrcpt; i++) {
 		const struct spool_rcpt *c = &s->m.rcpt[i];
 		rm.rcpt[i] = (struct rec_rcpt){
-			.addr = str_from(c->addr), .orig = str_from(c->orig),
+			.addr = str_from(c->to.addr), .orig = str_from(c->to.orig),
 			.has_state = with_state, .state = (uint8_t)c->state,
 			.attempts = c->attempts, .next_try = c->next_try,
 			.has_error = c->last_error != NULL,
 			.error = c->last_error ? str_from(c->last_error) : STR_LIT(""),
 			.warned = c->warned,
-			.notify = c->notify, .orcpt = c->orcpt ? str_from(c->orcpt) : STR_LIT(""),
+			.notify = c->to.notify,
+			.orcpt = c->to.orcpt ? str_from(c->to.orcpt) : STR_LIT(""),
 		};
 	}
 	size_t start;
@@ -697,10 +691,11 @@ static struct smsg *msg_from_rec(const struct rec_msg *m)
 	for (size_t i = 0; i < m->nrcpt; i++) {
 		const struct rec_rcpt *r = &m->rcpt[i];
 		struct spool_rcpt *c = &s->m.rcpt[i];
-		c->addr = xstrndup(r->addr.p, r->addr.len);
-		c->orig = xstrndup(r->orig.p, r->orig.len);
-		c->notify = r->notify;
-		c->orcpt = r->orcpt.len ? xstrndup(r->orcpt.p, r->orcpt.len) : NULL;
+		c->to = (struct rcpt){
+			.addr = xstrndup(r->addr.p, r->addr.len),
+			.orig = xstrndup(r->orig.p, r->orig.len), .notify = r->notify,
+			.orcpt = r->orcpt.len ? xstrndup(r->orcpt.p, r->orcpt.len) : NULL,
+		};
 		if (r->has_state) {
 			c->state = (enum rcpt_state)r->state;
 			c->attempts = r->attempts;

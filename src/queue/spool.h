@@ -28,17 +28,14 @@ enum rcpt_state {
 	RCPT_DELETED = 3,  /* removed by the administrator */
 };
 
+/* A recipient as queued (orig is never NULL here) and its delivery state. */
 struct spool_rcpt {
-	char *addr;        /* final delivery address "user@domain" */
-	char *orig;        /* as the client gave it in RCPT TO (may equal addr) */
+	struct rcpt to;
 	enum rcpt_state state;
 	uint32_t attempts;
 	int64_t next_try;  /* unix seconds; 0 = as soon as possible */
 	char *last_error;  /* last temporary/permanent error text, or NULL */
 	bool warned;       /* the sender has had the delay warning (sent once) */
-	/* DSN (RFC 3461), as the client sent them; see util/dsn.h */
-	uint8_t notify;    /* DSN_NOTIFY_* bits; 0 = not given (FAILURE,DELAY) */
-	char *orcpt;       /* ORCPT "addr-type;xtext" verbatim, or NULL */
 };
 
 /* What a session hands over when DATA ends. The spool copies what it keeps. */

@@ -202,7 +202,7 @@ static void log_outcome(const struct job *j, const struct spool_msg *m, const st
 	char text[sizeof r->text];
 	log_safe(text, sizeof text, r->text, strlen(r->text));
 	log_info("%s: to=<%s>, orig_to=<%s>, relay=%s, delay=%lld, status=%s (%s)", j->id,
-		 rc->addr, rc->orig, j->relay, (long long)(time(NULL) - m->arrival), status, text);
+		 rc->to.addr, rc->to.orig, j->relay, (long long)(time(NULL) - m->arrival), status, text);
 	metrics_delivery(j->local, status, time(NULL) - m->arrival);
 }
 
@@ -214,9 +214,9 @@ static enum rcpt_state decide(struct scheduler *sch, struct job *j, const struct
 	const struct config *cfg = sch->cfg;
 	const struct spool_rcpt *rc = &m->rcpt[r->rcpt];
 	*rep = (struct report_rcpt){
-		.addr = rc->addr, .orig = rc->orig, .action = REPORT_FAILED, .status = r->status,
+		.addr = rc->to.addr, .orig = rc->to.orig, .action = REPORT_FAILED, .status = r->status,
 		.remote_mta = j->local || !r->remote ? NULL : j->relay, .diagnostic = r->text,
-		.last_attempt = (time_t)now, .orcpt = rc->orcpt,
+		.last_attempt = (time_t)now, .orcpt = rc->to.orcpt,
 	};
 	*warn = false;
 	if (r->res == JOB_OK) {
@@ -255,12 +255,12 @@ static void file_report(const struct job *j, const struct spool_rcpt *rc,
 {
 	static const unsigned want[] = {DSN_NOTIFY_FAILURE, DSN_NOTIFY_DELAY, DSN_NOTIFY_SUCCESS};
 	static const char *const name[] = {"non-delivery", "delay", "success"};
-	if (dsn_wants(rc->notify, want[kind])) {
+	if (dsn_wants(rc->to.notify, want[kind])) {
 		out->r[kind][out->n[kind]++] = *rep;
 	} else if (kind != REPORT_DELIVERED) {
 		char notify[DSN_NOTIFY_TEXT_MAX];
-		dsn_notify_text(rc->notify, notify, sizeof notify);
-		log_info("%s: to=<%s>, no %s notification (NOTIFY=%s)", j->id, rc->addr,
+		dsn_notify_text(rc->to.notify, notify, sizeof notify);
+		log_info("%s: to=<%s>, no %s notification (NOTIFY=%s)", j->id, rc->to.addr,
 			 name[kind], notify);
 	}
 }
@@ -402,7 +402,7 @@ static bool rcpt_due(const struct spool_msg *m, size_t i, bool all, int64_t now)
 static const char *remote_due(struct scheduler *sch, const struct spool_msg *m, size_t i,
 			      bool all, int64_t now)
 {
-	const char *dom = strrchr(m->rcpt[i].addr, '@');
+	const char *dom = strrchr(m->rcpt[i].to.addr, '@');
 	if (!dom || !rcpt_due(m, i, all, now) || config_is_local_domain(sch->cfg, dom + 1))
 		return NULL;
 	return dom;
@@ -448,7 +448,7 @@ static void try_start(struct scheduler *sch, struct tt_entry *e, int64_t now)
 		for (size_t i = 0; i < m->nrcpt; i++) {
 			if (!rcpt_due(m, i, all, now))
 				continue;
-			char *user = local_mailbox_of(sch->cfg, m->rcpt[i].addr);
+			char *user = local_mailbox_of(sch->cfg, m->rcpt[i].to.addr);
 			if (user && !local)
 				local = new_job(sch, e, m);
 			if (user && local)

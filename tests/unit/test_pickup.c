@@ -202,8 +202,8 @@ static void check_message(struct world *w)
 	};
 	assert_int_equal(msg->nrcpt, 4);
 	for (size_t i = 0; i < 4; i++) {
-		assert_string_equal(msg->rcpt[i].addr, want[i][0]);
-		assert_string_equal(msg->rcpt[i].orig, want[i][1]);
+		assert_string_equal(msg->rcpt[i].to.addr, want[i][0]);
+		assert_string_equal(msg->rcpt[i].to.orig, want[i][1]);
 	}
 	char body[512] = {0};
 	assert_true(spool_read_body(w->sp, msg, body, sizeof body - 1, 0) > 0);

@@ -227,10 +227,10 @@ static void test_submit_and_reopen(void **state)
 			assert_int_equal(m->arrival, 1700000000 + i);
 			assert_int_equal(m->flags, SPOOL_MSG_8BITMIME);
 			assert_int_equal(m->nrcpt, i + 1);
-			assert_string_equal(m->rcpt[0].orig, "One@Example.ORG");
+			assert_string_equal(m->rcpt[0].to.orig, "One@Example.ORG");
 			if (i >= 1)
-				assert_string_equal(m->rcpt[1].orig, "two@example.org");
-			assert_string_equal(m->rcpt[i].addr, rcpts[i].addr);
+				assert_string_equal(m->rcpt[1].to.orig, "two@example.org");
+			assert_string_equal(m->rcpt[i].to.addr, rcpts[i].addr);
 			assert_int_equal(m->rcpt[0].state, RCPT_PENDING);
 			assert_body(fx->sp, id[i], 1000 + i * 3000, i);
 		}
@@ -364,7 +364,7 @@ static void test_relocation(void **state)
 		assert_string_equal(m->rcpt[1].last_error, "451 later");
 		assert_true(m->rcpt[1].warned);
 		assert_false(m->rcpt[0].warned);
-		assert_string_equal(m->rcpt[0].orig, "One@Example.ORG");
+		assert_string_equal(m->rcpt[0].to.orig, "One@Example.ORG");
 		assert_body(fx->sp, l, 2000, 9);
 		/*
 		 * Reclaimed segments are unlinked by the writer thread some time
@@ -413,16 +413,16 @@ static void test_dsn_fields_survive(void **state)
 		assert_non_null(g);
 		assert_string_equal(g->envid, "QQ+2B1");
 		assert_int_equal(g->ret, 2);
-		assert_int_equal(g->rcpt[0].notify, 1);
-		assert_string_equal(g->rcpt[0].orcpt, "rfc822;one+2Bx@example.org");
-		assert_int_equal(g->rcpt[1].notify, 0);
-		assert_null(g->rcpt[1].orcpt);
-		assert_int_equal(g->rcpt[2].notify, 8);
-		assert_null(g->rcpt[2].orcpt);
+		assert_int_equal(g->rcpt[0].to.notify, 1);
+		assert_string_equal(g->rcpt[0].to.orcpt, "rfc822;one+2Bx@example.org");
+		assert_int_equal(g->rcpt[1].to.notify, 0);
+		assert_null(g->rcpt[1].to.orcpt);
+		assert_int_equal(g->rcpt[2].to.notify, 8);
+		assert_null(g->rcpt[2].to.orcpt);
 		const struct spool_msg *plain = spool_find(fx->sp, x);
 		assert_null(plain->envid);
 		assert_int_equal(plain->ret, 0);
-		assert_int_equal(plain->rcpt[0].notify, 0);
+		assert_int_equal(plain->rcpt[0].to.notify, 0);
 		if (round == 0) {
 			reopen(fx);
 			continue;
