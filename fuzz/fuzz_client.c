@@ -33,8 +33,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_RCPT 4
 #define MAX_TXNS 3
 
-static const char *const rcpts[MAX_RCPT] = {
-	"alice@example.org", "bob@example.org", "carol@relay.example", "dave@example.net",
+static const struct rcpt rcpts[MAX_RCPT] = {
+	{.addr = "alice@example.org"}, {.addr = "bob@example.org"},
+	{.addr = "carol@relay.example"}, {.addr = "dave@example.net"},
 };
 
 struct drive {

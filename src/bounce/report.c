@@ -320,16 +320,16 @@ static void put_rcpt_fields(struct buf *out, const struct report_info *ri,
 	struct buf v = BUF_INIT;
 
 	buf_puts(out, "\r\n");
-	if (r->orcpt && *r->orcpt) {
-		put_orcpt(&v, r->orcpt);
+	if (r->to->orcpt && *r->to->orcpt) {
+		put_orcpt(&v, r->to->orcpt);
 		put_field(out, "Original-Recipient", &v);
 		buf_reset(&v);
-	} else if (r->orig && *r->orig) {
-		put_typed_addr(&v, r->orig);
+	} else if (r->to->orig && *r->to->orig) {
+		put_typed_addr(&v, r->to->orig);
 		put_field(out, "Original-Recipient", &v);
 		buf_reset(&v);
 	}
-	put_typed_addr(&v, r->addr);
+	put_typed_addr(&v, r->to->addr);
 	put_field(out, "Final-Recipient", &v);
 	buf_printf(out, "Action: %s\r\nStatus: %s\r\n", action_name[action_of(r)], status_of(r));
 	if (r->remote_mta && *r->remote_mta) {
@@ -403,15 +403,16 @@ static void put_rcpt_text(struct buf *out, const struct report_rcpt *r)
 {
 	static const char *const none[] = {"delivery failed", "not delivered yet",
 					   "delivered", "relayed"};
+	const struct rcpt *to = r->to;
 	struct buf t = BUF_INIT;
 	size_t start;
 
 	buf_putc(&t, '<');
-	put_addr(&t, r->addr);
+	put_addr(&t, to->addr);
 	buf_putc(&t, '>');
-	if (r->orig && *r->orig && (!r->addr || strcmp(r->orig, r->addr) != 0)) {
+	if (to->orig && *to->orig && (!to->addr || strcmp(to->orig, to->addr) != 0)) {
 		buf_puts(&t, " (originally <");
-		put_addr(&t, r->orig);
+		put_addr(&t, to->orig);
 		buf_puts(&t, ">)");
 	}
 	buf_puts(&t, group_of(r) == G_EXPIRED ? ": the last attempt failed: " : ": ");

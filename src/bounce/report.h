@@ -13,20 +13,21 @@
 #include <time.h>
 
 #include "util/buf.h"
+#include "util/rcpt.h"
 
 /* RFC 3464 2.3.3: delivered (into a mailbox here), relayed (to a peer that
  * will not report success, RFC 3461 6.2.1). */
 enum report_action { REPORT_FAILED, REPORT_DELAYED, REPORT_DELIVERED, REPORT_RELAYED };
 
 struct report_rcpt {
-	const char *addr;         /* final recipient */
-	const char *orig;         /* original recipient as the client gave it, or NULL */
+	/* The recipient: final address, original (orig may be NULL), ORCPT
+	 * "addr-type;xtext" as given, or NULL. */
+	const struct rcpt *to;
 	enum report_action action;
 	const char *status;       /* RFC 3463 code, e.g. "5.1.1" */
 	const char *remote_mta;   /* host that answered, or NULL */
 	const char *diagnostic;   /* the remote reply or our reason, one line */
 	time_t last_attempt;
-	const char *orcpt;        /* DSN ORCPT "addr-type;xtext" as given, or NULL */
 };
 
 struct report_info {

@@ -33,9 +33,8 @@ void job_add(struct job *j, const struct spool_msg *msg, size_t rcpt, const char
 {
 	const struct spool_rcpt *rc = &msg->rcpt[rcpt];
 	j->r = xrealloc(j->r, (j->n + 1) * sizeof *j->r);
-	j->r[j->n] = (struct job_rcpt){.rcpt = rcpt, .addr = xstrdup(rc->to.addr),
-				       .orcpt = dup_or_null(rc->to.orcpt), .notify = rc->to.notify,
-				       .user = dup_or_null(user), .res = JOB_TEMP};
+	j->r[j->n] = (struct job_rcpt){.rcpt = rcpt, .user = dup_or_null(user), .res = JOB_TEMP};
+	rcpt_copy(&j->r[j->n].to, &rc->to);
 	j->n++;
 }
 
@@ -92,8 +91,7 @@ ssize_t job_read_body(const struct job *j, void *dst, size_t len, uint64_t off)
 void job_free(struct job *j)
 {
 	for (size_t i = 0; i < j->n; i++) {
-		free(j->r[i].addr);
-		free(j->r[i].orcpt);
+		rcpt_free(&j->r[i].to);
 		free(j->r[i].user);
 	}
 	free(j->r);

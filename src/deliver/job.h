@@ -31,9 +31,7 @@ enum job_result {
 
 struct job_rcpt {
 	size_t rcpt;               /* index of the recipient in its message */
-	char *addr;                /* its address */
-	char *orcpt;               /* DSN ORCPT (RFC 3461 4.2), or NULL */
-	uint8_t notify;            /* DSN NOTIFY bits */
+	struct rcpt to;            /* a copy of it: address, original, DSN fields */
 	char *user;                /* local jobs: the mailbox name */
 	enum job_result res;
 	char status[16];           /* RFC 3463 code, e.g. "5.1.1" */

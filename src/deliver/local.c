@@ -10,7 +10,6 @@
 #include "deliver/maildir.h"
 #include "smtp/headers.h"
 #include "util/buf.h"
-#include "util/strlist.h"
 #include "util/workq.h"
 
 struct local_agent {
@@ -72,11 +71,11 @@ static void refuse_if_named(struct local_ctx *lc, const struct header_scan *h)
 {
 	for (size_t i = 0; i < lc->job->n && !h->value_long; i++) {
 		struct job_rcpt *r = &lc->job->r[i];
-		if (r->res == JOB_PERM || !names_address(h->value, h->value_len, r->addr))
+		if (r->res == JOB_PERM || !names_address(h->value, h->value_len, r->to.addr))
 			continue;
 		r->res = JOB_PERM;
 		snprintf(r->status, sizeof r->status, "5.4.6");
-		snprintf(r->text, sizeof r->text, "mail forwarding loop for %s", r->addr);
+		snprintf(r->text, sizeof r->text, "mail forwarding loop for %s", r->to.addr);
 	}
 }
 
@@ -119,7 +118,7 @@ static void deliver_maildir(struct local_ctx *lc, size_t i)
 	struct job *j = lc->job;
 	struct job_rcpt *r = &j->r[i];
 	struct maildir_msg m = {
-		.return_path = j->sender, .delivered_to = r->addr,
+		.return_path = j->sender, .delivered_to = r->to.addr,
 		.size = j->body.len, .read = read_body, .read_ctx = j,
 	};
 	enum maildir_result res = maildir_deliver(lc->cfg->maildir_root, r->user,
@@ -149,22 +148,22 @@ static void deliver_lmtp(struct local_ctx *lc)
 	struct job *j = lc->job;
 	const struct config *cfg = lc->cfg;
 	size_t *idx = xcalloc(j->n, sizeof *idx);
-	struct strlist addrs = STRLIST_INIT;
+	struct rcpt_list to = RCPT_LIST_INIT;
 	for (size_t i = 0; i < j->n; i++) {
 		if (!deliverable(cfg, &j->r[i]))
 			continue;
 		struct buf a = BUF_INIT;
 		buf_printf(&a, "%s@%s", j->r[i].user, cfg->local_domains.v[0]);
-		idx[addrs.n] = i;
-		strlist_add(&addrs, a.p);
+		idx[to.n] = i;
+		rcpt_list_add(&to, a.p, NULL, 0, NULL);
 		buf_free(&a);
 	}
 	snprintf(j->relay, sizeof j->relay, "lmtp:%s", cfg->lmtp_target);
-	if (addrs.n) {
+	if (to.n) {
 		struct client_txn txn = {
-			.sender = j->sender, .nrcpt = addrs.n, .rcpt = (const char *const *)addrs.v,
+			.sender = j->sender, .nrcpt = to.n, .rcpt = to.v,
 			.size = j->body.len, .body_8bit = j->flags & SPOOL_MSG_8BITMIME,
-			.result = xcalloc(addrs.n, sizeof *txn.result),
+			.result = xcalloc(to.n, sizeof *txn.result),
 			.smtputf8 = j->flags & SPOOL_MSG_SMTPUTF8,
 		};
 		struct lmtp_msg m = {
@@ -173,12 +172,12 @@ static void deliver_lmtp(struct local_ctx *lc)
 			.txn = &txn, .read = read_body, .read_ctx = j,
 		};
 		lmtp_deliver(&m);
-		for (size_t k = 0; k < addrs.n; k++)
+		for (size_t k = 0; k < to.n; k++)
 			job_set_reply(&j->r[idx[k]], txn.result[k].code, txn.result[k].text,
 				      !txn.result[k].ours);
 		free(txn.result);
 	}
-	strlist_free(&addrs);
+	rcpt_list_free(&to);
 	free(idx);
 }
 

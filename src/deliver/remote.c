@@ -49,10 +49,8 @@ struct dconn {
 	struct smtp_conn *sc;
 	struct job *job;
 	struct outbound_txn ot;
-	/* the current transaction's per-recipient arrays (client_txn) */
-	const char **rcpts;
-	const char **orcpt;
-	uint8_t *notify;
+	/* the current transaction's recipients: the job's, borrowed */
+	struct rcpt *rcpts;
 	bool was_ready;
 	bool idle;               /* ready, no job; closed when idle_timer fires */
 	struct event *idle_timer;
@@ -277,11 +275,8 @@ static unsigned dest_port(const struct dest *d)
 static void txn_arrays_free(struct dconn *dc)
 {
 	free(dc->rcpts);
-	free(dc->orcpt);
-	free(dc->notify);
 	free(dc->ot.txn.result);
-	dc->rcpts = dc->orcpt = NULL;
-	dc->notify = NULL;
+	dc->rcpts = NULL;
 	dc->ot.txn.result = NULL;
 }
 
@@ -320,20 +315,14 @@ static void start_txn(struct dconn *dc, struct job *j)
 {
 	dc->job = j;
 	dc->rcpts = xcalloc(j->n, sizeof *dc->rcpts);
-	dc->orcpt = xcalloc(j->n, sizeof *dc->orcpt);
-	dc->notify = xcalloc(j->n, sizeof *dc->notify);
-	for (size_t i = 0; i < j->n; i++) {
-		dc->rcpts[i] = j->r[i].addr;
-		dc->orcpt[i] = j->r[i].orcpt;
-		dc->notify[i] = j->r[i].notify;
-	}
+	for (size_t i = 0; i < j->n; i++)
+		dc->rcpts[i] = j->r[i].to;
 	dc->ot = (struct outbound_txn){
 		.txn = {.sender = j->sender, .nrcpt = j->n, .rcpt = dc->rcpts, .size = j->body.len,
 			.body_8bit = (j->flags & SPOOL_MSG_8BITMIME) != 0,
 			.result = xcalloc(j->n, sizeof(struct client_reply)),
 			.smtputf8 = (j->flags & SPOOL_MSG_SMTPUTF8) != 0,
-			.envid = j->envid, .ret = j->ret, .notify = dc->notify,
-			.orcpt = (const char *const *)dc->orcpt},
+			.envid = j->envid, .ret = j->ret},
 		.body_fd = j->body.fd, .body_off = j->body.off, .body_len = j->body.len,
 	};
 	smtp_conn_send(dc->sc, &dc->ot);
@@ -482,7 +471,7 @@ static void pump(struct dest *d)
 static void remote_submit(struct agent *a, struct job *j)
 {
 	struct dests *ds = (struct dests *)a;
-	const char *at = strrchr(j->r[0].addr, '@');
+	const char *at = strrchr(j->r[0].to.addr, '@');
 	struct dest *d = find_dest(ds, ds->cfg->relay_host || !at ? "" : at + 1);
 	d->last_used = time(NULL);
 	if (d->tail)

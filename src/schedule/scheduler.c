@@ -214,9 +214,9 @@ static enum rcpt_state decide(struct scheduler *sch, struct job *j, const struct
 	const struct config *cfg = sch->cfg;
 	const struct spool_rcpt *rc = &m->rcpt[r->rcpt];
 	*rep = (struct report_rcpt){
-		.addr = rc->to.addr, .orig = rc->to.orig, .action = REPORT_FAILED, .status = r->status,
+		.to = &rc->to, .action = REPORT_FAILED, .status = r->status,
 		.remote_mta = j->local || !r->remote ? NULL : j->relay, .diagnostic = r->text,
-		.last_attempt = (time_t)now, .orcpt = rc->to.orcpt,
+		.last_attempt = (time_t)now,
 	};
 	*warn = false;
 	if (r->res == JOB_OK) {

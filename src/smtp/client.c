@@ -225,14 +225,15 @@ static void send_mail(struct smtp_client *c)
 static void send_rcpt(struct smtp_client *c, size_t i)
 {
 	const struct client_txn *t = c->txn;
-	buf_printf(&c->out, "RCPT TO:<%s>", t->rcpt[i]);
-	if (t->peer_dsn && t->notify && t->notify[i]) {
+	const struct rcpt *r = &t->rcpt[i];
+	buf_printf(&c->out, "RCPT TO:<%s>", r->addr);
+	if (t->peer_dsn && r->notify) {
 		char notify[DSN_NOTIFY_TEXT_MAX];
-		dsn_notify_text(t->notify[i], notify, sizeof notify);
+		dsn_notify_text(r->notify, notify, sizeof notify);
 		buf_printf(&c->out, " NOTIFY=%s", notify);
 	}
-	if (t->peer_dsn && t->orcpt && t->orcpt[i])
-		buf_printf(&c->out, " ORCPT=%s", t->orcpt[i]);
+	if (t->peer_dsn && r->orcpt)
+		buf_printf(&c->out, " ORCPT=%s", r->orcpt);
 	buf_append(&c->out, "\r\n", 2);
 }
 

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "util/buf.h"
+#include "util/rcpt.h"
 
 #define CLIENT_TEXT_MAX 512
 
@@ -44,17 +45,17 @@ struct client_reply {
 struct client_txn {
 	const char *sender;             /* "" for the null reverse-path */
 	size_t nrcpt;
-	const char *const *rcpt;
+	/* Where to: each one's address, and its NOTIFY and ORCPT (RFC 3461)
+	 * passed on only to a server that offers DSN. */
+	const struct rcpt *rcpt;
 	uint64_t size;
 	bool body_8bit;                 /* BODY=8BITMIME to a server that offers it */
 	struct client_reply *result;    /* nrcpt entries, filled by the client */
 	bool smtputf8;                  /* needs the server's SMTPUTF8 (RFC 6531) */
 	/* RFC 3461 parameters to pass on, only to a server that offers DSN;
-	 * each may be NULL/0 when the sender gave none. */
+	 * NULL/0 when the sender gave none. */
 	const char *envid;              /* ENVID, xtext as received */
 	uint8_t ret;                    /* enum dsn_ret */
-	const uint8_t *notify;          /* nrcpt DSN_NOTIFY_* sets, 0 = not given */
-	const char *const *orcpt;       /* nrcpt ORCPT values ("type;xtext") or NULL */
 	bool peer_dsn;                  /* out: the server offers DSN; they went along */
 	/* A reply of our own ("554 5.6.3 ...") that ends the transaction before
 	 * MAIL FROM, for every recipient: the shell found the message cannot

@@ -25,7 +25,9 @@ static void expect_out(struct smtp_client *c, const char *want)
 	buf_reset(o);
 }
 
-static const char *rcpts[] = {"a@x.test", "b@x.test", "c@x.test"};
+static const struct rcpt rcpts[] = {
+	{.addr = "a@x.test"}, {.addr = "b@x.test"}, {.addr = "c@x.test"},
+};
 
 static void test_pipelined_transaction(void **state)
 {
@@ -65,15 +67,17 @@ static void test_pipelined_transaction(void **state)
 static void test_dsn_parameters_passed_on(void **state)
 {
 	(void)state;
-	static const uint8_t notify[] = {DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE, 0};
-	static const char *const orcpt[] = {"rfc822;a+2Bx@orig.test", NULL};
+	static const struct rcpt dsn[] = {
+		{.addr = "a@x.test", .notify = DSN_NOTIFY_SUCCESS | DSN_NOTIFY_FAILURE,
+		 .orcpt = "rfc822;a+2Bx@orig.test"},
+		{.addr = "b@x.test"},
+	};
 	for (int offered = 0; offered < 2; offered++) {
 		struct smtp_client *c = greeted(offered ? "250-peer\r\n250-PIPELINING\r\n250 DSN\r\n"
 						      : "250-peer\r\n250 PIPELINING\r\n");
 		struct client_reply res[2];
-		struct client_txn t = {.sender = "s@y.test", .nrcpt = 2, .rcpt = rcpts, .size = 10,
-				       .result = res, .envid = "QQ+2B1", .ret = DSN_RET_HDRS,
-				       .notify = notify, .orcpt = orcpt};
+		struct client_txn t = {.sender = "s@y.test", .nrcpt = 2, .rcpt = dsn, .size = 10,
+				       .result = res, .envid = "QQ+2B1", .ret = DSN_RET_HDRS};
 		client_start(c, &t);
 		expect_out(c, offered ? "MAIL FROM:<s@y.test> RET=HDRS ENVID=QQ+2B1\r\n"
 					"RCPT TO:<a@x.test> NOTIFY=SUCCESS,FAILURE "

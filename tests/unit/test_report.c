@@ -276,6 +276,9 @@ static void free_parsed(struct parsed *ps)
 		free_fields(&ps->srcpt[i]);
 }
 
+/* A recipient for the tables below: address, original, ORCPT. */
+#define RCPT(addr, orig, orcpt) (&(struct rcpt){(addr), (orig), 0, (orcpt)})
+
 static struct report_info base_info(const struct report_rcpt *rcpt, size_t nrcpt)
 {
 	return (struct report_info){
@@ -328,12 +331,12 @@ static void check_rcpt_block(const struct fields *f, const struct report_rcpt *r
 	static const char *const action[] = {"failed", "delayed", "delivered", "relayed"};
 	char want[512];
 
-	snprintf(want, sizeof want, "rfc822;%s", r->addr);
+	snprintf(want, sizeof want, "rfc822;%s", r->to->addr);
 	assert_string_equal(get(f, "Final-Recipient"), want);
-	if (r->orcpt) {
-		assert_string_equal(get(f, "Original-Recipient"), r->orcpt);
-	} else if (r->orig) {
-		snprintf(want, sizeof want, "rfc822;%s", r->orig);
+	if (r->to->orcpt) {
+		assert_string_equal(get(f, "Original-Recipient"), r->to->orcpt);
+	} else if (r->to->orig) {
+		snprintf(want, sizeof want, "rfc822;%s", r->to->orig);
 		assert_string_equal(get(f, "Original-Recipient"), want);
 	} else {
 		assert_null(get(f, "Original-Recipient"));
@@ -383,10 +386,11 @@ struct kind_case {
 
 static const struct kind_case kind_cases[] = {
 	{"failure, two recipients",
-	 {{"bob@example.net", NULL, REPORT_FAILED, "5.1.1", "mx.example.net",
-	   "550 5.1.1 <bob@example.net>: Recipient address rejected", NOW - 60, NULL},
-	  {"carol@example.net", "team@example.org", REPORT_FAILED, "5.2.2", "mx2.example.net",
-	   "552 5.2.2 Mailbox full", NOW, NULL}},
+	 {{RCPT("bob@example.net", NULL, NULL), REPORT_FAILED, "5.1.1", "mx.example.net",
+	   "550 5.1.1 <bob@example.net>: Recipient address rejected", NOW - 60},
+	  {RCPT("carol@example.net", "team@example.org", NULL), REPORT_FAILED, "5.2.2",
+	   "mx2.example.net",
+	   "552 5.2.2 Mailbox full", NOW}},
 	 2, 48, "Undelivered Mail Returned to Sender", "bounce",
 	 {"queue ID " QID, "could not be delivered", "permanent error",
 	  "<bob@example.net>: mx.example.net said: 550 5.1.1", "<carol@example.net> "
@@ -394,36 +398,38 @@ static const struct kind_case kind_cases[] = {
 	  "header section of your message"},
 	 "temporary error"},
 	{"delay warning",
-	 {{"dave@example.net", NULL, REPORT_DELAYED, "4.4.1", NULL,
-	   "connect to mx.example.net: Connection timed out", NOW, NULL}},
+	 {{RCPT("dave@example.net", NULL, NULL), REPORT_DELAYED, "4.4.1", NULL,
+	   "connect to mx.example.net: Connection timed out", NOW}},
 	 1, 48, "Delayed Mail (still being retried)", "delay",
 	 {"queue ID " QID, "not been delivered yet", "until Fri, 2 Jan 2026 23:00:00 +0000",
 	  "48 hours", "<dave@example.net>: connect to mx.example.net: Connection timed out",
 	  "(status 4.4.1)"},
 	 "could not be delivered"},
 	{"delay warning, no horizon",
-	 {{"dave@example.net", NULL, REPORT_DELAYED, "4.4.1", NULL, "Connection refused", NOW, NULL}},
+	 {{RCPT("dave@example.net", NULL, NULL), REPORT_DELAYED, "4.4.1", NULL,
+	   "Connection refused", NOW}},
 	 1, 0, "Delayed Mail (still being retried)", "delay",
 	 {"We will keep trying", "<dave@example.net>", NULL},
 	 NULL},
 	{"delivered",
-	 {{"erin@example.net", NULL, REPORT_DELIVERED, "2.0.0", "mx.example.net",
-	   "250 2.0.0 Ok: queued as 12345", NOW, NULL}},
+	 {{RCPT("erin@example.net", NULL, NULL), REPORT_DELIVERED, "2.0.0", "mx.example.net",
+	   "250 2.0.0 Ok: queued as 12345", NOW}},
 	 1, 48, "Successful Mail Delivery Report", "success",
 	 {"was delivered", "<erin@example.net>: mx.example.net said: 250 2.0.0", NULL},
 	 NULL},
 	{"relayed",
-	 {{"erin@example.net", NULL, REPORT_RELAYED, "2.0.0", "mx.example.net",
-	   "250 2.0.0 Ok: queued as 12345", NOW, "rfc822;erin@example.net"}},
+	 {{RCPT("erin@example.net", NULL, "rfc822;erin@example.net"), REPORT_RELAYED, "2.0.0",
+	   "mx.example.net",
+	   "250 2.0.0 Ok: queued as 12345", NOW}},
 	 1, 48, "Successful Mail Delivery Report", "success",
 	 {"was passed on", "do not send delivery notifications",
 	  "<erin@example.net>: mx.example.net said: 250 2.0.0", NULL},
 	 NULL},
 	{"expired and delayed together: an expiry is no permanent error",
-	 {{"bob@example.net", NULL, REPORT_FAILED, "4.4.7", NULL,
-	   "connect to mx.example.net: Connection refused", NOW, NULL},
-	  {"dave@example.net", NULL, REPORT_DELAYED, "4.4.1", "mx.example.net",
-	   "421 4.4.1 try later", NOW, NULL}},
+	 {{RCPT("bob@example.net", NULL, NULL), REPORT_FAILED, "4.4.7", NULL,
+	   "connect to mx.example.net: Connection refused", NOW},
+	  {RCPT("dave@example.net", NULL, NULL), REPORT_DELAYED, "4.4.1", "mx.example.net",
+	   "421 4.4.1 try later", NOW}},
 	 2, 24, "Undelivered Mail Returned to Sender", "bounce",
 	 {"could not be delivered to the recipients below within 1 hour of its arrival",
 	  "temporary error", "not been delivered yet", "24 hours",
@@ -431,8 +437,8 @@ static const struct kind_case kind_cases[] = {
 	  "Connection refused (status 4.4.7)", NULL},
 	 "permanent error"},
 	{"expired after a reply from a server",
-	 {{"bob@example.net", NULL, REPORT_FAILED, "4.4.7", "mx.example.net",
-	   "451 4.3.0 try again later", NOW, NULL}},
+	 {{RCPT("bob@example.net", NULL, NULL), REPORT_FAILED, "4.4.7", "mx.example.net",
+	   "451 4.3.0 try again later", NOW}},
 	 1, 24, "Undelivered Mail Returned to Sender", "bounce",
 	 {"within 1 hour", "<bob@example.net>: the last attempt failed: mx.example.net said: "
 	  "451 4.3.0 try again later (status 4.4.7)", NULL},
@@ -476,7 +482,8 @@ static void test_orcpt(void **state)
 {
 	(void)state;
 	static const struct {
-		const char *orcpt, *want;
+		char *orcpt;
+		const char *want;
 	} cases[] = {
 		{"rfc822;b+2Bc@example.org", "rfc822;b+c@example.org"},
 		{"RFC822;bob@example.org", "rfc822;bob@example.org"},
@@ -486,10 +493,9 @@ static void test_orcpt(void **state)
 		{"utf-8;j\\x{FC}rgen@z", "utf-8;j\\x{FC}rgen@z"},
 	};
 	for (size_t i = 0; i < NELEM(cases); i++) {
-		struct report_rcpt r = {
-			.addr = "b@example.org", .orig = "alias@example.org",
-			.action = REPORT_FAILED, .status = "5.1.1", .orcpt = cases[i].orcpt,
-		};
+		struct rcpt to = {.addr = "b@example.org", .orig = "alias@example.org",
+				  .orcpt = cases[i].orcpt};
+		struct report_rcpt r = {.to = &to, .action = REPORT_FAILED, .status = "5.1.1"};
 		struct report_info ri = base_info(&r, 1);
 		struct buf out = BUF_INIT;
 		struct parsed ps;
@@ -510,8 +516,8 @@ static void test_kinds(void **state)
 }
 
 static const struct report_rcpt one_failed[] = {
-	{"bob@example.net", NULL, REPORT_FAILED, "5.1.1", "mx.example.net",
-	 "550 5.1.1 User unknown", NOW, NULL},
+	{RCPT("bob@example.net", NULL, NULL), REPORT_FAILED, "5.1.1", "mx.example.net",
+	 "550 5.1.1 User unknown", NOW},
 };
 
 struct original_case {
@@ -586,7 +592,7 @@ enum block { B_TOP, B_MSG, B_RCPT };
 
 struct inject_case {
 	enum target target;
-	const char *value;
+	char *value;
 	enum block where;
 	const char *field;
 	const char *want; /* NULL: the field must be absent */
@@ -621,13 +627,13 @@ static const struct inject_case inject_cases[] = {
 	{T_STATUS, "5.1.1" EVIL, B_RCPT, "Status", "5.0.0"},
 };
 
-static void apply_target(struct report_info *ri, struct report_rcpt *r,
+static void apply_target(struct report_info *ri, struct report_rcpt *r, struct rcpt *to,
 			 const struct inject_case *c)
 {
 	switch (c->target) {
 	case T_DIAG: r->diagnostic = c->value; break;
-	case T_ADDR: r->addr = c->value; break;
-	case T_ORIG: r->orig = c->value; break;
+	case T_ADDR: to->addr = c->value; break;
+	case T_ORIG: to->orig = c->value; break;
 	case T_REMOTE: r->remote_mta = c->value; break;
 	case T_TO: ri->to = c->value; break;
 	case T_ENVID: ri->envid = c->value; break;
@@ -652,12 +658,14 @@ static void assert_defused(const struct buf *m)
 static void run_inject_case(const struct inject_case *c)
 {
 	struct report_rcpt r = one_failed[0];
+	struct rcpt to = *r.to;
 	struct report_info ri = base_info(&r, 1);
 	struct buf out = BUF_INIT;
 	struct parsed ps;
 	const struct fields *f;
 
-	apply_target(&ri, &r, c);
+	r.to = &to;
+	apply_target(&ri, &r, &to, c);
 	report_compose(&out, &ri);
 	assert_defused(&out);
 	parse_report(&out, &ps);
@@ -680,7 +688,7 @@ static void test_injection(void **state)
 }
 
 struct addr_case {
-	const char *addr;
+	char *addr;
 	const char *want; /* Final-Recipient */
 };
 
@@ -706,13 +714,15 @@ static void test_addresses(void **state)
 	(void)state;
 	for (size_t i = 0; i < NELEM(addr_cases); i++) {
 		struct report_rcpt r = one_failed[0];
+		struct rcpt to = *r.to;
 		struct report_info ri = base_info(&r, 1);
 		struct buf out = BUF_INIT;
 		struct parsed ps;
 		char want[256];
 		char *text;
 
-		r.addr = addr_cases[i].addr;
+		to.addr = addr_cases[i].addr;
+		r.to = &to;
 		report_compose(&out, &ri);
 		parse_report(&out, &ps);
 		assert_string_equal(get(&ps.srcpt[0], "Final-Recipient"), addr_cases[i].want);
@@ -922,6 +932,7 @@ static void squeeze(char *s)
 static void run_long_case(const struct long_case *c)
 {
 	struct report_rcpt r = one_failed[0];
+	struct rcpt to = *r.to;
 	struct report_info ri = base_info(&r, 1);
 	struct inject_case inj = {c->target, NULL, c->where, c->field, NULL};
 	struct buf in = BUF_INIT, want = BUF_INIT, out = BUF_INIT;
@@ -934,7 +945,8 @@ static void run_long_case(const struct long_case *c)
 	in.len = c->len;
 	in.p[in.len] = '\0';
 	inj.value = in.p;
-	apply_target(&ri, &r, &inj);
+	r.to = &to;
+	apply_target(&ri, &r, &to, &inj);
 	report_compose(&out, &ri);
 	parse_report(&out, &ps); /* every line at most 998 octets */
 	f = c->where == B_TOP ? &ps.top : c->where == B_MSG ? &ps.smsg : &ps.srcpt[0];
