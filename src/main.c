@@ -114,14 +114,35 @@ static void on_spool(evutil_socket_t fd, short what, void *arg)
 	spool_dispatch(arg);
 }
 
+/* Everything serve() sets up, so that one teardown serves every exit. */
+struct daemon {
+	struct server srv;
+	struct passwd_db *users;  /* loaded with the config; AUTH takes it over */
+	struct scheduler *sched;
+	struct pickup *pickup;    /* the maildrop importer */
+	struct event *spool_ev;
+	struct event *log_ev;
+	struct event *sigs[3];
+	struct control *ctl;
+	struct metrics_http *metrics;
+};
+
 /* Once stopping: exit the loop when no session and no delivery is left. */
 static void on_drain(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	struct server *srv = arg;
-	if (srv->nconns == 0 && scheduler_idle(srv->sched))
-		event_base_loopbreak(srv->base);
+	struct daemon *dm = arg;
+	if (dm->srv.nconns == 0 && scheduler_idle(dm->sched))
+		event_base_loopbreak(dm->srv.base);
+}
+
+/* The server's reload hook: what decides and delivers takes the new config. */
+static void on_config(void *arg, const struct config *cfg)
+{
+	struct daemon *dm = arg;
+	scheduler_set_config(dm->sched, cfg);
+	pickup_set_config(dm->pickup, cfg);
 }
 
 static void on_stop_signal(evutil_socket_t sig, short what, void *arg)
@@ -193,17 +214,6 @@ static void raise_fd_limit(const struct config *cfg)
 			 cfg->max_connections, (unsigned long long)want);
 }
 
-/* Everything serve() sets up, so that one teardown serves every exit. */
-struct daemon {
-	struct server srv;
-	struct passwd_db *users;  /* loaded with the config; AUTH takes it over */
-	struct event *spool_ev;
-	struct event *log_ev;
-	struct event *sigs[3];
-	struct control *ctl;
-	struct metrics_http *metrics;
-};
-
 static struct event *add_signal(struct server *srv, int sig, event_callback_fn fn)
 {
 	struct event *ev = evsignal_new(srv->base, sig, fn, srv);
@@ -227,20 +237,22 @@ static bool start(struct daemon *dm)
 		log_error("spool %s: %s", cfg->spool_dir, strerror(errno));
 		return false;
 	}
-	if (!(srv->sched = scheduler_new(srv->base, srv->spool, cfg)) ||
+	if (!(dm->sched = scheduler_new(srv->base, srv->spool, cfg)) ||
 	    !(srv->senders = sender_check_new(srv->base, &cfg->dns_servers)))
 		return false;
 	/* Mail flows one way: the spool announces, the scheduler decides. */
-	spool_set_listener(srv->spool, scheduler_on_durable, srv->sched);
+	spool_set_listener(srv->spool, scheduler_on_durable, dm->sched);
 	dm->spool_ev = event_new(srv->base, spool_notify_fd(srv->spool), EV_READ | EV_PERSIST,
 				 on_spool, srv->spool);
 	event_add(dm->spool_ev, NULL);
 	dm->sigs[0] = add_signal(srv, SIGTERM, on_stop_signal);
 	dm->sigs[1] = add_signal(srv, SIGINT, on_stop_signal);
 	dm->sigs[2] = add_signal(srv, SIGHUP, on_hup);
-	srv->drain = event_new(srv->base, -1, EV_PERSIST, on_drain, srv);
-	return (srv->pickup = pickup_start(srv->base, srv->spool, cfg, NULL, NULL)) &&
-	       (dm->ctl = control_start(srv->base, srv->spool, srv->sched, srv->pickup, cfg)) &&
+	srv->drain = event_new(srv->base, -1, EV_PERSIST, on_drain, dm);
+	srv->on_config = on_config;
+	srv->on_config_arg = dm;
+	return (dm->pickup = pickup_start(srv->base, srv->spool, cfg, NULL, NULL)) &&
+	       (dm->ctl = control_start(srv->base, srv->spool, dm->sched, dm->pickup, cfg)) &&
 	       (!cfg->metrics_listen ||
 		(dm->metrics = metrics_http_start(srv->base, cfg, srv->spool)));
 }
@@ -250,7 +262,7 @@ static void teardown(struct daemon *dm)
 	struct server *srv = &dm->srv;
 	control_stop(dm->ctl);
 	metrics_http_stop(dm->metrics);
-	pickup_stop(srv->pickup);
+	pickup_stop(dm->pickup);
 	server_stop(srv);
 	server_unlisten(srv);
 	/* Order matters: finished deliveries record their outcomes, the spool
@@ -259,12 +271,12 @@ static void teardown(struct daemon *dm)
 	/* Credential checks still running finish now, while their sessions
 	 * exist (and, with srv->auth gone, cannot start another). */
 	server_drop_auth(srv);
-	if (srv->sched)
-		scheduler_stop(srv->sched);
+	if (dm->sched)
+		scheduler_stop(dm->sched);
 	spool_close(srv->spool);
 	conn_free_all(srv);
 	sender_check_free(srv->senders);
-	scheduler_free(srv->sched);
+	scheduler_free(dm->sched);
 	ratelimit_free(srv->msg_rate);
 	SSL_CTX_free(srv->tls);
 	passwd_free(dm->users);
@@ -291,7 +303,7 @@ static int serve(const char *path)
 	if (ok) {
 		log_info("petrel started: %zu queued message(s) recovered",
 			 spool_count(dm.srv.spool));
-		scheduler_start(dm.srv.sched);
+		scheduler_start(dm.sched);
 		dm.log_ev = event_new(dm.srv.base, -1, 0, on_log_flush, NULL);
 		if (dm.log_ev)
 			log_defer(arm_log_flush, dm.log_ev);

@@ -13,8 +13,6 @@
  */
 #include <string.h>
 
-#include "queue/pickup.h"
-#include "schedule/scheduler.h"
 #include "server/auth_check.h"
 #include "server/runtime.h"
 #include "server/server.h"
@@ -91,8 +89,8 @@ void server_reload(struct server *srv)
 	set_users(srv, &rt);
 	log_set_level((enum log_level)cfg->log_level);
 	log_set_json(cfg->log_json);
-	scheduler_set_config(srv->sched, cfg);
-	pickup_set_config(srv->pickup, cfg);
+	if (srv->on_config)
+		srv->on_config(srv->on_config_arg, cfg);
 	config_free(srv->cfg);
 	srv->cfg = cfg;
 	log_info("reloaded %s", cfg->path);

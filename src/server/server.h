@@ -15,10 +15,14 @@
 #include "smtp/session.h"
 
 struct conn;
-struct scheduler;
 struct auth_check;
 struct sender_check;
-struct pickup;
+
+/* Told of every config a reload makes current. The server declares it and
+ * knows nothing of who listens: main.c, the composition root, passes it on
+ * to the scheduler and the maildrop importer, so nothing in server/ calls
+ * up into the layers that deliver mail. */
+typedef void server_config_fn(void *arg, const struct config *cfg);
 
 struct listener {
 	struct server *srv;
@@ -36,8 +40,8 @@ struct server {
 	struct sender_check *senders; /* looks up the domains of MAIL FROM */
 	struct ratelimit *msg_rate;   /* accepted messages per client address */
 	struct spool *spool;
-	struct scheduler *sched;
-	struct pickup *pickup;        /* the maildrop importer */
+	server_config_fn *on_config;  /* after a reload, with the new snapshot */
+	void *on_config_arg;
 	struct listener *listeners;
 	size_t nlisteners;
 	struct conn *conns;       /* every open connection */
