@@ -195,6 +195,9 @@ struct pickup {
 	size_t nstuck;
 	size_t unlisted, unlisted_now; /* more of them: last full scan, this one */
 	time_t pause_until;
+	/* Scans that fail for want of descriptors or memory (or a maildrop
+	 * gone unreadable) repeat every second: logged once, then counted. */
+	struct log_repeat scan_trouble;
 	bool stopped;
 };
 
@@ -237,17 +240,22 @@ static void quarantine(struct pickup *p, const char *name, const char *why)
 }
 
 /* Opens a maildrop file: *fd, its owner and size in st. NULL, or why not;
- * *gone when the file is no longer there. */
+ * *err is the errno of the call that failed, if one did (ENOENT: the file
+ * is gone). */
 static const char *open_drop(struct pickup *p, const char *name, int *fd, struct stat *st,
-			     bool *gone)
+			     int *err)
 {
+	*err = 0;
 	*fd = openat(p->dirfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	*gone = *fd < 0 && errno == ENOENT;
-	if (*fd < 0)
-		return strerror(errno);
+	if (*fd < 0) {
+		*err = errno;
+		return strerror(*err);
+	}
 	const char *why = NULL;
-	if (fstat(*fd, st) < 0)
-		why = strerror(errno);
+	if (fstat(*fd, st) < 0) {
+		*err = errno;
+		why = strerror(*err);
+	}
 	else if (!S_ISREG(st->st_mode))
 		why = "not a regular file";
 	else if ((uint64_t)st->st_size > maildrop_max_size(p->cfg))
@@ -540,16 +548,28 @@ const struct maildrop_stuck *pickup_stuck(const struct pickup *p, size_t *n, siz
 	return p->stuck;
 }
 
-static void import(struct pickup *p, const char *name)
+/* Out of descriptors or memory: our shortage, not the file's, which is
+ * neither stuck nor damaged; the next scan tries again. */
+static void scan_failed(struct pickup *p, int err)
+{
+	log_repeated(&p->scan_trouble, LOG_LVL_ERROR, "%s: %s", p->dir, strerror(err));
+}
+
+/* Imports one file; false when a local shortage should end the scan. */
+static bool import(struct pickup *p, const char *name)
 {
 	int fd;
 	struct stat st;
-	bool gone;
-	const char *why = open_drop(p, name, &fd, &st, &gone);
+	int err;
+	const char *why = open_drop(p, name, &fd, &st, &err);
+	if (why && fsutil_shortage(err)) {
+		scan_failed(p, err);
+		return false;
+	}
 	if (why) {
-		if (!gone)
+		if (err != ENOENT)
 			stuck_note(p, name, why);
-		return;
+		return true;
 	}
 	stuck_drop(p, name);
 	struct item *it = xcalloc(1, sizeof *it);
@@ -574,6 +594,7 @@ static void import(struct pickup *p, const char *name)
 	rec_msg_free(&rm);
 	rcpt_list_free(&rcpt);
 	buf_free(&head);
+	return true;
 }
 
 /* Removes a submitter's temporary file (fsutil's "NAME.tmp.PID.N") that has
@@ -604,7 +625,7 @@ static void scan(struct pickup *p)
 		return;
 	DIR *d = opendir(p->dir);
 	if (!d) {
-		log_error("%s: %s", p->dir, strerror(errno));
+		scan_failed(p, errno);
 		return;
 	}
 	for (size_t i = 0; i < p->nstuck; i++)
@@ -621,8 +642,8 @@ static void scan(struct pickup *p)
 			continue;
 		if (strstr(name, ".tmp."))
 			reap_temp(p, name);
-		else if (final_name(name) && !in_flight(p, name))
-			import(p, name);
+		else if (final_name(name) && !in_flight(p, name) && !import(p, name))
+			break;
 	}
 	closedir(d);
 	if (complete)
@@ -635,7 +656,9 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	scan(arg);
+	struct pickup *p = arg;
+	log_repeat_tick(&p->scan_trouble, time(NULL));
+	scan(p);
 }
 
 /* inotify said a name was renamed into the maildrop: drain, then scan. */

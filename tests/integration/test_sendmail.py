@@ -15,12 +15,15 @@ import os
 import pwd
 import re
 import resource
+import select
 import shutil
 import signal
+import socket
 import sys
 import stat
 import subprocess
 import tempfile
+import time
 
 import harness
 from harness import Petrel
@@ -376,6 +379,47 @@ def test_unreadable_maildrop_file_is_listed_counted_and_logged_once():
                          what="the gauge to drop")
         code, out, err = run([harness.BINARY, "queue", "-c", d.config])
         assert "maildrop" not in out, out
+
+
+def exhaust_descriptors(d):
+    """Connects until the daemon's accept fails for want of a descriptor;
+    returns the connections, which hold every descriptor it has."""
+    conns = []
+    while "accept: Too many open files" not in d.run_log():
+        c = socket.create_connection((d.host, d.port), timeout=harness.WAIT)
+        conns.append(c)
+        harness.wait_for(lambda: select.select([c], [], [], 0)[0] or
+                         "accept: Too many open files" in d.run_log(),
+                         what="a banner or an accept out of descriptors")
+        assert len(conns) < 256, "the descriptor limit was not reached"
+    return conns
+
+
+def test_pickup_out_of_descriptors_logs_once_not_every_scan():
+    """A maildrop scan that finds no descriptor free (EMFILE) used to log
+    "maildrop: Too many open files" at every scan, once a second for as
+    long as the shortage lasted. It is logged once (then counted), the
+    file is not taken for unreadable, and it is imported once descriptors
+    are free again."""
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+    with Petrel(preexec=low_limit) as d:
+        shortage = "%s/spool/maildrop: Too many open files" % d.dir
+        conns = exhaust_descriptors(d)
+        try:
+            queued(d, "alice", data=b"Subject: short\n\nwaits for a descriptor\n")
+            d.wait_log(shortage)
+            # Long enough for a few more scans (one a second), which the
+            # old code each logged; what is asserted does not depend on it.
+            start = time.monotonic()
+            harness.wait_for(lambda: time.monotonic() - start > 3, what="a few scans")
+        finally:
+            for c in conns:
+                c.close()
+        assert b"waits for a descriptor" in d.wait_mail("alice")[0]
+        lines = [l for l in d.run_log().splitlines() if shortage in l]
+        assert len([l for l in lines if "more times" not in l]) == 1, lines
+        assert "cannot import" not in d.run_log(), d.run_log()
 
 
 # -- petrel passwd ---------------------------------------------------------
