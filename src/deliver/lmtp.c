@@ -11,6 +11,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "util/fsutil.h"
+
 #define BODY_CHUNK 16384 /* the output never holds more than one stuffed chunk */
 #define READ_CHUNK 4096
 
@@ -18,12 +20,14 @@ struct lmtp_conn {
 	int fd;
 	unsigned io_timeout;
 	char reason[CLIENT_TEXT_MAX]; /* why the connection failed, when it did */
+	bool shortage;                /* it failed for want of something of ours */
 };
 
 /* reason = "what: <strerror(e)>" (strerror_r: this runs in worker threads). */
 static void sys_reason(struct lmtp_conn *lc, const char *what, int e)
 {
 	char eb[128];
+	lc->shortage = fsutil_shortage(e);
 	snprintf(lc->reason, sizeof lc->reason, "%s: %s", what, strerror_r(e, eb, sizeof eb));
 }
 
@@ -49,6 +53,7 @@ static bool wait_fd(struct lmtp_conn *lc, short events, unsigned timeout)
 static bool connect_addr(struct lmtp_conn *lc, const struct sockaddr *sa, socklen_t len,
 			 unsigned timeout)
 {
+	lc->shortage = false;
 	lc->fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (lc->fd < 0) {
 		sys_reason(lc, "socket", errno);
@@ -100,7 +105,12 @@ static bool connect_inet(struct lmtp_conn *lc, const char *hostport, unsigned ti
 	struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
 	struct addrinfo *ai = NULL;
 	int gai = getaddrinfo(host, colon + 1 + v6, &hints, &ai);
+	if (gai == EAI_SYSTEM) {
+		sys_reason(lc, "getaddrinfo", errno);
+		return false;
+	}
 	if (gai != 0) {
+		lc->shortage = gai == EAI_MEMORY;
 		snprintf(lc->reason, sizeof lc->reason, "%s", gai_strerror(gai));
 		return false;
 	}
@@ -216,7 +226,7 @@ static void fail_unanswered(struct smtp_client *cl, const struct lmtp_msg *m, co
 	buf_free(&reason);
 }
 
-void lmtp_deliver(const struct lmtp_msg *m)
+bool lmtp_deliver(const struct lmtp_msg *m)
 {
 	struct lmtp_conn lc = {.fd = -1, .io_timeout = m->io_timeout};
 	struct client_opts o = {.helo_name = m->helo_name, .lmtp = true};
@@ -231,4 +241,5 @@ void lmtp_deliver(const struct lmtp_msg *m)
 	if (lc.fd >= 0)
 		close(lc.fd);
 	client_free(cl);
+	return connected || !lc.shortage;
 }

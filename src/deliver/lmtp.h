@@ -29,8 +29,11 @@ struct lmtp_msg {
  * Delivers m and fills every m->txn->result[i]: the server's own reply for
  * that recipient (to RCPT, to DATA, or to the final dot), or code 0 with the
  * reason when it got none (connection refused or lost, timeout, a session
- * failure such as a refused LHLO). Blocks: run it in a worker thread.
+ * failure such as a refused LHLO). False when the server was never reached
+ * for want of a descriptor, buffers or memory of ours (EMFILE, ENFILE,
+ * ENOBUFS, ENOMEM): nothing was attempted and the server is not to blame.
+ * Blocks: run it in a worker thread.
  */
-void lmtp_deliver(const struct lmtp_msg *m);
+bool lmtp_deliver(const struct lmtp_msg *m);
 
 #endif

@@ -171,10 +171,14 @@ static void deliver_lmtp(struct local_ctx *lc)
 			.connect_timeout = cfg->connect_timeout, .io_timeout = cfg->smtp_timeout,
 			.txn = &txn, .read = read_body, .read_ctx = j,
 		};
-		lmtp_deliver(&m);
-		for (size_t k = 0; k < to.n; k++)
+		bool attempted = lmtp_deliver(&m);
+		for (size_t k = 0; k < to.n; k++) {
 			job_set_reply(&j->r[idx[k]], txn.result[k].code, txn.result[k].text,
 				      !txn.result[k].ours);
+			/* Our shortage, like a Maildir's: held back, not tried. */
+			if (!attempted)
+				j->r[idx[k]].res = JOB_LOCAL;
+		}
 		free(txn.result);
 	}
 	rcpt_list_free(&to);

@@ -196,6 +196,18 @@ static void mark_dead(struct dest *d, const char *reason)
 	settle_all(d, JOB_TEMP, "4.4.1");
 }
 
+/* Our own shortage (descriptors, buffers, memory) says nothing about the
+ * destination: no new connection for a moment, and unless connections of
+ * its own are still open to work through the queue (open), what is queued
+ * goes back to the scheduler unattempted, to be tried again shortly. */
+static void held_back(struct dest *d, const char *reason, unsigned open)
+{
+	d->ds->short_until = time(NULL) + SHORTAGE_PAUSE_SECONDS;
+	snprintf(d->reason, sizeof d->reason, "%s", reason);
+	if (!open)
+		settle_all(d, JOB_LOCAL, "4.3.0");
+}
+
 static void on_resolved(void *arg, enum dns_status st, const struct mx_list *mx,
 			const char *reason)
 {
@@ -230,6 +242,9 @@ static void on_resolved(void *arg, enum dns_status st, const struct mx_list *mx,
 		return;
 	case DNS_TEMPFAIL:
 		mark_dead(d, reason);
+		return;
+	case DNS_LOCAL:
+		held_back(d, reason, 0);
 		return;
 	}
 }
@@ -403,18 +418,10 @@ static void on_conn(struct smtp_conn *sc, enum smtp_conn_event ev, void *arg)
 		finish_txn(dc);
 		break;
 	case SMTP_CONN_FAILED:
-		if (smtp_conn_local_failure(sc)) {
-			/* Our shortage says nothing about the destination: no
-			 * new connection for a moment, the ones open work
-			 * through the queue, and with none open it goes back
-			 * to the scheduler to be tried again shortly. */
-			d->ds->short_until = time(NULL) + SHORTAGE_PAUSE_SECONDS;
-			snprintf(d->reason, sizeof d->reason, "%s", smtp_conn_reason(sc));
-			if (d->active == 1)
-				settle_all(d, JOB_LOCAL, "4.3.0");
-		} else if (!dc->was_ready) {
+		if (smtp_conn_local_failure(sc))
+			held_back(d, smtp_conn_reason(sc), d->active - 1);
+		else if (!dc->was_ready)
 			mark_dead(d, smtp_conn_reason(sc));
-		}
 		conn_gone(dc);
 		break;
 	}

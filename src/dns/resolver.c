@@ -18,15 +18,19 @@
 #include <ares.h>
 #include <arpa/inet.h>
 #include <arpa/nameser.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "util/buf.h"
+#include "util/fsutil.h"
 #include "util/log.h"
 
 /* Longest server entry ("[v6]:port") and the longest reason we build. */
@@ -64,6 +68,8 @@ struct lookup {
 	struct addr_query *aq;   /* two per exchanger: AAAA, then A */
 	bool host_only;          /* dns_resolve_host: no MX step */
 	bool tempfail;           /* some query failed temporarily: reason says which */
+	bool local;              /* one failed for want of a socket or memory of ours */
+	unsigned long shortages; /* the resolver's count when the lookup began */
 	enum dns_status status;
 	char reason[REASON_MAX];
 	struct event *done_ev;   /* runs the user callback from the loop */
@@ -75,6 +81,8 @@ struct dns_resolver {
 	struct event *timer;
 	struct sockev *socks;
 	struct lookup *lookups;  /* every lookup not yet delivered */
+	unsigned long shortages; /* sockets c-ares could not open for want of ours */
+	int short_err;           /* the errno of the last of them */
 	uint64_t rng;
 	bool closing;
 };
@@ -201,6 +209,7 @@ static struct lookup *lookup_new(struct dns_resolver *r, dns_mx_fn cb, void *arg
 	lk->r = r;
 	lk->cb = cb;
 	lk->arg = arg;
+	lk->shortages = r->shortages;
 	lk->next = r->lookups;
 	if (r->lookups)
 		r->lookups->prev = lk;
@@ -249,12 +258,30 @@ static bool status_is_answer(int status)
 	return status == ARES_SUCCESS || status == ARES_ENOTFOUND || status == ARES_ENODATA;
 }
 
+/* A query that got no answer failed for want of something of ours: memory,
+ * or a socket c-ares could not open since the lookup began (c-ares 1.18
+ * reports that as ECONNREFUSED, like servers that refuse, so it is seen
+ * where the socket is made: open_socket). */
+static bool local_failure(const struct lookup *lk, int status)
+{
+	return status == ARES_ENOMEM || lk->r->shortages != lk->shortages;
+}
+
+static const char *failure_text(const struct lookup *lk, int status)
+{
+	if (status != ARES_ENOMEM && local_failure(lk, status))
+		return strerror(lk->r->short_err);
+	return status_text(status);
+}
+
 static void note_tempfail(struct lookup *lk, const char *type, const char *name, int status)
 {
+	lk->local |= local_failure(lk, status);
 	if (lk->tempfail)
 		return;
 	lk->tempfail = true;
-	snprintf(lk->reason, sizeof lk->reason, "dns: %s %s: %s", type, name, status_text(status));
+	snprintf(lk->reason, sizeof lk->reason, "dns: %s %s: %s", type, name,
+		 failure_text(lk, status));
 }
 
 /* Copies at most DNS_MAX_ADDRS addresses of an A or AAAA answer into q. */
@@ -284,8 +311,8 @@ static void addrs_done(struct lookup *lk)
 	lk->aq = NULL;
 	if (mx_list_drop_unreachable(&lk->mx) > 0)
 		finish(lk, DNS_OK);
-	else if (lk->tempfail)
-		finish(lk, DNS_TEMPFAIL); /* reason: the first failed query */
+	else if (lk->tempfail) /* reason: the first failed query */
+		finish(lk, lk->local ? DNS_LOCAL : DNS_TEMPFAIL);
 	else if (lk->host_only)
 		fail(lk, DNS_NOT_FOUND, "dns: host %s: no A or AAAA records", lk->name);
 	else if (lk->mx.implicit)
@@ -385,7 +412,8 @@ static void mx_cb(void *arg, int status, int timeouts, unsigned char *abuf, int 
 	else if (status == ARES_ENOTFOUND)
 		fail(lk, DNS_NOT_FOUND, "dns: MX %s: domain not found", lk->name);
 	else
-		fail(lk, DNS_TEMPFAIL, "dns: MX %s: %s", lk->name, status_text(status));
+		fail(lk, local_failure(lk, status) ? DNS_LOCAL : DNS_TEMPFAIL, "dns: MX %s: %s",
+		     lk->name, failure_text(lk, status));
 }
 
 /* ---- public ---- */
@@ -493,6 +521,51 @@ static bool servers_csv(const struct strlist *servers, struct buf *csv)
 	return true;
 }
 
+/* c-ares's sockets are made here so that a socket refused for want of
+ * descriptors or buffers is seen as ours (local_failure); the rest are
+ * the plain calls. c-ares leaves sockets it did not make as they come, so
+ * they are made non-blocking here: the loop must never wait on one. */
+static ares_socket_t open_socket(int family, int type, int protocol, void *arg)
+{
+	struct dns_resolver *r = arg;
+	int fd = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+	if (fd < 0 && fsutil_shortage(errno)) {
+		r->shortages++;
+		r->short_err = errno;
+	}
+	return fd;
+}
+
+static int close_socket(ares_socket_t fd, void *arg)
+{
+	(void)arg;
+	return close(fd);
+}
+
+static int connect_socket(ares_socket_t fd, const struct sockaddr *sa, ares_socklen_t len,
+			  void *arg)
+{
+	(void)arg;
+	return connect(fd, sa, len);
+}
+
+static ares_ssize_t recvfrom_socket(ares_socket_t fd, void *buf, size_t len, int flags,
+				    struct sockaddr *from, ares_socklen_t *fromlen, void *arg)
+{
+	(void)arg;
+	return recvfrom(fd, buf, len, flags, from, fromlen);
+}
+
+static ares_ssize_t sendv_socket(ares_socket_t fd, const struct iovec *iov, int n, void *arg)
+{
+	(void)arg;
+	return writev(fd, iov, n);
+}
+
+static const struct ares_socket_functions socket_functions = {
+	open_socket, close_socket, connect_socket, recvfrom_socket, sendv_socket,
+};
+
 static bool channel_init(struct dns_resolver *r, const struct strlist *servers,
 			 unsigned timeout_ms, unsigned tries)
 {
@@ -508,6 +581,7 @@ static bool channel_init(struct dns_resolver *r, const struct strlist *servers,
 		log_error("dns: cannot start resolver: %s", ares_strerror(rc));
 		return false;
 	}
+	ares_set_socket_functions(r->ch, &socket_functions, r);
 	if (servers->n == 0)
 		return true;
 	struct buf csv = BUF_INIT;

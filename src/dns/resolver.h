@@ -23,6 +23,10 @@ enum dns_status {
 	DNS_NULL_MX,   /* RFC 7505: the domain accepts no mail: bounce now (5.1.10) */
 	DNS_NOT_FOUND, /* NXDOMAIN, or no MX and no address: bounce (5.1.2) */
 	DNS_TEMPFAIL,  /* timeout, SERVFAIL, refused...: defer (4.4.3) */
+	/* We could not ask: no socket for want of descriptors or buffers, or
+	 * no memory. Says nothing about the domain or the servers: try again
+	 * shortly. */
+	DNS_LOCAL,
 };
 
 struct mx_host {

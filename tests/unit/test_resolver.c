@@ -407,6 +407,32 @@ static void test_exchanger_without_address_dropped(void **state)
 	result_free(&res);
 }
 
+/* Out of descriptors, c-ares cannot open a socket to ask: that is our
+ * shortage, not the domain's or the servers' (which would mark the
+ * destination unreachable for minutes). */
+static void test_resolver_out_of_descriptors_is_a_local_shortage(void **state)
+{
+	(void)state;
+	struct result res = {.base = event_base_new()};
+	struct dns_resolver *r = resolver_new(res.base);
+	struct drought dr;
+	descriptors_gone(&dr);
+	dns_resolve_mx(r, "example.org", result_cb, &res);
+	run_until_done(res.base, &res, 1);
+	descriptors_back(&dr);
+	assert_int_equal(res.status, DNS_LOCAL);
+	if (!strstr(res.reason, "dns: MX example.org: Too many open files"))
+		fail_msg("reason \"%s\"", res.reason);
+	/* Descriptors back, the same resolver answers. */
+	struct result again = {.base = res.base};
+	dns_resolve_mx(r, "example.org", result_cb, &again);
+	run_until_done(res.base, &again, 1);
+	assert_int_equal(again.status, DNS_OK);
+	mx_list_free(&again.mx);
+	dns_free(r);
+	result_free(&res);
+}
+
 static void test_exchanger_lookup_timeout(void **state)
 {
 	(void)state;
@@ -564,6 +590,7 @@ int main(void)
 		cmocka_unit_test(test_dropped_query_times_out),
 		cmocka_unit_test(test_exchanger_without_address_dropped),
 		cmocka_unit_test(test_exchanger_lookup_timeout),
+		cmocka_unit_test(test_resolver_out_of_descriptors_is_a_local_shortage),
 		cmocka_unit_test(test_addresses_bounded),
 		cmocka_unit_test(test_host_literal),
 		cmocka_unit_test(test_host_name),
