@@ -23,6 +23,10 @@
 
 #define WAIT_TICK_MS 10
 #define IO_TIMEOUT 30
+/* A listing goes out this much at a time, the next piece made only when
+ * the socket has taken the last down to this much: a connection holds at
+ * most about two pieces and one entry, whatever the queue's length. */
+#define LIST_PIECE (64 * 1024)
 
 enum verb { VERB_DELETE, VERB_HOLD, VERB_RELEASE };
 
@@ -34,6 +38,7 @@ struct ctl_conn {
 	unsigned ticks;
 	enum verb verb;
 	char id[QUEUE_ID_LEN + 1];
+	struct queue_listing *list; /* a listing being sent, a piece at a time */
 	struct ctl_conn *prev, *next;
 };
 
@@ -63,6 +68,10 @@ static void conn_free(struct ctl_conn *cc)
 		cc->next->prev = cc->prev;
 	if (cc->wait)
 		event_free(cc->wait);
+	if (cc->list) {
+		queue_view_list_close(cc->list);
+		free(cc->list);
+	}
 	bufferevent_free(cc->bev);
 	free(cc);
 }
@@ -141,18 +150,35 @@ static void start_action(struct ctl_conn *cc, const char *id, enum verb v)
 	on_wait(-1, 0, cc);
 }
 
+/* The next piece of a listing (on_write: the socket took the last one);
+ * after the last entries the totals and the maildrop files. */
+static void send_piece(struct ctl_conn *cc)
+{
+	struct buf b = BUF_INIT;
+	if (queue_view_list_more(cc->list, &b, LIST_PIECE)) {
+		size_t n, more;
+		const struct maildrop_stuck *stuck = pickup_stuck(cc->ctl->pickup, &n, &more);
+		queue_view_maildrop(&b, stuck, n, more, cc->list->now);
+		queue_view_list_close(cc->list);
+		free(cc->list);
+		cc->list = NULL;
+		/* Back to the end of an answer: on_write once all has left. */
+		bufferevent_setwatermark(cc->bev, EV_WRITE, 0, 0);
+	}
+	bufferevent_write(cc->bev, b.p, b.len);
+	buf_free(&b);
+}
+
+/* The listing is sent as the client reads it, never built whole: a million
+ * messages would make 140 MB, and the loop would build it while SMTP
+ * waits. */
 static void req_list(struct ctl_conn *cc, const char *id)
 {
 	(void)id;
-	struct buf b = BUF_INIT;
-	buf_puts(&b, "ok\n");
-	int64_t now = time(NULL);
-	queue_view_list(&b, cc->ctl->sp, now);
-	size_t n, more;
-	const struct maildrop_stuck *stuck = pickup_stuck(cc->ctl->pickup, &n, &more);
-	queue_view_maildrop(&b, stuck, n, more, now);
-	answer(cc, &b);
-	buf_free(&b);
+	cc->list = xmalloc(sizeof *cc->list);
+	queue_view_list_open(cc->list, cc->ctl->sp, time(NULL));
+	bufferevent_setwatermark(cc->bev, EV_WRITE, LIST_PIECE, 0);
+	answer_fmt(cc, "ok\n");
 }
 
 /* The summary: bounded output however long the queue (queue_view_count). */
@@ -295,6 +321,11 @@ static void on_discard(struct bufferevent *bev, void *arg)
  * before the client has read it. */
 static void on_write(struct bufferevent *bev, void *arg)
 {
+	struct ctl_conn *cc = arg;
+	if (cc->list) {
+		send_piece(cc);
+		return;
+	}
 	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
 		return;
 	shutdown(bufferevent_getfd(bev), SHUT_WR);

@@ -11,7 +11,8 @@
  * The answer's first line is "ok" or "error: reason"; the rest is text for
  * the postmaster (rendered by queue_view; status by util/metrics); count is the
  * listing's summary alone, bounded however long the queue. The
- * daemon's list also names the maildrop files it cannot read. delete,
+ * daemon's list also names the maildrop files it cannot read; it is sent
+ * a piece at a time as the client reads it, never built whole. delete,
  * hold and release are answered once the spool index shows the change (it
  * is durable then), or after CONTROL_WAIT_MAX seconds with a note that it
  * is still under way.

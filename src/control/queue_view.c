@@ -1,6 +1,7 @@
 /* queue_view - the queue as text for the postmaster; see queue_view.h. */
 #include "control/queue_view.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/types.h>
@@ -70,13 +71,7 @@ static void put_time(struct buf *out, int64_t t)
 	buf_puts(out, s);
 }
 
-/* The figures of the listing's last line, and the oldest arrival. */
-struct totals {
-	uint64_t msgs, bytes, rcpts, held;
-	int64_t oldest;
-};
-
-static void add_totals(struct totals *t, const struct spool_msg *m)
+static void add_totals(struct queue_view_totals *t, const struct spool_msg *m)
 {
 	if (t->msgs == 0 || m->arrival < t->oldest)
 		t->oldest = m->arrival;
@@ -89,7 +84,7 @@ static void add_totals(struct totals *t, const struct spool_msg *m)
 
 /* "-- N messages, B bytes, R recipients not yet final, H held", or that the
  * queue is empty; false in the latter case. */
-static bool put_totals(struct buf *out, const struct totals *t)
+static bool put_totals(struct buf *out, const struct queue_view_totals *t)
 {
 	if (t->msgs == 0) {
 		buf_puts(out, "Mail queue is empty\n");
@@ -130,14 +125,37 @@ void queue_view_entry(struct buf *out, const struct spool_msg *m, int64_t now)
 	buf_putc(out, '\n');
 }
 
+void queue_view_list_open(struct queue_listing *l, struct spool *sp, int64_t now)
+{
+	*l = (struct queue_listing){.sp = sp, .now = now};
+	spool_cursor_open(sp, &l->cur);
+}
+
+bool queue_view_list_more(struct queue_listing *l, struct buf *out, size_t want)
+{
+	while (out->len < want) {
+		const struct spool_msg *m = spool_cursor_next(&l->cur);
+		if (!m) {
+			put_totals(out, &l->t);
+			return true;
+		}
+		queue_view_entry(out, m, l->now);
+		add_totals(&l->t, m);
+	}
+	return false;
+}
+
+void queue_view_list_close(struct queue_listing *l)
+{
+	spool_cursor_close(l->sp, &l->cur);
+}
+
 void queue_view_list(struct buf *out, struct spool *sp, int64_t now)
 {
-	struct totals t = {0};
-	for (struct spool_msg *m = spool_first(sp); m; m = spool_next(sp, m)) {
-		queue_view_entry(out, m, now);
-		add_totals(&t, m);
-	}
-	put_totals(out, &t);
+	struct queue_listing l;
+	queue_view_list_open(&l, sp, now);
+	queue_view_list_more(&l, out, SIZE_MAX);
+	queue_view_list_close(&l);
 }
 
 /* One destination line of the summary: count, domain, how many were tried,
@@ -162,7 +180,7 @@ static void put_dest(struct buf *out, const struct tally_dest *d)
 
 void queue_view_count(struct buf *out, struct spool *sp, int64_t now)
 {
-	struct totals t = {0};
+	struct queue_view_totals t = {0};
 	struct queue_tally *tally = queue_tally_new();
 	for (struct spool_msg *m = spool_first(sp); m; m = spool_next(sp, m)) {
 		add_totals(&t, m);

@@ -41,6 +41,29 @@ void queue_view_entry(struct buf *out, const struct spool_msg *m, int64_t now);
  * "Mail queue is empty" when there is nothing. */
 void queue_view_list(struct buf *out, struct spool *sp, int64_t now);
 
+/* The figures of the listing's last line, and the oldest arrival. */
+struct queue_view_totals {
+	uint64_t msgs, bytes, rcpts, held;
+	int64_t oldest;
+};
+
+/* The same listing a piece at a time, the loop running in between (the
+ * daemon sends a piece whenever the socket has taken the last), so memory
+ * is bounded whatever the queue's length: a message queued throughout is
+ * listed once, one gone meanwhile may be missing, and the totals count
+ * what was listed. */
+struct queue_listing {
+	struct spool *sp;
+	struct spool_cursor cur;
+	struct queue_view_totals t;
+	int64_t now;
+};
+void queue_view_list_open(struct queue_listing *l, struct spool *sp, int64_t now);
+/* Appends entries until out holds at least want bytes (it may then hold
+ * one entry more), or the index ends: then the totals line, and true. */
+bool queue_view_list_more(struct queue_listing *l, struct buf *out, size_t want);
+void queue_view_list_close(struct queue_listing *l);
+
 /* The summary alone, for a queue too long to list (petrel queue --count):
  * the listing's last line (or "Mail queue is empty"), then
  * "-- oldest AGE; pending recipients by destination, the K largest of D:"

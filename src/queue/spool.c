@@ -57,6 +57,7 @@ struct spool {
 	struct writer w;
 	bool closing;
 	struct smsg *head, *tail;
+	struct spool_cursor *cursors; /* walks under way: moved on past a removal */
 	struct smsg **tab;
 	size_t tabsz, count;
 	struct seg *segs;
@@ -132,6 +133,9 @@ static void idx_remove(struct spool *sp, struct smsg *s)
 		pp = &(*pp)->hnext;
 	*pp = s->hnext;
 	struct smsg *next = to_smsg(s->m.next_all);
+	for (struct spool_cursor *c = sp->cursors; c; c = c->next)
+		if (c->at == &s->m)
+			c->at = s->m.next_all;
 	if (s->prev_all)
 		s->prev_all->m.next_all = s->m.next_all;
 	else
@@ -945,4 +949,30 @@ struct spool_msg *spool_find(struct spool *sp, const char *id)
 size_t spool_count(const struct spool *sp)
 {
 	return sp->count;
+}
+
+void spool_cursor_open(struct spool *sp, struct spool_cursor *c)
+{
+	*c = (struct spool_cursor){.at = spool_first(sp), .next = sp->cursors};
+	if (sp->cursors)
+		sp->cursors->prev = c;
+	sp->cursors = c;
+}
+
+struct spool_msg *spool_cursor_next(struct spool_cursor *c)
+{
+	struct spool_msg *m = c->at;
+	if (m)
+		c->at = m->next_all;
+	return m;
+}
+
+void spool_cursor_close(struct spool *sp, struct spool_cursor *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		sp->cursors = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
 }

@@ -181,4 +181,18 @@ struct spool_msg *spool_next(struct spool *sp, struct spool_msg *m);
 struct spool_msg *spool_find(struct spool *sp, const char *id);
 size_t spool_count(const struct spool *sp);
 
+/* A walk through the index in steps, with the loop running in between (a
+ * listing sent a piece at a time): the message it stands at being removed
+ * moves it on to the next, so every message in the index from the walk's
+ * start to its end is visited exactly once, and one added meanwhile may be.
+ * Close it before spool_close. Loop thread. */
+struct spool_cursor {
+	struct spool_msg *at;                   /* the next to visit; NULL: done */
+	struct spool_cursor *prev, *next;       /* private */
+};
+void spool_cursor_open(struct spool *sp, struct spool_cursor *c);
+/* The next message, or NULL at the end. */
+struct spool_msg *spool_cursor_next(struct spool_cursor *c);
+void spool_cursor_close(struct spool *sp, struct spool_cursor *c);
+
 #endif

@@ -318,6 +318,42 @@ def test_flush_with_thousands_queued_never_exhausts_descriptors():
                 accepting.wait_messages(n, timeout=300)
                 harness.wait_for(lambda: "Mail queue is empty" in ok(d, "queue"),
                                  timeout=120, what="an empty queue")
+def test_listing_of_thousands_is_streamed_complete_while_smtp_is_served():
+    """The daemon used to build the whole listing in one buffer in its loop
+    (140 MB at a million messages). It now sends it a piece at a time as
+    the client reads: a reader that stops half-way holds the daemon up in
+    nothing (SMTP is answered meanwhile), and the listing, read to the end,
+    names every message once with the right totals."""
+    n = 3000
+    with Petrel(dict(SETTINGS, **{"retry-initial": "1h", "retry-max": "1h"})) as d:
+        fill(d, n, "bob@remote.test")
+        harness.wait_for(lambda: ok(d, "queue", "--count").startswith("-- %d messages" % n),
+                         timeout=300, what="every message queued")
+        with socket.socket(socket.AF_UNIX) as c:
+            c.settimeout(60)
+            c.connect(os.path.join(d.dir, "spool", "control.sock"))
+            c.sendall(b"list\n")
+            head = c.recv(4096)
+            assert head.startswith(b"ok\n"), head
+            # The reader pauses with most of the listing unsent.
+            assert banner_answered(d)
+            meanwhile = send(d, ["alice@example.test"])
+            chunks = [head]
+            while True:
+                data = c.recv(65536)
+                if not data:
+                    break
+                chunks.append(data)
+        out = b"".join(chunks).decode()
+        # The message queued meanwhile may be listed too, once at most.
+        ids = [i for i in re.findall(r"^([0-9A-Z]{16})  ", out, re.M) if i != meanwhile]
+        assert len(ids) == n and len(set(ids)) == n, (len(ids), len(set(ids)))
+        extra = out.count(meanwhile)
+        assert extra <= 1
+        assert re.search(r"^-- %d messages, \d+ bytes, %d recipients not yet final, 0 held$"
+                         % (n + extra, n + extra), out, re.M), out[-300:]
+
+
 # --- petrel queue --count: the summary of a queue too long to list ---------
 
 def test_queue_count_sums_up_without_listing():

@@ -409,6 +409,82 @@ static void test_count_output_is_bounded(void **state)
 	free(out);
 }
 
+/* The listing's pieces: out grows to at least want, never by more than
+ * one entry beyond it. */
+static char *list_in_pieces(struct fixture *fx, struct queue_listing *l, size_t want,
+			    size_t piece_max)
+{
+	struct buf all = BUF_INIT, piece = BUF_INIT;
+	bool done;
+	do {
+		buf_reset(&piece);
+		done = queue_view_list_more(l, &piece, want);
+		assert_true(piece.len <= piece_max);
+		buf_append(&all, piece.p ? piece.p : "", piece.len);
+	} while (!done);
+	queue_view_list_close(l);
+	buf_free(&piece);
+	(void)fx;
+	return buf_steal(&all);
+}
+
+static size_t occurrences(const char *s, const char *what)
+{
+	size_t n = 0;
+	for (const char *p = s; (p = strstr(p, what)); p++)
+		n++;
+	return n;
+}
+
+/* The daemon used to build the whole listing in one buffer (140 MB at a
+ * million messages) while the loop waited. In pieces each is bounded, the
+ * pieces make the same text, and a walk survives messages leaving the
+ * index between two pieces: the one it stood at, one behind, one ahead. */
+static void test_listing_is_sent_in_bounded_pieces_not_built_whole(void **state)
+{
+	struct fixture *fx = *state;
+	struct spool_msg *m[20];
+	for (size_t i = 0; i < 20; i++) {
+		struct envelope e = {.sender = "s@example.org", .nrcpt = 1, .addr = three,
+				     .orig = three, .body = simple_body};
+		m[i] = submit(fx, &e);
+	}
+	char *whole = list(fx, ARRIVAL);
+	size_t entry = strchr(whole, '\n') - whole + strlen("  to <a@remote.test>\n\n") + 1;
+	struct queue_listing l;
+	queue_view_list_open(&l, fx->sp, ARRIVAL);
+	char *pieces = list_in_pieces(fx, &l, 3 * entry, 4 * entry);
+	assert_string_equal(pieces, whole);
+	free(pieces);
+
+	char ids[20][QUEUE_ID_LEN + 1];
+	for (size_t i = 0; i < 20; i++)
+		memcpy(ids[i], m[i]->id, sizeof ids[i]);
+	queue_view_list_open(&l, fx->sp, ARRIVAL);
+	struct buf first = BUF_INIT;
+	assert_false(queue_view_list_more(&l, &first, 3 * entry));
+	size_t at = 0;
+	while (strcmp(ids[at], l.cur.at->id) != 0)
+		at++;
+	assert_true(at > 1 && at < 18);
+	size_t gone[] = {0, at, at + 2};
+	for (size_t k = 0; k < 3; k++)
+		update(fx, m[gone[k]], 0, RCPT_DELIVERED, 1, 0, NULL);
+	char *rest = list_in_pieces(fx, &l, 3 * entry, 4 * entry);
+	struct buf all = BUF_INIT;
+	buf_append(&all, first.p, first.len);
+	buf_puts(&all, rest);
+	for (size_t i = 0; i < 20; i++) {
+		bool removed_ahead = i == at || i == at + 2;
+		assert_int_equal(occurrences(all.p, ids[i]), removed_ahead ? 0 : 1);
+	}
+	assert_non_null(strstr(rest, "-- 18 messages"));
+	free(rest);
+	buf_free(&first);
+	buf_free(&all);
+	free(whole);
+}
+
 /* Past QUEUE_TALLY_DOMAINS distinct domains the table stops growing and
  * the rest are counted together. */
 static void test_tally_caps_its_domains(void **state)
@@ -451,6 +527,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_count_summary, setup, spool_fixture_teardown),
 		cmocka_unit_test_setup_teardown(test_count_output_is_bounded, setup, spool_fixture_teardown),
 		cmocka_unit_test(test_tally_caps_its_domains),
+		cmocka_unit_test_setup_teardown(test_listing_is_sent_in_bounded_pieces_not_built_whole,
+						setup, spool_fixture_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
