@@ -242,7 +242,7 @@ static int act_offline(struct spool *sp, const struct request *rq, struct waiter
 	if (!m)
 		return no_such_message(rq);
 	if (strcmp(rq->verb, "show") == 0) {
-		queue_view_show(&b, sp, m, time(NULL));
+		queue_view_show(&b, sp, m, time(NULL), NULL, NULL);
 		print_buf(&b);
 		return 0;
 	}

@@ -201,7 +201,7 @@ static void req_show(struct ctl_conn *cc, const char *id)
 	}
 	struct buf b = BUF_INIT;
 	buf_puts(&b, "ok\n");
-	queue_view_show(&b, cc->ctl->sp, m, time(NULL));
+	queue_view_show(&b, cc->ctl->sp, m, time(NULL), scheduler_next_try, cc->ctl->sch);
 	answer(cc, &b);
 	buf_free(&b);
 }

@@ -245,18 +245,18 @@ static const char *state_name(enum rcpt_state s)
 	return "unknown";
 }
 
-static void show_next_try(struct buf *out, const struct spool_msg *m,
-			  const struct spool_rcpt *rc, int64_t now)
+static void show_next_try(struct buf *out, const struct spool_msg *m, int64_t next_try,
+			  int64_t now)
 {
 	if (m->held) {
 		buf_puts(out, ", no attempt while held");
-	} else if (rc->next_try <= now) {
+	} else if (next_try <= now) {
 		buf_puts(out, ", next try now");
 	} else {
 		buf_puts(out, ", next try ");
-		put_time(out, rc->next_try);
+		put_time(out, next_try);
 		buf_puts(out, " (in ");
-		put_duration(out, rc->next_try - now);
+		put_duration(out, next_try - now);
 		buf_putc(out, ')');
 	}
 }
@@ -279,14 +279,14 @@ static void show_rcpt_dsn(struct buf *out, const struct spool_rcpt *rc)
 }
 
 static void show_rcpt(struct buf *out, const struct spool_msg *m, const struct spool_rcpt *rc,
-		      int64_t now)
+		      int64_t next_try, int64_t now)
 {
 	buf_puts(out, "  ");
 	put_addr(out, rc->to.addr);
 	buf_printf(out, "  %s, ", state_name(rc->state));
 	put_count(out, rc->attempts, "attempt");
 	if (rc->state == RCPT_PENDING)
-		show_next_try(out, m, rc, now);
+		show_next_try(out, m, next_try, now);
 	buf_putc(out, '\n');
 	if (rc->to.orig && strcmp(rc->to.orig, rc->to.addr) != 0) {
 		buf_puts(out, "    given as ");
@@ -385,11 +385,13 @@ static void show_headers(struct buf *out, struct spool *sp, const struct spool_m
 	buf_free(&h);
 }
 
-void queue_view_show(struct buf *out, struct spool *sp, const struct spool_msg *m, int64_t now)
+void queue_view_show(struct buf *out, struct spool *sp, const struct spool_msg *m, int64_t now,
+		     queue_view_next_try_fn *next_try, void *arg)
 {
 	show_envelope(out, m, now);
 	buf_puts(out, "recipients:\n");
 	for (size_t i = 0; i < m->nrcpt; i++)
-		show_rcpt(out, m, &m->rcpt[i], now);
+		show_rcpt(out, m, &m->rcpt[i], next_try ? next_try(arg, m, i) : m->rcpt[i].next_try,
+			  now);
 	show_headers(out, sp, m);
 }

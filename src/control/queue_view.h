@@ -81,9 +81,16 @@ void queue_view_count(struct buf *out, struct spool *sp, int64_t now);
 void queue_view_maildrop(struct buf *out, const struct maildrop_stuck *s, size_t n, size_t more,
 			 int64_t now);
 
+/* When recipient i of m is next tried, as the daemon's scheduler sees it:
+ * a flush makes it due at once without writing the spool, so the spool's
+ * recorded next_try alone would show the old time until the attempt. */
+typedef int64_t queue_view_next_try_fn(void *arg, const struct spool_msg *m, size_t i);
+
 /* Everything about one message: envelope, flags, hold state, each recipient
- * with state, attempts, next try and last error, then the header section
- * (read from the spool, at most QUEUE_VIEW_HEADER_MAX bytes). */
-void queue_view_show(struct buf *out, struct spool *sp, const struct spool_msg *m, int64_t now);
+ * with state, attempts, next try (from next_try(arg, ...), or the spool's
+ * when next_try is NULL: no daemon) and last error, then the header
+ * section (read from the spool, at most QUEUE_VIEW_HEADER_MAX bytes). */
+void queue_view_show(struct buf *out, struct spool *sp, const struct spool_msg *m, int64_t now,
+		     queue_view_next_try_fn *next_try, void *arg);
 
 #endif

@@ -548,6 +548,18 @@ int scheduler_delete(struct scheduler *sch, const char *id)
 	return 0;
 }
 
+int64_t scheduler_next_try(void *arg, const struct spool_msg *m, size_t i)
+{
+	const struct scheduler *sch = arg;
+	const struct tt_entry *e = tt_get(sch->tt, m->id);
+	int64_t t = m->rcpt[i].next_try;
+	if (!e)
+		return t;
+	if (e->due_all)
+		t = 0;
+	return t > e->not_before ? t : e->not_before;
+}
+
 int scheduler_hold(struct scheduler *sch, const char *id, bool hold)
 {
 	struct spool_msg *m = spool_find(sch->sp, id);

@@ -56,6 +56,11 @@ void scheduler_flush(struct scheduler *sch);
 int scheduler_delete(struct scheduler *sch, const char *id);
 /* Holds (no delivery attempts) or releases a message; 0, or ENOENT. */
 int scheduler_hold(struct scheduler *sch, const char *id, bool hold);
+/* When recipient i of m is next tried (sch: the scheduler): its recorded
+ * next_try, unless a flush or a release made it due at once (0), or a
+ * local shortage holds the message back a little longer. What `petrel
+ * queue show` prints (a queue_view_next_try_fn). */
+int64_t scheduler_next_try(void *sch, const struct spool_msg *m, size_t i);
 
 /* Whether a deferral of rc decided at now calls for the delay warning: now
  * is at least warn_after seconds past arrival and none was sent yet. Pure,

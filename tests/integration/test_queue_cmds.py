@@ -5,6 +5,7 @@ Mail stays queued because it goes to remote.test, routed to a closed port."""
 
 import os
 import re
+import select
 import smtplib
 import socket
 import stat
@@ -352,6 +353,34 @@ def test_listing_of_thousands_is_streamed_complete_while_smtp_is_served():
         assert extra <= 1
         assert re.search(r"^-- %d messages, \d+ bytes, %d recipients not yet final, 0 held$"
                          % (n + extra, n + extra), out, re.M), out[-300:]
+
+
+def test_show_after_flush_says_next_try_now_not_the_old_retry_time():
+    """A flush makes every pending recipient due at once in the scheduler
+    without writing the spool, and `petrel queue show` used to print the
+    retry time recorded before it until the next attempt. With the one
+    job slot taken (max-jobs 1, a peer that never answers), the flushed
+    message waits its turn: show says it is due now."""
+    with socket.socket() as stall:
+        stall.bind(("127.0.0.1", 0))
+        stall.listen(4)
+        stall.setblocking(False)
+        routes = "remote.test 127.0.0.1:1\nroute stall.test 127.0.0.1:%d" % stall.getsockname()[1]
+        with Petrel({"route": routes, "max-jobs": "1", "retry-initial": "1h",
+                     "retry-max": "1h"}) as d:
+            a = send(d, ["bob@remote.test"])
+            harness.wait_for(lambda: "1 attempt, next try 20" in ok(d, "queue", "show", a),
+                             what="the first attempt recorded")
+            send(d, ["x@stall.test"])
+            held = []
+            harness.wait_for(lambda: held.append(stall.accept()[0]) is None if
+                             select.select([stall], [], [], 0)[0] else False,
+                             what="the one job slot taken by the silent peer")
+            ok(d, "flush")
+            out = ok(d, "queue", "show", a)
+            assert "1 attempt, next try now" in out, out
+            for c in held:
+                c.close()
 
 
 # --- petrel queue --count: the summary of a queue too long to list ---------

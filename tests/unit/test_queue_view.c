@@ -119,7 +119,7 @@ static char *count(struct fixture *fx, int64_t now)
 static char *show(struct fixture *fx, const struct spool_msg *m, int64_t now)
 {
 	struct buf b = BUF_INIT;
-	queue_view_show(&b, fx->sp, m, now);
+	queue_view_show(&b, fx->sp, m, now, NULL, NULL);
 	return buf_steal(&b);
 }
 
