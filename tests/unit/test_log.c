@@ -257,14 +257,6 @@ static void test_deferred_lines(void **state)
 	release_stderr(fd, saved);
 }
 
-static size_t occurrences(const char *hay, const char *needle)
-{
-	size_t n = 0;
-	for (const char *p = hay; (p = strstr(p, needle)); p++)
-		n++;
-	return n;
-}
-
 /* A storm of one error costs one line, then one with the count. */
 static void test_repeated_error_logged_once_with_a_count(void **state)
 {

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -34,6 +35,15 @@ static inline void descriptors_gone(struct drought *d)
 	while (d->n < 64 && (d->fds[d->n] = open("/dev/null", O_RDONLY)) >= 0)
 		d->n++;
 	assert_int_equal(errno, EMFILE);
+}
+
+/* How many times needle occurs in hay (overlapping ones too). */
+static inline size_t occurrences(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
 }
 
 static inline void descriptors_back(struct drought *d)
