@@ -5,6 +5,7 @@ conditions (never sleep-and-hope) and to inspect Maildirs and logs."""
 import collections
 import os
 import pwd
+import select
 import shutil
 import signal
 import socket
@@ -98,6 +99,20 @@ def local_user(umask=None):
         if umask is not None:
             os.umask(umask)
     return nobody, become
+
+
+def exhaust_descriptors(d):
+    """For a daemon started with a low RLIMIT_NOFILE (preexec): connects until the daemon's accept fails for want of a descriptor;
+    returns the connections, which hold every descriptor it has."""
+    conns = []
+    while "accept: Too many open files" not in d.run_log():
+        c = socket.create_connection((d.host, d.port), timeout=WAIT)
+        conns.append(c)
+        wait_for(lambda: select.select([c], [], [], 0)[0] or
+                 "accept: Too many open files" in d.run_log(),
+                 what="a banner or an accept out of descriptors")
+        assert len(conns) < 256, "the descriptor limit was not reached"
+    return conns
 
 
 class Petrel:

@@ -187,3 +187,39 @@ def test_dns_timeout_defers():
             assert "to <x@slow.test>" in out and "-- 1 message, " in out, out
     finally:
         dns.stop()
+
+
+def test_lmtp_and_dns_short_of_descriptors_hold_mail_back_not_blame_the_peer():
+    """Out of descriptors, the LMTP connect and the DNS lookup could not
+    even make a socket, and the EMFILE was taken for the LMTP server's or
+    the domain's failure: an attempt recorded (deferred, backoff growing)
+    and the destination marked unreachable. Now each is our own shortage:
+    held back a few seconds, logged once, no attempt recorded."""
+    import resource
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
+    with Petrel({"local-delivery": "lmtp unix:/nonexistent/lmtp", "route": None},
+                preexec=low_limit) as d:
+        send_to(d, "alice@example.test")
+        send_to(d, "x@remote.test")
+        # First attempts: the LMTP socket is not there, the DNS server
+        # does not answer (harness default): both deferred, retried in 1 s.
+        wait_for(lambda: d.run_log().count("status=deferred") >= 2, what="first attempts")
+        conns = harness.exhaust_descriptors(d)
+        try:
+            for what in ("lmtp unix:/nonexistent/lmtp: socket: Too many open files",
+                         "dns: MX remote.test: Too many open files"):
+                wait_for(lambda: "short of a local resource (%s" % what in d.run_log(),
+                         what="held back for want of a descriptor: " + what)
+        finally:
+            for c in conns:
+                c.close()
+        log = d.run_log()
+        assert not re.search(r"status=deferred.*Too many open files", log), log
+        assert "unreachable (dns: MX remote.test: Too many" not in log, log
+
+
+def send_to(d, rcpt):
+    with smtplib.SMTP("127.0.0.1", d.port, timeout=30) as s:
+        s.sendmail("s@example.org", [rcpt], b"Subject: short\r\n\r\nbody\r\n")

@@ -15,10 +15,8 @@ import os
 import pwd
 import re
 import resource
-import select
 import shutil
 import signal
-import socket
 import sys
 import stat
 import subprocess
@@ -381,20 +379,6 @@ def test_unreadable_maildrop_file_is_listed_counted_and_logged_once():
         assert "maildrop" not in out, out
 
 
-def exhaust_descriptors(d):
-    """Connects until the daemon's accept fails for want of a descriptor;
-    returns the connections, which hold every descriptor it has."""
-    conns = []
-    while "accept: Too many open files" not in d.run_log():
-        c = socket.create_connection((d.host, d.port), timeout=harness.WAIT)
-        conns.append(c)
-        harness.wait_for(lambda: select.select([c], [], [], 0)[0] or
-                         "accept: Too many open files" in d.run_log(),
-                         what="a banner or an accept out of descriptors")
-        assert len(conns) < 256, "the descriptor limit was not reached"
-    return conns
-
-
 def test_pickup_out_of_descriptors_logs_once_not_every_scan():
     """A maildrop scan that finds no descriptor free (EMFILE) used to log
     "maildrop: Too many open files" at every scan, once a second for as
@@ -405,7 +389,7 @@ def test_pickup_out_of_descriptors_logs_once_not_every_scan():
         resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))
     with Petrel(preexec=low_limit) as d:
         shortage = "%s/spool/maildrop: Too many open files" % d.dir
-        conns = exhaust_descriptors(d)
+        conns = harness.exhaust_descriptors(d)
         try:
             queued(d, "alice", data=b"Subject: short\n\nwaits for a descriptor\n")
             d.wait_log(shortage)
